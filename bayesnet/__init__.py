@@ -1,0 +1,34 @@
+"""bayesnet: Bayesian neural networks on Pyro and PyTorch.
+
+The softmax of a trained network is not an uncertainty measure; the posterior
+predictive of a Bayesian network is one. See README.md.
+"""
+
+from . import (
+    _pyro,  # noqa: F401  (settings first, before any PyroModule exists)
+    data,
+    evaluate,
+    nn,
+    priors,
+    zoo,
+)
+from .infer import baselines, fit_svi
+from .models import Classifier, Regressor
+from .nn import bayesianize
+from .posterior import Posterior
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Classifier",
+    "Posterior",
+    "Regressor",
+    "baselines",
+    "bayesianize",
+    "data",
+    "evaluate",
+    "fit_svi",
+    "nn",
+    "priors",
+    "zoo",
+]

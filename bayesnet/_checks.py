@@ -1,0 +1,35 @@
+"""Input validation shared by models, engines and evaluation: errors that name the problem."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_finite(x: torch.Tensor, what: str = "inputs") -> None:
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).sum().item()
+        raise ValueError(f"{what} contain {bad} NaN or Inf values")
+
+
+def check_labels(y: torch.Tensor, num_classes: int) -> None:
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise ValueError(f"class labels must be integers, got dtype {y.dtype}")
+    if y.numel() and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}) for {num_classes} classes; "
+            f"found values from {y.min().item()} to {y.max().item()}"
+        )
+
+
+def check_batch_size(batch: int, num_data: int) -> None:
+    if batch > num_data:
+        raise ValueError(
+            f"a batch of {batch} is larger than num_data={num_data}: num_data must be the "
+            "size of the whole training set"
+        )
+
+
+def check_choice(value: str, choices, what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {sorted(choices)}")
+    return value

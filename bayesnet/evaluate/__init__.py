@@ -1,0 +1,1 @@
+"""Evaluation: posterior predictive against the point-estimate softmax."""

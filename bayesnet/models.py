@@ -1,0 +1,157 @@
+"""Pyro models ``p(w) p(y | x, w)`` around a network with Bayesian layers.
+
+The likelihood sits in ``pyro.plate("data", num_data, subsample_size=B)``: Pyro scales a
+minibatch's log-likelihood by ``num_data / B`` while the prior (the KL term) is counted
+once, so the minibatch ELBO is an unbiased estimate of the full-data ELBO.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule
+from pyro.nn.module import _Context
+from torch import nn
+
+from ._checks import check_batch_size, check_finite, check_labels
+from .nn.convert import bayesian_layers, deterministic
+
+__all__ = ["BayesianModel", "Classifier", "Regressor"]
+
+
+def _name_sites(net: nn.Module) -> None:
+    """Name each top-most PyroModule by its path in ``net`` so sites are ``conv1.weight``.
+
+    A PyroModule only learns its full name from a PyroModule parent; inside a plain
+    ``nn.Module`` (a user's network) it would be anonymous, so we set it here.
+    """
+    for path, module in net.named_modules():
+        if not isinstance(module, PyroModule):
+            continue
+        parent = net.get_submodule(path.rpartition(".")[0]) if path else None
+        if parent is None or not isinstance(parent, PyroModule):
+            module._pyro_set_supermodule(path, _Context())
+
+
+class BayesianModel(nn.Module, ABC):
+    """Common base: a network, the training-set size, and the sampled sites."""
+
+    def __init__(self, net: nn.Module, num_data: int) -> None:
+        super().__init__()
+        if not isinstance(num_data, int) or num_data < 1:
+            raise ValueError(
+                f"num_data must be a positive int (the training-set size), got {num_data!r}"
+            )
+        self.net = net
+        self.num_data = num_data
+        _name_sites(net)
+
+    @property
+    def weight_sites(self) -> list[str]:
+        """Site names of every sampled weight/bias (= parameter paths in the network)."""
+        return [
+            layer.site_name(n) for _, layer in bayesian_layers(self.net) for n in layer.param_names
+        ]
+
+    def point_values(self) -> dict[str, torch.Tensor]:
+        """The deterministic values of every sampled weight (the guide's initial means)."""
+        return {
+            layer.site_name(n): layer.get_buffer(f"{n}_point")
+            for _, layer in bayesian_layers(self.net)
+            for n in layer.param_names
+        }
+
+    def deterministic_net(self) -> nn.Module:
+        """The same architecture in plain torch (Bayesian layers at their point values)."""
+        return deterministic(self.net)
+
+    def _check(self, x: torch.Tensor) -> None:
+        check_batch_size(x.shape[0], self.num_data)
+
+    @abstractmethod
+    def link(self, output: torch.Tensor) -> torch.Tensor:
+        """Map the network's output to the predictive quantity (probabilities, means)."""
+
+    @abstractmethod
+    def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
+        """Raise a ValueError naming the problem if ``y`` cannot be this model's targets."""
+
+
+class Classifier(BayesianModel):
+    """Categorical likelihood on the network's logits ``[B, C]``.
+
+    Per-pixel labels ``[B, H, W]`` against logits ``[B, C, H, W]`` (segmentation) are
+    accepted: each image is one plate element with an event over its pixels.
+    """
+
+    def __init__(self, net: nn.Module, num_data: int, num_classes: int | None = None) -> None:
+        super().__init__(net, num_data)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self._check(x)
+        logits = self.net(x)
+        num_classes = logits.shape[1]
+        if self.num_classes is not None and num_classes != self.num_classes:
+            raise ValueError(
+                f"the network outputs {num_classes} classes, the model expects {self.num_classes}"
+            )
+        logits = logits.movedim(1, -1)
+        if y is not None and y.shape != logits.shape[:-1]:
+            raise ValueError(
+                f"labels of shape {tuple(y.shape)} do not match logits {tuple(logits.shape)}"
+            )
+        with pyro.plate("data", self.num_data, subsample_size=x.shape[0]):
+            likelihood = dist.Categorical(logits=logits).to_event(logits.dim() - 2)
+            return pyro.sample("obs", likelihood, obs=y)
+
+    def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
+        check_labels(y, output.shape[1])
+
+    def link(self, output):
+        return output.softmax(dim=1)
+
+
+class Regressor(BayesianModel):
+    """Gaussian likelihood around the network's output ``[B, D]``.
+
+    ``noise`` is a fixed standard deviation (float) or ``"learned"``: then it is the latent
+    site ``noise`` with a half-Cauchy(``noise_scale``) prior, inferred with the weights.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_data: int,
+        noise: float | str = "learned",
+        noise_scale: float = 1.0,
+    ) -> None:
+        super().__init__(net, num_data)
+        if noise != "learned" and (isinstance(noise, str) or noise <= 0):
+            raise ValueError(f"noise must be 'learned' or a positive float, got {noise!r}")
+        self.noise = noise
+        self.noise_scale = noise_scale
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self._check(x)
+        mean = self.net(x)
+        if y is not None and y.shape != mean.shape:
+            raise ValueError(
+                f"targets of shape {tuple(y.shape)} do not match outputs {tuple(mean.shape)}"
+            )
+        if self.noise == "learned":
+            sigma = pyro.sample("noise", dist.HalfCauchy(torch.tensor(self.noise_scale).to(mean)))
+        else:
+            sigma = torch.tensor(self.noise).to(mean)
+        with pyro.plate("data", self.num_data, subsample_size=x.shape[0]):
+            likelihood = dist.Normal(mean, sigma).to_event(mean.dim() - 1)
+            return pyro.sample("obs", likelihood, obs=y)
+
+    def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
+        check_finite(y, "regression targets")
+
+    def link(self, output):
+        return output

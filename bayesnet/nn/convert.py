@@ -1,0 +1,126 @@
+"""Convert between deterministic torch networks and Bayesian ones.
+
+The policy is decided per module by its type (``type(m) is nn.Linear``), never by the
+text of its class name, so a user's ``MyLinearThing`` that is not an ``nn.Linear`` is
+left alone. Subclasses of ``nn.Linear``/``nn.Conv*`` are left deterministic too, since
+their ``forward`` may do more than the base layer.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from torch import nn
+
+from .layers import BAYES_OF, BayesianLayer
+
+__all__ = ["bayesianize", "deterministic", "replace_modules", "bayesian_layers", "Policy"]
+
+Policy = Literal["bayes", "point", "frozen"]
+_POLICIES = ("bayes", "point", "frozen")
+Selector = Iterable[type[nn.Module] | nn.Module | str]
+
+
+def replace_modules(net: nn.Module, fn: Callable[[str, nn.Module], nn.Module | None]) -> None:
+    """Replace, in place, every submodule for which ``fn(path, module)`` returns a module."""
+    for path, module in list(net.named_modules()):
+        if not path:
+            continue
+        new = fn(path, module)
+        if new is not None:
+            parent_path, _, attr = path.rpartition(".")
+            setattr(net.get_submodule(parent_path), attr, new)
+
+
+def bayesian_layers(net: nn.Module) -> list[tuple[str, BayesianLayer]]:
+    """``(path, layer)`` for every Bayesian layer in ``net``, in registration order."""
+    return [(p, m) for p, m in net.named_modules() if isinstance(m, BayesianLayer)]
+
+
+def _matches(path: str, module: nn.Module, selector: Selector | None) -> bool:
+    if selector is None:
+        return False
+    for item in selector:
+        if isinstance(item, str) and item == path:
+            return True
+        if isinstance(item, type) and type(module) is item:
+            return True
+        if isinstance(item, nn.Module) and item is module:
+            return True
+    return False
+
+
+def bayesianize(
+    net: nn.Module,
+    prior=None,
+    include: Selector | None = None,
+    exclude: Selector | None = None,
+    last_layer: bool = False,
+    policy: Callable[[str, nn.Module], Policy | None] | None = None,
+) -> nn.Module:
+    """A Bayesian copy of ``net``: chosen Linear/Conv layers get priors over their weights.
+
+    - default: every ``nn.Linear``, ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose2d`` becomes
+      Bayesian; normalisation layers, embeddings and everything else stay deterministic
+      and are learned as point estimates;
+    - ``include`` / ``exclude``: module types, module objects or exact module paths;
+      with ``include`` only the matching layers become Bayesian;
+    - ``last_layer=True``: only the last Linear/Conv layer is Bayesian and the layers
+      before it are frozen (the common last-layer BNN on a trained feature extractor);
+    - ``policy(path, module)`` returns ``"bayes"``, ``"point"`` or ``"frozen"`` (or None to
+      fall back to the rules above) and overrides them per module.
+
+    Existing weights are kept: they become the layers' ``*_point`` buffers, which the
+    SVI guide starts from with ``init="point_estimate"``. ``net`` itself is not changed.
+    """
+    net = copy.deepcopy(net)
+    layers = [p for p, m in net.named_modules() if type(m) in BAYES_OF]
+    last = layers[-1] if layers else None
+    if isinstance(net, BayesianLayer) or (type(net) in BAYES_OF and last_layer):
+        raise ValueError("bayesianize expects a network containing layers, not a single layer")
+
+    def decide(path: str, module: nn.Module) -> Policy:
+        chosen = policy(path, module) if policy is not None else None
+        if chosen is not None:
+            if chosen not in _POLICIES:
+                raise ValueError(f"policy for {path!r} returned {chosen!r}; use one of {_POLICIES}")
+            return chosen
+        if type(module) not in BAYES_OF or _matches(path, module, exclude):
+            return "point"
+        if last_layer:
+            return "bayes" if path == last else "frozen"
+        if include is not None:
+            return "bayes" if _matches(path, module, include) else "point"
+        return "bayes"
+
+    if type(net) in BAYES_OF:
+        return BAYES_OF[type(net)].from_torch(net, prior)
+
+    def convert(path: str, module: nn.Module) -> nn.Module | None:
+        if isinstance(module, BayesianLayer):
+            return None
+        chosen = decide(path, module)
+        if chosen == "bayes":
+            if type(module) not in BAYES_OF:
+                raise ValueError(f"cannot make {path!r} ({type(module).__name__}) Bayesian")
+            return BAYES_OF[type(module)].from_torch(module, prior)
+        if chosen == "frozen":
+            for p in module.parameters(recurse=False):
+                p.requires_grad_(False)
+        return None
+
+    replace_modules(net, convert)
+    if not bayesian_layers(net):
+        raise ValueError("bayesianize selected no layer: check include/exclude/policy")
+    return net
+
+
+def deterministic(net: nn.Module) -> nn.Module:
+    """A plain torch copy of ``net`` with every Bayesian layer at its point values."""
+    if isinstance(net, BayesianLayer):
+        return net.to_torch()
+    net = copy.deepcopy(net)
+    replace_modules(net, lambda _, m: m.to_torch() if isinstance(m, BayesianLayer) else None)
+    return net

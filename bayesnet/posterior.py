@@ -1,0 +1,254 @@
+"""``Posterior``: one interface over every engine's weight draws.
+
+A posterior is a model (network + likelihood) and a *sampler* of the network's sampled
+parameters: a variational guide (fresh draws on demand), a set of stored draws (MCMC,
+an ensemble, or none at all for a point estimate), or the prior itself. Prediction runs
+the same architecture in plain torch (``model.deterministic_net()``) with each draw
+swapped in through ``torch.func.functional_call``: no Pyro machinery on the hot path.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+from pyro import poutine
+from torch import nn
+from torch.func import functional_call, vmap
+
+from ._checks import check_choice, check_finite
+from .checkpoint import load_safe, save_atomic
+from .models import BayesianModel
+from .nn.convert import bayesian_layers
+
+__all__ = ["Posterior", "Sampler", "GuideSampler", "DrawsSampler", "PriorSampler", "FORMAT"]
+
+FORMAT = "bayesnet.posterior/1"
+STRATEGIES = ("auto", "loop", "vmap")
+
+
+class Sampler(ABC):
+    """Draws of the sampled parameters: ``{site name: tensor [S, *shape]}``."""
+
+    kind: str
+
+    @abstractmethod
+    def sample(self, num_samples: int | None) -> dict[str, torch.Tensor]:
+        """Up to ``num_samples`` draws (None: the sampler's natural number)."""
+
+    def state(self) -> dict[str, Any]:
+        """What ``save`` stores to rebuild this sampler (tensors and plain values only)."""
+        return {}
+
+
+class GuideSampler(Sampler):
+    """Fresh draws from a variational guide, all ``S`` in one vectorised pass."""
+
+    kind = "guide"
+
+    def __init__(self, guide, spec: dict[str, Any], input_shape: tuple[int, ...]) -> None:
+        self.guide, self.spec, self.input_shape = guide, spec, tuple(input_shape)
+
+    @torch.no_grad()
+    def sample(self, num_samples):
+        num_samples = 100 if num_samples is None else num_samples
+        with pyro.plate("_draws", num_samples, dim=-1):
+            trace = poutine.trace(self.guide).get_trace()
+        return {
+            name: site["value"]
+            for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not site["infer"].get("is_auxiliary")
+        }
+
+    def state(self):
+        return {
+            "spec": self.spec,
+            "guide": self.guide.state_dict(),
+            "input_shape": list(self.input_shape),
+        }
+
+
+class DrawsSampler(Sampler):
+    """Stored draws (MCMC chains, ensemble members); no draws at all is a point estimate."""
+
+    kind = "draws"
+
+    def __init__(self, draws: dict[str, torch.Tensor]) -> None:
+        sizes = {v.shape[0] for v in draws.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"every site needs the same number of draws, got {sorted(sizes)}")
+        self.draws = draws
+        self.num_draws = sizes.pop() if sizes else 1
+
+    def sample(self, num_samples):
+        if num_samples is None or num_samples >= self.num_draws or not self.draws:
+            return dict(self.draws)
+        idx = torch.linspace(0, self.num_draws - 1, num_samples).round().long()
+        return {k: v[idx.to(v.device)] for k, v in self.draws.items()}
+
+    def state(self):
+        return {"draws": self.draws}
+
+
+class PriorSampler(Sampler):
+    """Draws from the prior (hierarchical scales first, then the weights they scale)."""
+
+    kind = "prior"
+
+    def __init__(self, model: BayesianModel) -> None:
+        self.model = model
+
+    def _prior_sites(self) -> None:
+        for _, layer in bayesian_layers(self.model.net):
+            with layer._pyro_context:
+                for name in layer.param_names:
+                    getattr(layer, name)
+
+    @torch.no_grad()
+    def sample(self, num_samples):
+        num_samples = 100 if num_samples is None else num_samples
+        draws = [poutine.trace(self._prior_sites).get_trace().nodes for _ in range(num_samples)]
+        names = [n for n, s in draws[0].items() if s["type"] == "sample"]
+        return {n: torch.stack([d[n]["value"] for d in draws]) for n in names}
+
+
+class Posterior:
+    """Posterior (or point estimate, or ensemble) over a model's network.
+
+    ``predict(x, num_samples=S)`` returns the predictive quantity for every draw,
+    ``[S, N, ...]`` with the sample dimension first: class probabilities ``[S, N, C]``
+    for a ``Classifier``, output means ``[S, N, D]`` for a ``Regressor``.
+    """
+
+    def __init__(
+        self, model: BayesianModel, sampler: Sampler, info: dict[str, Any] | None = None
+    ) -> None:
+        self.model = model
+        self.sampler = sampler
+        self.info = dict(info or {})
+        self._net: nn.Module | None = None
+
+    @property
+    def net(self) -> nn.Module:
+        """The plain-torch network that predictions run through (built once, eval mode)."""
+        if self._net is None:
+            self._net = self.model.deterministic_net().eval()
+            for p in self._net.parameters():
+                p.requires_grad_(False)
+        return self._net
+
+    @property
+    def device(self) -> torch.device:
+        tensor = next(iter(self.model.state_dict().values()), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
+
+    def sample_params(self, num_samples: int | None = 100) -> dict[str, torch.Tensor]:
+        """Draws of the sampled parameters, ``{site: [S, *shape]}``."""
+        if num_samples is not None and num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        return self.sampler.sample(num_samples)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        x: torch.Tensor,
+        num_samples: int | None = 100,
+        batch_size: int | None = None,
+        strategy: str = "auto",
+    ) -> torch.Tensor:
+        """Posterior predictive draws ``[S, N, ...]`` on the model's device.
+
+        ``strategy`` is how draws are batched: ``"loop"`` runs one forward pass per draw,
+        ``"vmap"`` one ``torch.func.vmap`` pass over all; ``"auto"`` takes the one
+        measured faster on the device (``benchmarks/predict.py``): loop on CPU, vmap on CUDA.
+        """
+        check_choice(strategy, STRATEGIES, "predict strategy")
+        device = self.device
+        x = torch.as_tensor(x).to(device)
+        if x.shape[0] == 0:
+            raise ValueError("predict got an empty input batch")
+        check_finite(x)
+        params = self.sample_params(num_samples)
+        params = {k: v for k, v in params.items() if k in dict(self.net.named_parameters())}
+        if strategy == "auto":
+            strategy = "vmap" if device.type == "cuda" else "loop"
+        chunks = x.split(batch_size or x.shape[0])
+        return torch.cat([self._forward(params, xb, strategy) for xb in chunks], dim=1)
+
+    def _forward(
+        self, params: dict[str, torch.Tensor], x: torch.Tensor, strategy: str
+    ) -> torch.Tensor:
+        net, link = self.net, self.model.link
+        if not params:
+            return link(net(x)).unsqueeze(0)
+        if strategy == "vmap":
+            return vmap(lambda p: link(functional_call(net, p, (x,))))(params)
+        num = next(iter(params.values())).shape[0]
+        return torch.stack(
+            [
+                link(functional_call(net, {k: v[s] for k, v in params.items()}, (x,)))
+                for s in range(num)
+            ]
+        )
+
+    # -- persistence -------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the posterior to one file, atomically (see ``bayesnet.checkpoint``)."""
+        state = self.model.state_dict()
+        return save_atomic(
+            {
+                "format": FORMAT,
+                "sampler": self.sampler.kind,
+                "sampler_state": self.sampler.state(),
+                "model_state": state,
+                "arch": {k: list(v.shape) for k, v in state.items()},
+                "info": self.info,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, model: BayesianModel, map_location=None) -> Posterior:
+        """Rebuild a saved posterior on ``model`` (which must have the same architecture)."""
+        payload = load_safe(path, map_location=map_location)
+        if payload.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a saved bayesnet posterior")
+        check_architecture(model, payload["arch"], path)
+        model.load_state_dict(payload["model_state"])
+        state = payload["sampler_state"]
+        if payload["sampler"] == "guide":
+            from .infer.guides import make_guide
+
+            guide = make_guide(model, **state["spec"])
+            setup_guide(guide, model, state["input_shape"])
+            guide.load_state_dict(state["guide"])
+            sampler: Sampler = GuideSampler(guide, state["spec"], state["input_shape"])
+        elif payload["sampler"] == "draws":
+            sampler = DrawsSampler(state["draws"])
+        else:
+            sampler = PriorSampler(model)
+        return cls(model, sampler, payload["info"])
+
+
+def check_architecture(model: nn.Module, arch: dict[str, list[int]], source) -> None:
+    """Raise if ``model``'s state does not have the names and shapes saved in ``arch``."""
+    mine = {k: list(v.shape) for k, v in model.state_dict().items()}
+    if mine != arch:
+        missing = sorted(set(arch) - set(mine))[:3]
+        extra = sorted(set(mine) - set(arch))[:3]
+        shapes = [k for k in set(arch) & set(mine) if arch[k] != mine[k]][:3]
+        raise ValueError(
+            f"{source} was saved from a different architecture: missing {missing}, "
+            f"unexpected {extra}, shape mismatch {shapes}"
+        )
+
+
+def setup_guide(guide, model: BayesianModel, input_shape) -> None:
+    """Trace the model once on a dummy batch so an autoguide knows its sites."""
+    device = next(iter(model.point_values().values())).device
+    with torch.no_grad():
+        guide(torch.zeros((1, *input_shape), device=device))

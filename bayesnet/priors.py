@@ -1,0 +1,261 @@
+"""Priors over the weights of Bayesian layers.
+
+A prior is an object that, given a Bayesian layer and the name of one of its parameters
+("weight" or "bias"), returns a Pyro distribution whose event shape is the parameter's
+shape, on the parameter's device and dtype. Layers call it lazily on every forward pass
+(through ``PyroSample``), so moving a layer with ``.to(device)`` moves its prior too.
+
+Hierarchical priors add their own latent sites (the scale) to the layer in ``attach``;
+Pyro then infers them jointly with the weights, by SVI or by HMC.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroSample
+from torch import nn
+
+if TYPE_CHECKING:
+    from .nn.layers import BayesianLayer
+
+__all__ = [
+    "Prior",
+    "Normal",
+    "FanIn",
+    "ScaleMixture",
+    "Laplace",
+    "StudentT",
+    "Hierarchical",
+    "Pretrained",
+    "get",
+    "predictive",
+]
+
+
+def _point(layer: BayesianLayer, name: str) -> torch.Tensor:
+    """The layer's deterministic value of a parameter: gives shape, device and dtype."""
+    return layer.get_buffer(f"{name}_point")
+
+
+def _const(value: float, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
+
+
+def fan_in(layer: BayesianLayer) -> int:
+    """Inputs feeding one output unit (the same definition as ``torch.nn.init``)."""
+    weight = _point(layer, "weight")
+    fan_in_dim = 0 if layer.out_dim == 1 else 1  # ConvTranspose keeps inputs on dim 0
+    receptive = weight[0, 0].numel() if weight.dim() > 2 else 1
+    return weight.shape[fan_in_dim] * receptive
+
+
+class Prior(ABC):
+    """A prior over the parameters of Bayesian layers."""
+
+    def attach(self, layer: BayesianLayer) -> None:
+        """Add any latent sites this prior needs on ``layer`` (none by default)."""
+
+    @abstractmethod
+    def distribution(self, layer: BayesianLayer, name: str) -> dist.Distribution:
+        """The distribution of ``layer.<name>``, event shape = the parameter's shape."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+class _IID(Prior):
+    """An iid prior: one scalar family ``base`` expanded to the parameter's shape."""
+
+    def distribution(self, layer, name):
+        like = _point(layer, name)
+        return self.base(layer, like).expand(like.shape).to_event(like.dim())
+
+    @abstractmethod
+    def base(self, layer: BayesianLayer, like: torch.Tensor) -> dist.Distribution:
+        """The scalar distribution of one weight."""
+
+
+class Normal(_IID):
+    """Independent ``N(loc, scale^2)`` on every weight."""
+
+    def __init__(self, scale: float = 1.0, loc: float = 0.0) -> None:
+        if scale <= 0:
+            raise ValueError(f"Normal prior needs scale > 0, got {scale}")
+        self.scale, self.loc = scale, loc
+
+    def base(self, layer, like):
+        return dist.Normal(_const(self.loc, like), _const(self.scale, like))
+
+
+class FanIn(_IID):
+    """``N(0, (gain / sqrt(fan_in))^2)`` per layer: keeps activations O(1) at any width."""
+
+    def __init__(self, gain: float = 1.0) -> None:
+        if gain <= 0:
+            raise ValueError(f"FanIn prior needs gain > 0, got {gain}")
+        self.gain = gain
+
+    def base(self, layer, like):
+        return dist.Normal(_const(0.0, like), _const(self.gain / math.sqrt(fan_in(layer)), like))
+
+
+class ScaleMixture(_IID):
+    """Blundell et al.'s mixture ``pi N(0, sigma1^2) + (1 - pi) N(0, sigma2^2)``."""
+
+    def __init__(self, pi: float = 0.5, sigma1: float = 1.0, sigma2: float = 0.0025) -> None:
+        if not 0 < pi < 1 or sigma1 <= 0 or sigma2 <= 0:
+            raise ValueError(
+                f"ScaleMixture needs 0 < pi < 1 and positive sigmas, got {pi}, {sigma1}, {sigma2}"
+            )
+        self.pi, self.sigma1, self.sigma2 = pi, sigma1, sigma2
+
+    def base(self, layer, like):
+        mix = dist.Categorical(probs=torch.tensor([self.pi, 1 - self.pi]).to(like))
+        comp = dist.Normal(
+            torch.zeros(2).to(like), torch.tensor([self.sigma1, self.sigma2]).to(like)
+        )
+        return dist.MixtureSameFamily(mix, comp)
+
+
+class Laplace(_IID):
+    """Independent ``Laplace(0, scale)``: a sparsity-favouring prior."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError(f"Laplace prior needs scale > 0, got {scale}")
+        self.scale = scale
+
+    def base(self, layer, like):
+        return dist.Laplace(_const(0.0, like), _const(self.scale, like))
+
+
+class StudentT(_IID):
+    """Independent Student-t with ``df`` degrees of freedom: heavy tails."""
+
+    def __init__(self, df: float = 3.0, scale: float = 1.0) -> None:
+        if df <= 0 or scale <= 0:
+            raise ValueError(
+                f"StudentT prior needs df > 0 and scale > 0, got df={df}, scale={scale}"
+            )
+        self.df, self.scale = df, scale
+
+    def base(self, layer, like):
+        return dist.StudentT(_const(self.df, like), _const(0.0, like), _const(self.scale, like))
+
+
+class Hierarchical(Prior):
+    """``w ~ N(0, tau^2)`` with the scale ``tau`` itself a latent site with a hyperprior.
+
+    ``per="layer"`` learns one scale per layer, ``per="unit"`` one per output unit (shared
+    by the unit's weights and bias). The default hyperprior is a log-normal centred on the
+    fan-in scale ``gain / sqrt(fan_in)`` with log-spread ``spread``; pass ``hyperprior`` (a
+    scalar distribution on the positive reals) to replace it. The scale appears as the site
+    ``<layer>.scale`` and is inferred jointly with the weights.
+    """
+
+    def __init__(
+        self,
+        per: str = "layer",
+        gain: float = 1.0,
+        spread: float = 1.0,
+        hyperprior: dist.Distribution | None = None,
+    ) -> None:
+        if per not in ("layer", "unit"):
+            raise ValueError(f"Hierarchical prior: per must be 'layer' or 'unit', got {per!r}")
+        self.per, self.gain, self.spread, self.hyperprior = per, gain, spread, hyperprior
+
+    def attach(self, layer):
+        # a partial, not a bound method: PyroSample renames callables that have a __name__
+        layer.scale = PyroSample(functools.partial(Hierarchical._hyper, self))
+
+    def _hyper(self, layer: BayesianLayer) -> dist.Distribution:
+        like = _point(layer, "weight")
+        if self.hyperprior is not None:
+            hyper = self.hyperprior
+        else:
+            centre = math.log(self.gain / math.sqrt(fan_in(layer)))
+            hyper = dist.LogNormal(_const(centre, like), _const(self.spread, like))
+        if self.per == "layer":
+            return hyper
+        return hyper.expand((like.shape[layer.out_dim],)).to_event(1)
+
+    def distribution(self, layer, name):
+        like = _point(layer, name)
+        tau = layer.scale
+        if self.per == "unit":
+            shape = [1] * like.dim()
+            shape[layer.out_dim if name == "weight" else 0] = -1
+            tau = tau.reshape(shape)
+        return dist.Normal(torch.zeros_like(like), tau.expand(like.shape)).to_event(like.dim())
+
+
+class Pretrained(Prior):
+    """``N(w_trained, scale^2)``: centred on the weights of a trained network.
+
+    With ``net`` given, the centre of each parameter is looked up in ``net`` under the
+    layer's module path; without it (or where ``net`` has no such parameter) the layer's
+    own deterministic weights are the centre, which is what ``bayesianize(trained_net)``
+    keeps.
+    """
+
+    def __init__(self, net: nn.Module | None = None, scale: float = 0.1) -> None:
+        if scale <= 0:
+            raise ValueError(f"Pretrained prior needs scale > 0, got {scale}")
+        self.scale = scale
+        self._state = (
+            {} if net is None else {k: v.detach().clone() for k, v in net.state_dict().items()}
+        )
+
+    def distribution(self, layer, name):
+        like = _point(layer, name)
+        path = getattr(layer, "_pyro_name", "")
+        key = f"{path}.{name}" if path else name
+        loc = self._state.get(key)
+        if loc is None or loc.shape != like.shape:
+            loc = like
+        loc = loc.to(like)
+        return dist.Normal(loc, torch.full_like(loc, self.scale)).to_event(loc.dim())
+
+
+_BY_NAME = {
+    "normal": Normal,
+    "fan_in": FanIn,
+    "fanin": FanIn,
+    "scale_mixture": ScaleMixture,
+    "laplace": Laplace,
+    "student_t": StudentT,
+    "hierarchical": Hierarchical,
+    "pretrained": Pretrained,
+}
+
+
+def get(prior: Prior | str | None) -> Prior:
+    """Resolve ``None`` (FanIn, the CNN default), a name, or a Prior object."""
+    if prior is None:
+        return FanIn()
+    if isinstance(prior, Prior):
+        return prior
+    if isinstance(prior, str):
+        try:
+            return _BY_NAME[prior.lower()]()
+        except KeyError:
+            raise ValueError(f"unknown prior {prior!r}; choose one of {sorted(_BY_NAME)}") from None
+    raise TypeError(f"prior must be a bayesnet.priors.Prior, a name or None, got {type(prior)}")
+
+
+def predictive(model, x: torch.Tensor, num_samples: int = 100) -> torch.Tensor:
+    """Sample functions from the prior: ``[S, N, C]`` predictions for inputs ``x``.
+
+    Shows what a prior implies before any data is seen (for a classifier: how confident
+    random networks drawn from the prior already are).
+    """
+    from .posterior import Posterior, PriorSampler
+
+    return Posterior(model, PriorSampler(model)).predict(x, num_samples=num_samples)

@@ -1,0 +1,35 @@
+"""Reference architectures, as plain torch networks (``bayesianize`` makes them Bayesian)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+__all__ = ["digits_cnn", "mlp"]
+
+
+def digits_cnn(
+    num_classes: int = 10, channels: tuple[int, int] = (16, 32), hidden: int = 64
+) -> nn.Sequential:
+    """Two 3x3 conv layers and two linear layers for 8x8 single-channel images."""
+    c1, c2 = channels
+    return nn.Sequential(
+        nn.Conv2d(1, c1, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(c1, c2, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * 16, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def mlp(in_features: int, out_features: int, hidden: tuple[int, ...] = (64,)) -> nn.Sequential:
+    """A fully connected ReLU network (toy problems and regression)."""
+    sizes = (in_features, *hidden)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    layers.append(nn.Linear(sizes[-1], out_features))
+    return nn.Sequential(*layers)
