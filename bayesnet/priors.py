@@ -58,7 +58,7 @@ def fan_in(layer: BayesianLayer) -> int:
 class Prior(ABC):
     """A prior over the parameters of Bayesian layers."""
 
-    def attach(self, layer: BayesianLayer) -> None:
+    def attach(self, layer: BayesianLayer) -> None:  # noqa: B027 (optional hook)
         """Add any latent sites this prior needs on ``layer`` (none by default)."""
 
     @abstractmethod

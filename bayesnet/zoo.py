@@ -29,7 +29,7 @@ def mlp(in_features: int, out_features: int, hidden: tuple[int, ...] = (64,)) ->
     """A fully connected ReLU network (toy problems and regression)."""
     sizes = (in_features, *hidden)
     layers: list[nn.Module] = [nn.Flatten()]
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(a, b), nn.ReLU()]
     layers.append(nn.Linear(sizes[-1], out_features))
     return nn.Sequential(*layers)

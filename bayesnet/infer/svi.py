@@ -198,8 +198,8 @@ def fit_svi(
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"SVI loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
-                    f"(data term {terms.data.item():.4g}, KL {terms.kl.item():.4g}); parameters are "
-                    "kept at the last finite step. Try a lower lr or init_scale.",
+                    f"(data term {terms.data.item():.4g}, KL {terms.kl.item():.4g}); parameters "
+                    "are kept at the last finite step. Try a lower lr or init_scale.",
                     posterior,
                 )
             opt.zero_grad(set_to_none=True)
