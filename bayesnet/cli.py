@@ -1,0 +1,58 @@
+"""The ``bayesnet`` command: ``compare`` (main job) and ``train CONFIG.toml``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+from .jobs import CompareSettings, run_compare, run_train
+
+
+def _compare_parser(sub) -> None:
+    p = sub.add_parser("compare", help="softmax point estimate vs SVI BNN on the digits")
+    defaults = CompareSettings()
+    for f in fields(CompareSettings):
+        if f.name == "progress":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        kind = float if isinstance(value, float) else int if isinstance(value, int) else str
+        p.add_argument(flag, type=kind, default=value, help=f"default: {value}")
+    p.add_argument("--quick", action="store_true", help="a smoke test: 2 epochs, 10 samples")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bayesnet", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _compare_parser(sub)
+    train = sub.add_parser("train", help="run an SVI training script from a TOML config")
+    train.add_argument("config")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "train":
+            post = run_train(args.config)
+            print(f"trained: {post.info['history'][-1]}")
+            return 0
+        values = {
+            f.name: getattr(args, f.name) for f in fields(CompareSettings) if f.name != "progress"
+        }
+        values["reparam"] = None if values["reparam"] in (None, "none") else values["reparam"]
+        settings = CompareSettings(**values, progress=not args.no_progress)
+        if args.quick:
+            settings = settings.quick()
+        result = run_compare(settings)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"bayesnet: error: {err}", file=sys.stderr)
+        return 2
+    print(result["report"].table())
+    print(
+        f"\nrun directory: {settings.out} (posterior.pt, metrics.json, metrics.md, report.html, reliability.png)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
