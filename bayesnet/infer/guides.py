@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pyro
 import pyro.distributions as dist
+from pyro import poutine
 from pyro.distributions.transforms import IndependentTransform
 from pyro.infer import autoguide
 from pyro.infer.autoguide.initialization import init_to_median, init_to_sample, init_to_value
@@ -75,6 +76,9 @@ def make_guide(
     else:
         init_loc_fn = init_to_sample
     init_scale = float(init_scale)
+    # Guides cover the latent sites only; hiding the likelihood lets them be set up
+    # from inputs alone (the labels are not needed to know the weights' shapes).
+    model = poutine.block(model, hide=["obs"])
     if name == "mean_field":
         return MeanFieldNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
     if name == "low_rank":

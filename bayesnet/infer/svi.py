@@ -97,6 +97,7 @@ def fit_svi(
     temperature: float = 1.0,
     optimizer: str | type[torch.optim.Optimizer] = "adam",
     lr: float = 1e-3,
+    lr_decay: float = 1.0,
     device: str | torch.device = "auto",
     callbacks: Iterable[Callback] = (),
     checkpoint_dir: str | Path | None = None,
@@ -148,6 +149,11 @@ def fit_svi(
     q.to(device)
     params = list(q.parameters()) + [p for p in model.parameters() if p.requires_grad]
     opt = optimizer(params, lr=lr)
+    num_batches = _num_batches(loader)
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
+    gamma = lr_decay ** (1.0 / max(1, epochs * num_batches))
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     sampler = GuideSampler(q, spec, tuple(x0.shape[1:]))
     info: dict[str, Any] = {
         "engine": "svi",
@@ -160,7 +166,7 @@ def fit_svi(
     start = 0
     ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and ckpt is not None and ckpt.exists():
-        start = _restore(ckpt, model, q, opt, loader, info, spec)
+        start = _restore(ckpt, model, q, opt, schedule, loader, info, spec)
 
     def checkpoint(epoch: int) -> None:
         if ckpt is not None:
@@ -173,17 +179,17 @@ def fit_svi(
                     "model": model.state_dict(),
                     "guide": q.state_dict(),
                     "optimizer": opt.state_dict(),
+                    "schedule": schedule.state_dict(),
                     "rng": _rng_state(loader),
                     "history": info["history"],
                 },
                 ckpt,
             )
 
-    num_batches = _num_batches(loader)
     bar = tqdm(range(start, epochs), desc="svi", disable=not progress, initial=start, total=epochs)
     model.train()
     for epoch in bar:
-        sums = {"loss": 0.0, "data": 0.0, "kl": 0.0}
+        sums = torch.zeros(3, device=device)  # loss, data term, KL: one sync per epoch
         count = 0
         for step, (x, y) in enumerate(_batches(loader)):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -191,25 +197,22 @@ def fit_svi(
                 _check_batch(model, x, y, out0)
             progress_frac = (epoch + step / num_batches) / epochs if num_batches else epoch / epochs
             weight = kl_weight(progress_frac) if callable(kl_weight) else kl_weight
-            handler = make_reparam(reparam)
-            with handler if handler is not None else contextlib.nullcontext():
-                terms = elbo_terms(model, q, x, y, entropy=temperature != 1.0)
+            where = f"epoch {epoch + 1}, step {step + 1}"
+            terms = _terms(model, q, x, y, reparam, temperature, where, posterior)
             loss = terms.loss(weight, temperature)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
-                    f"SVI loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
-                    f"(data term {terms.data.item():.4g}, KL {terms.kl.item():.4g}); parameters "
-                    "are kept at the last finite step. Try a lower lr or init_scale.",
+                    f"SVI loss became {loss.item()} at {where} (data term "
+                    f"{terms.data.item():.4g}, KL {terms.kl.item():.4g}); {_KEPT}",
                     posterior,
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sums["loss"] += loss.item()
-            sums["data"] += terms.data.item()
-            sums["kl"] += terms.kl.item()
+            schedule.step()
+            sums += torch.stack([loss.detach(), terms.data.detach(), terms.kl.detach()])
             count += 1
-        stats = {k: v / count for k, v in sums.items()}
+        stats = dict(zip(("loss", "data", "kl"), (sums / count).tolist(), strict=True))
         stats["nll"] = -stats.pop("data") / model.num_data
         stats["epoch"] = epoch + 1
         info["history"].append(stats)
@@ -219,6 +222,24 @@ def fit_svi(
             break
     model.eval()
     return posterior
+
+
+_KEPT = "parameters are kept at the last finite step. Try a lower lr or init_scale."
+
+
+def _terms(model, guide, x, y, reparam, temperature, where, posterior):
+    """ELBO terms of one step; a guide whose parameters left their support has diverged."""
+    handler = make_reparam(reparam)
+    try:
+        with handler if handler is not None else contextlib.nullcontext():
+            return elbo_terms(model, guide, x, y, entropy=temperature != 1.0)
+    except ValueError as err:
+        if "found invalid values" not in str(err):
+            raise
+        message = str(err).splitlines()[0]
+        raise TrainingDiverged(
+            f"SVI parameters became invalid at {where} ({message}); {_KEPT}", posterior
+        ) from err
 
 
 def _num_batches(loader) -> int:
@@ -234,7 +255,7 @@ def _check_batch(model: BayesianModel, x: torch.Tensor, y: torch.Tensor, out: to
     model.check_targets(y, out)
 
 
-def _restore(ckpt: Path, model, guide, opt, loader, info, spec) -> int:
+def _restore(ckpt: Path, model, guide, opt, schedule, loader, info, spec) -> int:
     state = load_safe(ckpt)
     if state.get("format") != "bayesnet.svi/1":
         raise ValueError(f"{ckpt} is not a bayesnet SVI checkpoint")
@@ -244,6 +265,7 @@ def _restore(ckpt: Path, model, guide, opt, loader, info, spec) -> int:
     model.load_state_dict(state["model"])
     guide.load_state_dict(state["guide"])
     opt.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
     _set_rng_state(state["rng"], loader)
-    info["history"] = list(state["history"])
+    info["history"][:] = state["history"]
     return int(state["epoch"])

@@ -1,0 +1,50 @@
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import bayesnet as bn
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return bn.data.digits(seed=0)
+
+
+def loader_of(x, y, batch_size, seed=0, shuffle=True):
+    return DataLoader(
+        TensorDataset(x, y),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+@pytest.fixture(scope="session")
+def conjugate():
+    """Bayesian linear regression with known noise: the exact Gaussian posterior."""
+    g = torch.Generator().manual_seed(0)
+    n, d, sigma, s = 40, 3, 0.5, 1.0
+    x = torch.randn(n, d, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + sigma * torch.randn(n, generator=g)
+    precision = torch.eye(d) / s**2 + x.T @ x / sigma**2
+    cov = torch.linalg.inv(precision)
+    mean = cov @ x.T @ y / sigma**2
+    return {
+        "x": x,
+        "y": y[:, None],
+        "sigma": sigma,
+        "s": s,
+        "precision": precision,
+        "cov": cov,
+        "mean": mean,
+    }
+
+
+def conjugate_model(c):
+    net = bn.nn.BayesLinear(c["x"].shape[1], 1, bias=False, prior=bn.priors.Normal(c["s"]))
+    return bn.Regressor(net, num_data=len(c["x"]), noise=c["sigma"])

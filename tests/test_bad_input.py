@@ -1,0 +1,98 @@
+"""Bad input gets an error that names the problem."""
+
+import pytest
+import torch
+from conftest import loader_of
+from torch.utils.data import DataLoader, TensorDataset
+
+import bayesnet as bn
+
+
+def _model(n=100, num_classes=None):
+    return bn.Classifier(
+        bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), num_data=n, num_classes=num_classes
+    )
+
+
+def _fit(model, x, y, **kw):
+    return bn.fit_svi(model, loader_of(x, y, 32), epochs=1, progress=False, **kw)
+
+
+X = torch.rand(64, 1, 8, 8)
+Y = torch.randint(0, 10, (64,))
+
+
+def test_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        _fit(_model(), X, torch.full((64,), 10))
+
+
+def test_float_labels():
+    with pytest.raises(ValueError, match="integers"):
+        _fit(_model(), X, Y.float())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_inf_inputs(bad):
+    x = X.clone()
+    x[3, 0, 2, 2] = bad
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        _fit(_model(), x, Y)
+    post = bn.baselines.point_estimate(
+        bn.zoo.mlp(64, 10), loader_of(X, Y, 32), epochs=1, progress=False
+    )
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        post.predict(x)
+
+
+def test_class_count_mismatch():
+    with pytest.raises(ValueError, match="outputs 10 classes, the model expects 9"):
+        _fit(_model(num_classes=9), X, Y)
+
+
+def test_shape_mismatch():
+    with pytest.raises(ValueError, match="do not match logits"):
+        _fit(_model(), X, Y[:, None].expand(64, 2).contiguous())
+
+
+def test_num_data_smaller_than_a_batch():
+    with pytest.raises(ValueError, match="larger than num_data=16"):
+        _fit(_model(n=16), X, Y)
+
+
+def test_empty_loader():
+    empty = DataLoader(TensorDataset(X[:0], Y[:0]), batch_size=8)
+    with pytest.raises(ValueError, match="loader is empty"):
+        bn.fit_svi(_model(), empty, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="loader is empty"):
+        bn.baselines.point_estimate(bn.zoo.mlp(64, 10), empty, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"guide": "gaussian_process"}, "unknown guide"),
+        ({"reparam": "magic"}, "unknown reparam"),
+        ({"init": "zeros"}, "unknown init"),
+        ({"optimizer": "lbfgsx"}, "unknown optimizer"),
+        ({"reparam": "local", "guide": "low_rank"}, "needs guide='mean_field'"),
+        ({"device": "cuda:7"} if not torch.cuda.is_available() else {"epochs": 0}, "cuda|epochs"),
+    ],
+)
+def test_unknown_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _fit(_model(), X, Y, **kwargs)
+
+
+def test_model_without_bayesian_layers_and_bad_num_data():
+    with pytest.raises(ValueError, match="no Bayesian layers"):
+        _fit(bn.Classifier(bn.zoo.mlp(64, 10), num_data=100), X, Y)
+    with pytest.raises(ValueError, match="num_data must be a positive int"):
+        bn.Classifier(bn.zoo.mlp(64, 10), num_data=0)
+
+
+def test_resuming_from_a_checkpoint_of_another_architecture(tmp_path):
+    _fit(_model(), X, Y, checkpoint_dir=tmp_path)
+    other = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(4,))), num_data=100)
+    with pytest.raises(ValueError, match="different architecture"):
+        _fit(other, X, Y, checkpoint_dir=tmp_path, resume=True)

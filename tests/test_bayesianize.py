@@ -1,0 +1,84 @@
+"""bayesianize: policy by module type, weights kept, the original left alone."""
+
+import pytest
+import torch
+from torch import nn
+
+import bayesnet as bn
+from bayesnet.nn import BayesianLayer, bayesian_layers
+
+
+class MyLinearThing(nn.Module):
+    """Not an nn.Linear, whatever its name says."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 4))
+
+    def forward(self, x):
+        return x @ self.w
+
+
+def make_net():
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 4),
+        MyLinearThing(),
+        nn.Embedding(3, 4),
+        nn.LayerNorm(4),
+        nn.Linear(4, 3),
+    )
+
+
+def test_every_linear_and_conv_becomes_bayesian_and_the_rest_stays():
+    net = make_net()
+    bnet = bn.bayesianize(net)
+    paths = [p for p, _ in bayesian_layers(bnet)]
+    assert paths == ["0", "4", "8"]
+    for index in (1, 5, 6, 7):
+        assert not isinstance(bnet[index], BayesianLayer)
+        assert all(p.requires_grad for p in bnet[index].parameters())
+    assert type(bnet[5]) is MyLinearThing
+    # weights kept as the point values; the original network is untouched
+    assert torch.equal(bnet[0].weight_point, net[0].weight)
+    assert not any(isinstance(m, BayesianLayer) for m in net.modules())
+
+
+def test_last_layer_touches_only_the_last_layer_and_freezes_the_others():
+    bnet = bn.bayesianize(make_net(), last_layer=True)
+    assert [p for p, _ in bayesian_layers(bnet)] == ["8"]
+    assert not bnet[0].weight.requires_grad and not bnet[4].weight.requires_grad
+    assert bnet[1].weight.requires_grad  # normalisation stays a learned point estimate
+
+
+def test_include_exclude_and_policy():
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(make_net(), include=[nn.Conv2d]))] == ["0"]
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(make_net(), exclude=["0", "8"]))] == ["4"]
+    frozen = bn.bayesianize(make_net(), policy=lambda path, m: "frozen" if path == "1" else None)
+    assert not frozen[1].weight.requires_grad
+    with pytest.raises(ValueError, match="policy"):
+        bn.bayesianize(make_net(), policy=lambda path, m: "maybe")
+    with pytest.raises(ValueError, match="selected no layer"):
+        bn.bayesianize(make_net(), include=[nn.Conv3d])
+
+
+def test_subclasses_of_linear_are_left_deterministic():
+    class Scaled(nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    bnet = bn.bayesianize(nn.Sequential(Scaled(3, 3), nn.Linear(3, 2)))
+    assert type(bnet[0]) is Scaled and isinstance(bnet[1], BayesianLayer)
+
+
+def test_prior_is_applied_and_deterministic_round_trip():
+    net = make_net()
+    bnet = bn.bayesianize(net, prior=bn.priors.Laplace(0.3))
+    assert all(isinstance(m.prior, bn.priors.Laplace) for _, m in bayesian_layers(bnet))
+    plain = bn.nn.deterministic(bnet)
+    net.eval(), plain.eval()
+    x = torch.rand(5, 1, 4, 4)
+    assert torch.equal(plain[:5](x), net[:5](x))

@@ -1,0 +1,75 @@
+"""Posterior: shapes, strategies, draws, point estimates."""
+
+import pytest
+import torch
+from conftest import loader_of
+
+import bayesnet as bn
+from bayesnet.posterior import DrawsSampler
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    train, test = digits
+    x, y = train.tensors[0][:256], train.tensors[1][:256]
+    model = bn.Classifier(
+        bn.bayesianize(bn.zoo.digits_cnn(channels=(4, 8), hidden=16)), num_data=256
+    )
+    return bn.fit_svi(model, loader_of(x, y, 64), epochs=1, progress=False), test.tensors[0][:40]
+
+
+def test_predict_shapes_and_probabilities(fitted):
+    post, x = fitted
+    p = post.predict(x, num_samples=7)
+    assert p.shape == (7, 40, 10)
+    assert torch.allclose(p.sum(-1), torch.ones(7, 40), atol=1e-5)
+    assert p.device == post.device
+
+
+def test_loop_and_vmap_agree_and_batching_does_not_change_results(fitted):
+    post, x = fitted
+    draws = post.sample_params(5)
+    fixed = bn.Posterior(post.model, DrawsSampler(draws))
+    loop = fixed.predict(x, strategy="loop")
+    assert torch.allclose(loop, fixed.predict(x, strategy="vmap"), atol=1e-6)
+    assert torch.allclose(loop, fixed.predict(x, strategy="loop", batch_size=7), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown predict strategy"):
+        fixed.predict(x, strategy="parallel")
+
+
+def test_draws_are_thinned_evenly_and_point_estimate_has_one(fitted):
+    post, x = fitted
+    sampler = DrawsSampler({k: v for k, v in post.sample_params(10).items()})
+    assert bn.Posterior(post.model, sampler).predict(x, num_samples=None).shape[0] == 10
+    assert bn.Posterior(post.model, sampler).predict(x, num_samples=4).shape[0] == 4
+    point = bn.Posterior(bn.Classifier(bn.zoo.mlp(64, 10), num_data=10), DrawsSampler({}))
+    assert point.predict(x, num_samples=100).shape == (1, 40, 10)
+    with pytest.raises(ValueError, match="num_samples must be >= 1"):
+        post.sample_params(0)
+
+
+def test_point_estimate_is_the_trained_softmax(digits):
+    train, test = digits
+    x, y = test.tensors
+    net = bn.zoo.digits_cnn()
+    before = [p.detach().clone() for p in net.parameters()]
+    post = bn.baselines.point_estimate(
+        net, loader_of(*train.tensors, 64), epochs=5, lr=3e-3, progress=False, seed=0
+    )
+    assert all(
+        torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True)
+    )  # untouched
+    probs = post.predict(x)
+    assert probs.shape == (1, len(x), 10)
+    assert torch.allclose(probs[0], post.net(x).softmax(-1))
+    assert (probs[0].argmax(-1) == y).float().mean() > 0.9
+
+
+def test_segmentation_targets_per_pixel():
+    net = torch.nn.Sequential(
+        bn.nn.BayesConv2d(1, 4, 3, padding=1), torch.nn.ReLU(), bn.nn.BayesConv2d(4, 3, 1)
+    )
+    model = bn.Classifier(net, num_data=32)
+    x, y = torch.rand(32, 1, 6, 6), torch.randint(0, 3, (32, 6, 6))
+    post = bn.fit_svi(model, loader_of(x, y, 8), epochs=1, progress=False)
+    assert post.predict(x[:2], num_samples=3).shape == (3, 2, 3, 6, 6)

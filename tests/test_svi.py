@@ -1,0 +1,145 @@
+"""SVI engine: checkpoints, resume, save/load, divergence, schedules."""
+
+import pytest
+import torch
+from conftest import loader_of
+
+import bayesnet as bn
+from bayesnet.infer import TrainingDiverged, linear_warmup
+
+
+def _setup(digits, n=256):
+    torch.manual_seed(5)  # the same initial network every time
+    train, test = digits
+    x, y = train.tensors[0][:n], train.tensors[1][:n]
+    model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(16,))), num_data=n)
+    return model, x, y, test.tensors[0][:32]
+
+
+def _params(post):
+    return {k: v.detach().clone() for k, v in post.sampler.guide.state_dict().items()}
+
+
+def test_killed_and_resumed_run_matches_uninterrupted(digits, tmp_path):
+    model, x, y, _ = _setup(digits)
+    full = bn.fit_svi(model, loader_of(x, y, 64), epochs=4, progress=False, seed=3, lr=1e-2)
+    expected = _params(full)
+
+    class Kill(Exception):
+        pass
+
+    def kill_after_two(epoch, stats, post):
+        if epoch == 2:
+            raise Kill
+
+    model, *_ = _setup(digits)
+    with pytest.raises(Kill):
+        bn.fit_svi(
+            model,
+            loader_of(x, y, 64),
+            epochs=4,
+            progress=False,
+            seed=3,
+            lr=1e-2,
+            checkpoint_dir=tmp_path,
+            callbacks=[kill_after_two],
+        )
+    assert (tmp_path / "svi.pt").exists()
+    model, *_ = _setup(digits)
+    resumed = bn.fit_svi(
+        model,
+        loader_of(x, y, 64),
+        epochs=4,
+        progress=False,
+        seed=3,
+        lr=1e-2,
+        checkpoint_dir=tmp_path,
+        resume=True,
+    )
+    got = _params(resumed)
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(got[key], expected[key]), key
+    assert [h["epoch"] for h in resumed.info["history"]] == [1, 2, 3, 4]
+
+
+def test_checkpoint_is_one_file_and_no_temp_files_remain(digits, tmp_path):
+    model, x, y, _ = _setup(digits)
+    bn.fit_svi(model, loader_of(x, y, 64), epochs=2, progress=False, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["svi.pt"]
+
+
+@pytest.mark.parametrize("guide", ["mean_field", "low_rank", "delta"])
+def test_save_load_round_trip_gives_identical_predictions(digits, tmp_path, guide):
+    model, x, y, x_test = _setup(digits)
+    post = bn.fit_svi(model, loader_of(x, y, 64), epochs=1, guide=guide, progress=False, rank=2)
+    post.save(tmp_path / "post.pt")
+    fresh, *_ = _setup(digits)
+    loaded = bn.Posterior.load(tmp_path / "post.pt", fresh)
+    torch.manual_seed(11)
+    a = post.predict(x_test, num_samples=8)
+    torch.manual_seed(11)
+    b = loaded.predict(x_test, num_samples=8)
+    assert torch.equal(a, b)
+    assert loaded.info["engine"] == "svi"
+
+
+def test_loading_into_a_different_architecture_names_the_problem(digits, tmp_path):
+    model, x, y, _ = _setup(digits)
+    post = bn.fit_svi(model, loader_of(x, y, 64), epochs=1, progress=False)
+    post.save(tmp_path / "post.pt")
+    other = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), num_data=256)
+    with pytest.raises(ValueError, match="different architecture"):
+        bn.Posterior.load(tmp_path / "post.pt", other)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a bayesnet checkpoint"):
+        bn.Posterior.load(tmp_path / "junk.pt", model)
+
+
+@pytest.mark.parametrize("guide", ["delta", "mean_field"])
+def test_divergence_stops_with_clear_error_and_keeps_last_finite_state(digits, guide):
+    model, x, y, x_test = _setup(digits)
+    with pytest.raises(
+        TrainingDiverged, match=r"at epoch 1, step \d+ .* kept at the last finite step"
+    ) as info:
+        bn.fit_svi(
+            model,
+            loader_of(x, y, 64),
+            epochs=3,
+            guide=guide,
+            optimizer="sgd",
+            lr=1e12,
+            progress=False,
+        )
+    post = info.value.posterior
+    assert all(torch.isfinite(v).all() for v in post.sampler.guide.state_dict().values())
+
+
+def test_kl_weight_schedule_and_tempering_change_the_fit(digits):
+    model, x, y, _ = _setup(digits)
+    assert linear_warmup(0.5)(0.25) == 0.5 and linear_warmup(0.5)(0.9) == 1.0
+    warm = bn.fit_svi(
+        model, loader_of(x, y, 64), epochs=2, kl_weight=linear_warmup(1.0), progress=False, seed=0
+    )
+    model, *_ = _setup(digits)
+    cold = bn.fit_svi(model, loader_of(x, y, 64), epochs=2, temperature=0.1, progress=False, seed=0)
+    model, *_ = _setup(digits)
+    plain = bn.fit_svi(model, loader_of(x, y, 64), epochs=2, progress=False, seed=0)
+    assert warm.info["history"][0]["loss"] < plain.info["history"][0]["loss"]
+    assert cold.info["history"][-1]["loss"] != plain.info["history"][-1]["loss"]
+
+
+def test_regressor_with_learned_noise(conjugate):
+    net = bn.nn.BayesLinear(3, 1)
+    model = bn.Regressor(net, num_data=40)
+    post = bn.fit_svi(
+        model,
+        loader_of(conjugate["x"], conjugate["y"], 40),
+        epochs=300,
+        lr=3e-2,
+        progress=False,
+        seed=0,
+    )
+    noise = post.sample_params(500)["noise"]
+    assert 0.3 < noise.median() < 0.8  # the data were made with noise 0.5
+    assert post.predict(conjugate["x"][:4], num_samples=5).shape == (5, 4, 1)
