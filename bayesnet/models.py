@@ -22,18 +22,23 @@ from .nn.convert import bayesian_layers, deterministic
 __all__ = ["BayesianModel", "Classifier", "Regressor"]
 
 
-def _name_sites(net: nn.Module) -> None:
-    """Name each top-most PyroModule by its path in ``net`` so sites are ``conv1.weight``.
+def _name_sites(net: nn.Module) -> _Context:
+    """Name each top-most PyroModule by its path in ``net`` so sites are ``conv1.weight``,
+    and give them all one shared context, which is returned.
 
     A PyroModule only learns its full name from a PyroModule parent; inside a plain
-    ``nn.Module`` (a user's network) it would be anonymous, so we set it here.
+    ``nn.Module`` (a user's network) it would be anonymous, so we set it here. The shared
+    context makes one model execution one PyroModule scope: a layer applied twice reuses
+    its draw, and the scope is entered once per forward pass, not once per layer.
     """
+    context = _Context()
     for path, module in net.named_modules():
         if not isinstance(module, PyroModule):
             continue
         parent = net.get_submodule(path.rpartition(".")[0]) if path else None
         if parent is None or not isinstance(parent, PyroModule):
-            module._pyro_set_supermodule(path, _Context())
+            module._pyro_set_supermodule(path, context)
+    return context
 
 
 class BayesianModel(nn.Module, ABC):
@@ -47,7 +52,7 @@ class BayesianModel(nn.Module, ABC):
             )
         self.net = net
         self.num_data = num_data
-        _name_sites(net)
+        self._context = _name_sites(net)
 
     @property
     def weight_sites(self) -> list[str]:
@@ -71,6 +76,10 @@ class BayesianModel(nn.Module, ABC):
     def _check(self, x: torch.Tensor) -> None:
         check_batch_size(x.shape[0], self.num_data)
 
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        with self._context:
+            return self.net(x)
+
     @abstractmethod
     def link(self, output: torch.Tensor) -> torch.Tensor:
         """Map the network's output to the predictive quantity (probabilities, means)."""
@@ -93,7 +102,7 @@ class Classifier(BayesianModel):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         self._check(x)
-        logits = self.net(x)
+        logits = self._net(x)
         num_classes = logits.shape[1]
         if self.num_classes is not None and num_classes != self.num_classes:
             raise ValueError(
@@ -137,7 +146,7 @@ class Regressor(BayesianModel):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         self._check(x)
-        mean = self.net(x)
+        mean = self._net(x)
         if y is not None and y.shape != mean.shape:
             raise ValueError(
                 f"targets of shape {tuple(y.shape)} do not match outputs {tuple(mean.shape)}"

@@ -55,6 +55,8 @@ class GuideSampler(Sampler):
     @torch.no_grad()
     def sample(self, num_samples):
         num_samples = 100 if num_samples is None else num_samples
+        if hasattr(self.guide, "sample_draws"):
+            return self.guide.sample_draws(num_samples)
         with pyro.plate("_draws", num_samples, dim=-1):
             trace = poutine.trace(self.guide).get_trace()
         return {
@@ -102,8 +104,8 @@ class PriorSampler(Sampler):
         self.model = model
 
     def _prior_sites(self) -> None:
-        for _, layer in bayesian_layers(self.model.net):
-            with layer._pyro_context:
+        with self.model._context:
+            for _, layer in bayesian_layers(self.model.net):
                 for name in layer.param_names:
                     getattr(layer, name)
 

@@ -58,6 +58,9 @@ def fan_in(layer: BayesianLayer) -> int:
 class Prior(ABC):
     """A prior over the parameters of Bayesian layers."""
 
+    #: whether ``distribution`` depends only on the layer's buffers (layers cache it)
+    cacheable = True
+
     def attach(self, layer: BayesianLayer) -> None:  # noqa: B027 (optional hook)
         """Add any latent sites this prior needs on ``layer`` (none by default)."""
 
@@ -170,6 +173,8 @@ class Hierarchical(Prior):
         if per not in ("layer", "unit"):
             raise ValueError(f"Hierarchical prior: per must be 'layer' or 'unit', got {per!r}")
         self.per, self.gain, self.spread, self.hyperprior = per, gain, spread, hyperprior
+
+    cacheable = False  # the weights' scale is a fresh latent draw on every pass
 
     def attach(self, layer):
         # a partial, not a bound method: PyroSample renames callables that have a __name__

@@ -44,7 +44,7 @@ def test_analytic_kl_is_exact_for_normal_guide_and_prior(conjugate):
     model = conjugate_model(conjugate)
     guide = make_guide(model, "mean_field", init_scale=0.2)
     guide(conjugate["x"], conjugate["y"])
-    loc = guide.locs.weight.detach()
+    loc = guide.loc_and_scale("weight")[0].detach()
     expected = torch.distributions.kl_divergence(
         torch.distributions.Normal(loc, 0.2), torch.distributions.Normal(0.0, conjugate["s"])
     ).sum()

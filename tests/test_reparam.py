@@ -30,8 +30,8 @@ def test_same_output_mean_and_variance(reparam, conv):
     guide(x)
     with torch.no_grad():
         outs = _outputs(model, guide, x, reparam, 1500)
-        loc_w, _ = guide._get_loc_and_scale("0.weight")
-        loc_b, _ = guide._get_loc_and_scale("0.bias")
+        loc_w, _ = guide.loc_and_scale("0.weight")
+        loc_b, _ = guide.loc_and_scale("0.bias")
         mean = layer.functional(x, loc_w, loc_b)
         var = layer.functional(
             x.square(), torch.full_like(loc_w, 0.09), torch.full_like(loc_b, 0.09)
@@ -47,7 +47,7 @@ def _grad_variance(model, guide, x, y, reparam, repeats=40):
         handler = make_reparam(reparam)
         with handler if handler is not None else poutine.messenger.Messenger():
             loss = elbo_terms(model, guide, x, y).loss()
-        (g,) = torch.autograd.grad(loss, [guide.scales.get_submodule("1").weight_unconstrained])
+        (g,) = torch.autograd.grad(loss, [guide.scales["1/weight"]])
         grads.append(g.flatten())
     return torch.stack(grads).var(0).sum()
 

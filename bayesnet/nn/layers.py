@@ -39,7 +39,7 @@ PARAM_NAMES = ("weight", "bias")
 
 
 def _site_prior(layer: BayesianLayer, name: str):
-    return layer.prior.distribution(layer, name)
+    return layer.prior_distribution(name)
 
 
 def _apply(layer: BayesianLayer, x: torch.Tensor, weight, bias) -> torch.Tensor:
@@ -73,6 +73,23 @@ class BayesianLayer:
             self.register_buffer(f"{name}_point", value.detach().clone())
             setattr(self, name, PyroSample(functools.partial(_site_prior, name=name)))
         self.prior.attach(self)
+
+    def prior_distribution(self, name: str):
+        """The prior of ``self.<name>``, built once per device/dtype when the prior allows.
+
+        Building a distribution (with argument validation) on every forward pass costs more
+        than the small layers' arithmetic; fixed priors are cached here.
+        """
+        prior = self.prior
+        if not prior.cacheable:
+            return prior.distribution(self, name)
+        point = self._buffers[f"{name}_point"]
+        key = (id(prior), self._pyro_name, point.device, point.dtype, point._version)
+        cache = self.__dict__.setdefault("_prior_cache", {})
+        hit = cache.get(name)
+        if hit is None or hit[0] != key:
+            hit = cache[name] = (key, prior.distribution(self, name))
+        return hit[1]
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -111,8 +128,8 @@ class BayesianLayer:
         """The deterministic torch layer of the same shape, holding the point values."""
         plain = copy.deepcopy(self)
         points = {n: plain._buffers.pop(f"{n}_point") for n in self.param_names}
-        for key in [k for k in plain.__dict__ if k.startswith("_pyro")] + ["prior"]:
-            del plain.__dict__[key]
+        for key in [k for k in plain.__dict__ if k.startswith("_pyro")] + ["prior", "_prior_cache"]:
+            plain.__dict__.pop(key, None)
         plain.__class__ = self.torch_class
         for name in PARAM_NAMES:
             value = points.get(name)

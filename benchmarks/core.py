@@ -1,0 +1,169 @@
+"""Core speed benchmarks: ratios against a plain-torch floor run in the same process.
+
+    python benchmarks/core.py [--device auto] [--repeats 5] [--skip-compare]
+
+1. SVI epoch time / plain torch training epoch (same zoo CNN, loader, batch, Adam),
+   for plain reparameterization, local reparameterization and flipout.
+2. Posterior predictive with S=100 / S plain forward passes of the same network,
+   for the Python loop and for torch.func.vmap.
+3. ``bayesnet compare`` wall time and peak memory (a subprocess, defaults).
+
+Each timing is the median of ``--repeats`` runs after a warm-up; ratios compare runs
+made in the same process, one after the other, on the same device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+import bayesnet as bn
+from bayesnet.device import resolve
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def seconds(fn, device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def plain_epoch(net, loader, device):
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def run():
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return run
+
+
+def bench_svi(device, repeats):
+    """SVI epoch / plain epoch, interleaved: after each SVI epoch a callback runs one plain
+    epoch, so each ratio compares neighbours in time (this machine's speed drifts)."""
+    train, _ = bn.data.digits()
+    loader = bn.data.to_loader(train, 64, seed=0)
+    floor = plain_epoch(bn.zoo.digits_cnn().to(device), loader, device)
+    floor()  # warm-up
+    rows = {}
+    for reparam in (None, "local", "flipout"):
+        model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(train))
+        marks, floors = [], []
+
+        def interleave(epoch, stats, post, marks=marks, floors=floors):
+            _sync(device)
+            marks.append(time.perf_counter())
+            floors.append(seconds(floor, device))
+            marks[-1] += floors[-1]  # the next SVI epoch starts after the plain one
+
+        bn.fit_svi(
+            model,
+            loader,
+            epochs=repeats + 1,
+            reparam=reparam,
+            device=device,
+            progress=False,
+            callbacks=[interleave],
+        )
+        svi = [b - f - a for a, b, f in zip(marks[:-1], marks[1:], floors[:-1], strict=True)]
+        key = reparam or "reparam"
+        rows[f"plain_torch_epoch_s[{key}]"] = statistics.median(floors)
+        rows[f"svi_{key}_epoch_s"] = statistics.median(svi)
+        rows[f"svi_{key}_ratio"] = statistics.median(
+            t / f for t, f in zip(svi, floors[1:], strict=True)
+        )
+    return rows
+
+
+def bench_predict(device, repeats, num_samples=100):
+    """predict(S=100) / S plain forward passes, interleaved, for the loop and vmap."""
+    train, test = bn.data.digits()
+    x = test.tensors[0].to(device)
+    model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(train))
+    post = bn.fit_svi(model, bn.data.to_loader(train, 256), epochs=1, device=device, progress=False)
+    net = post.net
+
+    @torch.no_grad()
+    def floor():
+        for _ in range(num_samples):
+            net(x).softmax(-1)
+
+    runs = {
+        "floor": floor,
+        "sample_params": lambda: post.sample_params(num_samples),
+        "loop": lambda: post.predict(x, num_samples=num_samples, strategy="loop"),
+        "vmap": lambda: post.predict(x, num_samples=num_samples, strategy="vmap"),
+    }
+    times = {k: [] for k in runs}
+    for _ in range(repeats + 1):
+        for k, fn in runs.items():
+            times[k].append(seconds(fn, device))
+    times = {k: v[1:] for k, v in times.items()}  # drop the warm-up round
+    rows = {
+        "plain_forward_x100_s": statistics.median(times["floor"]),
+        "sample_params_s": statistics.median(times["sample_params"]),
+    }
+    for k in ("loop", "vmap"):
+        rows[f"predict_{k}_s"] = statistics.median(times[k])
+        rows[f"predict_{k}_ratio"] = statistics.median(
+            t / f for t, f in zip(times[k], times["floor"], strict=True)
+        )
+    return rows
+
+
+def bench_compare():
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "bayesnet.cli", "compare", "--out", out, "--no-progress"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"compare_wall_s": wall, "compare_peak_rss_mb": peak_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-compare", action="store_true")
+    args = parser.parse_args()
+    device = resolve(args.device)
+    result = {
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    result.update(bench_svi(device, args.repeats))
+    result.update(bench_predict(device, args.repeats))
+    if not args.skip_compare:
+        result.update(bench_compare())
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
