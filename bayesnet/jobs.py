@@ -13,6 +13,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+import torch
+
 from . import data, priors, zoo
 from .evaluate import compare
 from .evaluate.shift import noise_like, rotate
@@ -59,6 +61,7 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
     digits, compare them in and out of distribution, and write the run directory."""
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(settings.seed)  # the networks' initial weights too
     train, test = data.digits(seed=settings.seed)
     x_test, y_test = test.tensors
     ood = {"noise": noise_like(x_test, seed=settings.seed), "rotated90": rotate(x_test, 90.0)}

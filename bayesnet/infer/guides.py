@@ -68,14 +68,20 @@ class MeanFieldNormal(autoguide.AutoGuide):
         self._sites = []
         for name, site in self.prototype_trace.iter_stochastic_nodes():
             if site["cond_indep_stack"]:
-                raise ValueError(f"mean_field guide supports global latent sites only; {name!r} is in a plate")
+                raise ValueError(
+                    f"mean_field guide supports global latent sites only; {name!r} is in a plate"
+                )
             transform = biject_to(site["fn"].support)
             init = transform.inv(site["value"].detach()).detach()
             key = name.replace(".", "/")
             self.locs[key] = nn.Parameter(init.clone())
-            self.scales[key] = nn.Parameter(_inverse_softplus(torch.full_like(init, self._init_scale)))
+            self.scales[key] = nn.Parameter(
+                _inverse_softplus(torch.full_like(init, self._init_scale))
+            )
             event_dim = site["fn"].event_dim + init.dim() - site["value"].dim()
-            self._sites.append((name, key, event_dim, None if _is_identity(transform) else transform))
+            self._sites.append(
+                (name, key, event_dim, None if _is_identity(transform) else transform)
+            )
 
     def loc_and_scale(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The Normal's mean and standard deviation for site ``name`` (unconstrained space)."""
@@ -89,7 +95,9 @@ class MeanFieldNormal(autoguide.AutoGuide):
         result = {}
         for name, key, event_dim, transform in self._sites:
             # softplus keeps the scale positive by construction: no validation needed
-            fn = dist.Normal(locs[key], F.softplus(scales[key]), validate_args=False).to_event(event_dim)
+            fn = dist.Normal(locs[key], F.softplus(scales[key]), validate_args=False).to_event(
+                event_dim
+            )
             if transform is not None:
                 fn = dist.TransformedDistribution(fn, transform)
             result[name] = pyro.sample(name, fn)
@@ -113,7 +121,8 @@ class MeanFieldNormal(autoguide.AutoGuide):
     @torch.no_grad()
     def median(self, *args, **kwargs) -> dict[str, torch.Tensor]:
         return {
-            name: self.locs[key].clone() if t is None else t(self.locs[key]) for name, key, _, t in self._sites
+            name: self.locs[key].clone() if t is None else t(self.locs[key])
+            for name, key, _, t in self._sites
         }
 
 

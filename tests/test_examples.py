@@ -1,0 +1,36 @@
+"""Every example runs (in its --quick form), so the documentation cannot rot."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs(path, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(path), "--quick"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip()
+
+
+def test_train_config_example_is_valid(tmp_path, monkeypatch):
+    from bayesnet.jobs import run_train
+
+    text = (Path(__file__).parent.parent / "examples" / "train_digits.toml").read_text()
+    text = text.replace("epochs = 30", "epochs = 1").replace(
+        'dir = "runs/train_digits"', f'dir = "{tmp_path}"'
+    )
+    config = tmp_path / "train.toml"
+    config.write_text(text)
+    post = run_train(config)
+    assert post.info["reparam"] == "flipout"
+    assert (tmp_path / "posterior.pt").exists()
