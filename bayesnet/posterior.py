@@ -200,14 +200,13 @@ class Posterior:
 
     def save(self, path: str | Path) -> Path:
         """Write the posterior to one file, atomically (see ``bayesnet.checkpoint``)."""
-        state = self.model.state_dict()
         return save_atomic(
             {
                 "format": FORMAT,
                 "sampler": self.sampler.kind,
                 "sampler_state": self.sampler.state(),
-                "model_state": state,
-                "arch": {k: list(v.shape) for k, v in state.items()},
+                "model_state": self.model.state_dict(),
+                "arch": architecture(self.model),
                 "info": self.info,
             },
             path,
@@ -236,9 +235,14 @@ class Posterior:
         return cls(model, sampler, payload["info"])
 
 
+def architecture(model: nn.Module) -> dict[str, list[int]]:
+    """Names and shapes of ``model``'s state: what a checkpoint must match to load."""
+    return {k: list(v.shape) for k, v in model.state_dict().items()}
+
+
 def check_architecture(model: nn.Module, arch: dict[str, list[int]], source) -> None:
     """Raise if ``model``'s state does not have the names and shapes saved in ``arch``."""
-    mine = {k: list(v.shape) for k, v in model.state_dict().items()}
+    mine = architecture(model)
     if mine != arch:
         missing = sorted(set(arch) - set(mine))[:3]
         extra = sorted(set(mine) - set(arch))[:3]

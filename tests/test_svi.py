@@ -22,8 +22,8 @@ def _params(post):
 
 def test_killed_and_resumed_run_matches_uninterrupted(digits, tmp_path):
     model, x, y, _ = _setup(digits)
-    full = bn.fit_svi(model, loader_of(x, y, 64), epochs=4, progress=False, seed=3, lr=1e-2)
-    expected = _params(full)
+    options = {"epochs": 4, "progress": False, "seed": 3, "lr": 1e-2}
+    expected = _params(bn.fit_svi(model, loader_of(x, y, 64), **options))
 
     class Kill(Exception):
         pass
@@ -32,30 +32,13 @@ def test_killed_and_resumed_run_matches_uninterrupted(digits, tmp_path):
         if epoch == 2:
             raise Kill
 
+    options["checkpoint_dir"] = tmp_path
     model, *_ = _setup(digits)
     with pytest.raises(Kill):
-        bn.fit_svi(
-            model,
-            loader_of(x, y, 64),
-            epochs=4,
-            progress=False,
-            seed=3,
-            lr=1e-2,
-            checkpoint_dir=tmp_path,
-            callbacks=[kill_after_two],
-        )
+        bn.fit_svi(model, loader_of(x, y, 64), callbacks=[kill_after_two], **options)
     assert (tmp_path / "svi.pt").exists()
     model, *_ = _setup(digits)
-    resumed = bn.fit_svi(
-        model,
-        loader_of(x, y, 64),
-        epochs=4,
-        progress=False,
-        seed=3,
-        lr=1e-2,
-        checkpoint_dir=tmp_path,
-        resume=True,
-    )
+    resumed = bn.fit_svi(model, loader_of(x, y, 64), resume=True, **options)
     got = _params(resumed)
     assert got.keys() == expected.keys()
     for key in expected:

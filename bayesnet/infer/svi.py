@@ -20,7 +20,7 @@ from .._checks import check_choice, check_finite
 from ..checkpoint import load_safe, save_atomic
 from ..device import resolve
 from ..models import BayesianModel
-from ..posterior import GuideSampler, Posterior, check_architecture
+from ..posterior import GuideSampler, Posterior, architecture, check_architecture
 from .elbo import elbo_terms
 from .guides import make_guide
 from .reparam import make_reparam
@@ -175,7 +175,7 @@ def fit_svi(
                     "format": "bayesnet.svi/1",
                     "epoch": epoch,
                     "spec": spec,
-                    "arch": {k: list(v.shape) for k, v in model.state_dict().items()},
+                    "arch": architecture(model),
                     "model": model.state_dict(),
                     "guide": q.state_dict(),
                     "optimizer": opt.state_dict(),

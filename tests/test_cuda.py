@@ -1,0 +1,45 @@
+"""On a GPU: priors, guides, data and draws all live on the CUDA device.
+
+Skipped where there is no GPU (CI has none); run on a lent GPU machine.
+"""
+
+import pytest
+import torch
+from conftest import loader_of
+
+import bayesnet as bn
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("reparam", [None, "local", "flipout"])
+def test_svi_and_predict_on_cuda(digits, reparam):
+    train, test = digits
+    x, y = train.tensors[0][:256], train.tensors[1][:256]
+    model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=256)
+    post = bn.fit_svi(
+        model, loader_of(x, y, 64), epochs=2, reparam=reparam, device="auto", progress=False
+    )
+    assert post.device.type == "cuda"
+    draws = post.sample_params(4)
+    assert all(v.device.type == "cuda" for v in draws.values())
+    for strategy in ("loop", "vmap"):
+        probs = post.predict(test.tensors[0][:16], num_samples=4, strategy=strategy)
+        assert probs.device.type == "cuda" and probs.shape == (4, 16, 10)
+
+
+def test_priors_follow_the_layer_to_cuda():
+    layer = bn.nn.BayesConv2d(1, 2, 3, prior=bn.priors.Hierarchical()).cuda()
+    assert layer(torch.randn(2, 1, 5, 5, device="cuda")).device.type == "cuda"
+
+
+def test_save_on_cuda_load_on_cpu(digits, tmp_path):
+    train, _ = digits
+    x, y = train.tensors[0][:128], train.tensors[1][:128]
+    model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), num_data=128)
+    bn.fit_svi(model, loader_of(x, y, 64), epochs=1, device="cuda", progress=False).save(
+        tmp_path / "p.pt"
+    )
+    cpu_model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), num_data=128)
+    loaded = bn.Posterior.load(tmp_path / "p.pt", cpu_model, map_location="cpu")
+    assert loaded.predict(x[:4], num_samples=3).device.type == "cpu"
