@@ -7,12 +7,13 @@ predictive of a Bayesian network is one. See README.md.
 from . import (
     _pyro,  # noqa: F401  (settings first, before any PyroModule exists)
     data,
+    diagnostics,
     evaluate,
     nn,
     priors,
     zoo,
 )
-from .infer import baselines, fit_svi
+from .infer import baselines, fit_hmc, fit_svi
 from .models import Classifier, Regressor
 from .nn import bayesianize
 from .posterior import Posterior
@@ -26,7 +27,9 @@ __all__ = [
     "baselines",
     "bayesianize",
     "data",
+    "diagnostics",
     "evaluate",
+    "fit_hmc",
     "fit_svi",
     "nn",
     "priors",

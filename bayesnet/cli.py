@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import fields
 
-from .jobs import CompareSettings, run_compare, run_train
+from .jobs import CompareSettings, run_compare, run_diagnose, run_train
 
 
 def _compare_parser(sub) -> None:
@@ -29,12 +29,20 @@ def main(argv: list[str] | None = None) -> int:
     _compare_parser(sub)
     train = sub.add_parser("train", help="run an SVI training script from a TOML config")
     train.add_argument("config")
+    diagnose = sub.add_parser(
+        "diagnose", help="convergence summary and plots of a run's posterior.nc"
+    )
+    diagnose.add_argument("run_dir")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "train":
             post = run_train(args.config)
             print(f"trained: {post.info['history'][-1]}")
+            return 0
+        if args.command == "diagnose":
+            print(run_diagnose(args.run_dir))
+            print(f"\nplots: {args.run_dir}/trace.png, rank.png, energy.png (MCMC only)")
             return 0
         values = {
             f.name: getattr(args, f.name) for f in fields(CompareSettings) if f.name != "progress"
@@ -49,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(result["report"].table())
     print(
-        f"\nrun directory: {settings.out} (posterior.pt, metrics.json, metrics.md, report.html, reliability.png)"
+        f"\nrun directory: {settings.out} (posterior.pt, posterior.nc, metrics.json, metrics.md, report.html)"
     )
     return 0
 

@@ -15,15 +15,18 @@ except ModuleNotFoundError:  # Python 3.10
 
 import torch
 
-from . import data, priors, zoo
+from . import data, diagnostics, priors, zoo
 from .evaluate import compare
 from .evaluate.shift import noise_like, rotate
-from .infer import baselines, fit_svi
+from .infer import baselines, fit_hmc, fit_svi
 from .models import Classifier
 from .nn import bayesianize
 from .posterior import Posterior
 
-__all__ = ["CompareSettings", "run_compare", "run_train"]
+__all__ = ["CompareSettings", "run_compare", "run_diagnose", "run_train"]
+
+
+METHODS = ("softmax", "svi", "hmc")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class CompareSettings:
     """Defaults of ``bayesnet compare``; ``quick`` shrinks them to a smoke test."""
 
     out: str = "runs/compare"
+    methods: str = "softmax,svi"
     epochs: int = 30
     svi_epochs: int = 30
     batch_size: int = 64
@@ -40,13 +44,34 @@ class CompareSettings:
     prior_scale: float = 1.0
     temperature: float = 0.1
     reparam: str | None = None
+    hmc_subset: int = 300
+    hmc_warmup: int = 100
+    hmc_samples: int = 100
+    hmc_chains: int = 2
+    hmc_tree_depth: int = 5
     num_samples: int = 100
     device: str = "auto"
     seed: int = 0
     progress: bool = True
 
     def quick(self) -> CompareSettings:
-        return CompareSettings(**{**asdict(self), "epochs": 2, "svi_epochs": 2, "num_samples": 10})
+        small = {
+            "epochs": 2,
+            "svi_epochs": 2,
+            "num_samples": 10,
+            "hmc_subset": 100,
+            "hmc_warmup": 10,
+            "hmc_samples": 10,
+            "hmc_tree_depth": 3,
+        }
+        return CompareSettings(**{**asdict(self), **small})
+
+    def method_list(self) -> list[str]:
+        methods = [m.strip() for m in self.methods.split(",") if m.strip()]
+        unknown = sorted(set(methods) - set(METHODS))
+        if unknown or "softmax" not in methods:
+            raise ValueError(f"--methods takes softmax plus any of svi, hmc; got {self.methods!r}")
+        return methods
 
 
 def _prior(name: str, scale: float) -> priors.Prior:
@@ -57,62 +82,108 @@ def _prior(name: str, scale: float) -> priors.Prior:
 
 
 def run_compare(settings: CompareSettings) -> dict[str, Any]:
-    """Train the softmax point estimate and the SVI BNN of the same architecture on the
-    digits, compare them in and out of distribution, and write the run directory."""
+    """Train the softmax point estimate and the Bayesian networks (SVI, HMC) of the same
+    architecture on the digits, compare them in and out of distribution, and write the
+    run directory."""
+    methods = settings.method_list()
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)  # the networks' initial weights too
     train, test = data.digits(seed=settings.seed)
     x_test, y_test = test.tensors
     ood = {"noise": noise_like(x_test, seed=settings.seed), "rotated90": rotate(x_test, 90.0)}
+    prior = _prior(settings.prior, settings.prior_scale)
+    fitted: dict[str, Posterior] = {}
+    seconds: dict[str, float] = {}
 
-    start = time.perf_counter()
-    softmax = baselines.point_estimate(
-        zoo.digits_cnn(),
-        data.to_loader(train, settings.batch_size, seed=settings.seed),
-        epochs=settings.epochs,
-        lr=settings.lr,
-        device=settings.device,
-        progress=settings.progress,
-        seed=settings.seed,
-    )
-    softmax_time = time.perf_counter() - start
+    def timed(name: str, fit) -> Posterior:
+        start = time.perf_counter()
+        fitted[name] = fit()
+        seconds[name] = time.perf_counter() - start
+        return fitted[name]
 
-    # The BNN starts from the trained point estimate: its guide means are those weights.
-    net = bayesianize(softmax.net, prior=_prior(settings.prior, settings.prior_scale))
-    model = Classifier(net, num_data=len(train))
-    start = time.perf_counter()
-    svi = fit_svi(
-        model,
-        data.to_loader(train, settings.batch_size, seed=settings.seed),
-        epochs=settings.svi_epochs,
-        lr=settings.svi_lr,
-        temperature=settings.temperature,
-        reparam=settings.reparam,
-        device=settings.device,
-        progress=settings.progress,
-        seed=settings.seed,
-        checkpoint_dir=out,
-    )
-    svi_time = time.perf_counter() - start
-    svi.save(out / "posterior.pt")
+    def loader():
+        return data.to_loader(train, settings.batch_size, seed=settings.seed)
 
-    report = compare(
-        {"softmax": softmax, "svi": svi},
-        test=(x_test, y_test),
-        ood=ood,
-        num_samples=settings.num_samples,
+    common = {"device": settings.device, "progress": settings.progress, "seed": settings.seed}
+    softmax = timed(
+        "softmax",
+        lambda: baselines.point_estimate(
+            zoo.digits_cnn(), loader(), epochs=settings.epochs, lr=settings.lr, **common
+        ),
     )
-    summary = {
-        "settings": asdict(settings),
-        "fit_seconds": {"softmax": softmax_time, "svi": svi_time},
-        "rows": report.rows,
-    }
+
+    # The Bayesian networks start from the trained point estimate's weights.
+    if "svi" in methods:
+        model = Classifier(bayesianize(softmax.net, prior=prior), num_data=len(train))
+        timed(
+            "svi",
+            lambda: fit_svi(
+                model,
+                loader(),
+                epochs=settings.svi_epochs,
+                lr=settings.svi_lr,
+                temperature=settings.temperature,
+                reparam=settings.reparam,
+                checkpoint_dir=out,
+                **common,
+            ),
+        )
+        fitted["svi"].save(out / "posterior.pt")
+    if "hmc" in methods:
+        x_sub, y_sub = (t[: settings.hmc_subset] for t in train.tensors)
+        model = Classifier(bayesianize(softmax.net, prior=prior), num_data=len(x_sub))
+        timed(
+            "hmc",
+            lambda: fit_hmc(
+                model,
+                (x_sub, y_sub),
+                num_samples=settings.hmc_samples,
+                warmup=settings.hmc_warmup,
+                num_chains=settings.hmc_chains,
+                max_tree_depth=settings.hmc_tree_depth,
+                **common,
+            ),
+        )
+        fitted["hmc"].save(out / "posterior_hmc.pt")
+    bayesian = fitted.get("hmc") or fitted.get("svi")
+    if bayesian is not None:
+        bayesian.to_arviz(x_test, y_test).to_netcdf(out / "posterior.nc")
+
+    report = compare(fitted, test=(x_test, y_test), ood=ood, num_samples=settings.num_samples)
+    summary = {"settings": asdict(settings), "fit_seconds": seconds, "rows": report.rows}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     report.to_markdown(out / "metrics.md")
     report.reliability_diagram(out / "reliability.png")
     report.to_html(out / "report.html")
-    return {"report": report, "softmax": softmax, "svi": svi, "summary": summary}
+    return {"report": report, **fitted, "summary": summary}
+
+
+def run_diagnose(run_dir: str | Path) -> str:
+    """Function- and weight-space summary of a run's ``posterior.nc``, with trace, rank
+    and energy plots written beside it."""
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    path = run_dir / "posterior.nc"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run `bayesnet compare` first")
+    idata = az.from_netcdf(path)
+    text = str(diagnostics.summary(idata))
+    last = min(
+        idata.posterior.data_vars, key=lambda v: idata.posterior[v].size
+    )  # a bias: few scalars
+    plots = {"trace": az.plot_trace, "rank": az.plot_rank}
+    for name, plot in plots.items():
+        plot(idata, var_names=[last])
+        plt.gcf().savefig(run_dir / f"{name}.png", dpi=90)
+        plt.close("all")
+    if "sample_stats" in idata.groups():
+        az.plot_energy(idata)
+        plt.gcf().savefig(run_dir / "energy.png", dpi=90)
+        plt.close("all")
+    return text
 
 
 TRAIN_SECTIONS = {"data", "model", "svi", "output"}

@@ -88,6 +88,16 @@ class BayesianModel(nn.Module, ABC):
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
         """Raise a ValueError naming the problem if ``y`` cannot be this model's targets."""
 
+    @abstractmethod
+    def likelihood(self, output: torch.Tensor, draw: dict[str, torch.Tensor] | None = None):
+        """``p(y | output)`` per example (batch ``[B]``); ``draw`` holds any other latents."""
+
+    def log_likelihood(
+        self, output: torch.Tensor, y: torch.Tensor, draw: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Pointwise ``log p(y_n | x_n, w)`` ``[B]`` from the network's output for one draw."""
+        return self.likelihood(output, draw).log_prob(y)
+
 
 class Classifier(BayesianModel):
     """Categorical likelihood on the network's logits ``[B, C]``.
@@ -108,14 +118,16 @@ class Classifier(BayesianModel):
             raise ValueError(
                 f"the network outputs {num_classes} classes, the model expects {self.num_classes}"
             )
-        logits = logits.movedim(1, -1)
-        if y is not None and y.shape != logits.shape[:-1]:
+        if y is not None and y.shape != logits.movedim(1, -1).shape[:-1]:
             raise ValueError(
                 f"labels of shape {tuple(y.shape)} do not match logits {tuple(logits.shape)}"
             )
         with pyro.plate("data", self.num_data, subsample_size=x.shape[0]):
-            likelihood = dist.Categorical(logits=logits).to_event(logits.dim() - 2)
-            return pyro.sample("obs", likelihood, obs=y)
+            return pyro.sample("obs", self.likelihood(logits), obs=y)
+
+    def likelihood(self, output, draw=None):
+        logits = output.movedim(1, -1)
+        return dist.Categorical(logits=logits).to_event(logits.dim() - 2)
 
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
         check_labels(y, output.shape[1])
@@ -151,13 +163,21 @@ class Regressor(BayesianModel):
             raise ValueError(
                 f"targets of shape {tuple(y.shape)} do not match outputs {tuple(mean.shape)}"
             )
+        draw = None
         if self.noise == "learned":
-            sigma = pyro.sample("noise", dist.HalfCauchy(torch.tensor(self.noise_scale).to(mean)))
-        else:
-            sigma = torch.tensor(self.noise).to(mean)
+            noise_prior = dist.HalfCauchy(torch.tensor(self.noise_scale).to(mean))
+            draw = {"noise": pyro.sample("noise", noise_prior)}
         with pyro.plate("data", self.num_data, subsample_size=x.shape[0]):
-            likelihood = dist.Normal(mean, sigma).to_event(mean.dim() - 1)
-            return pyro.sample("obs", likelihood, obs=y)
+            return pyro.sample("obs", self.likelihood(mean, draw), obs=y)
+
+    def likelihood(self, output, draw=None):
+        if self.noise == "learned":
+            if draw is None or "noise" not in draw:
+                raise ValueError("a Regressor with learned noise needs the draw's 'noise'")
+            sigma = draw["noise"]
+        else:
+            sigma = torch.tensor(self.noise).to(output)
+        return dist.Normal(output, sigma).to_event(output.dim() - 1)
 
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
         check_finite(y, "regression targets")

@@ -165,25 +165,37 @@ class Posterior:
 
         ``strategy`` is how draws are batched: ``"loop"`` runs one forward pass per draw,
         ``"vmap"`` one ``torch.func.vmap`` pass over all; ``"auto"`` takes the one
-        measured faster on the device (``benchmarks/predict.py``): loop on CPU, vmap on CUDA.
+        measured faster on the device (``benchmarks/core.py``): loop on CPU, vmap on CUDA.
         """
+        return self.forward(x, self.sample_params(num_samples), batch_size, strategy)
+
+    @torch.no_grad()
+    def forward(
+        self,
+        x: torch.Tensor,
+        draws: dict[str, torch.Tensor],
+        batch_size: int | None = None,
+        strategy: str = "auto",
+        link: bool = True,
+    ) -> torch.Tensor:
+        """The network on ``x`` for each of the given draws ``[S, N, ...]``; ``link=False``
+        returns the raw outputs (logits) instead of probabilities."""
         check_choice(strategy, STRATEGIES, "predict strategy")
         device = self.device
         x = torch.as_tensor(x).to(device)
         if x.shape[0] == 0:
             raise ValueError("predict got an empty input batch")
         check_finite(x)
-        params = self.sample_params(num_samples)
-        params = {k: v for k, v in params.items() if k in dict(self.net.named_parameters())}
+        names = dict(self.net.named_parameters())
+        params = {k: v.to(device) for k, v in draws.items() if k in names}
         if strategy == "auto":
             strategy = "vmap" if device.type == "cuda" else "loop"
+        fn = self.model.link if link else _identity
         chunks = x.split(batch_size or x.shape[0])
-        return torch.cat([self._forward(params, xb, strategy) for xb in chunks], dim=1)
+        return torch.cat([self._forward(params, xb, strategy, fn) for xb in chunks], dim=1)
 
-    def _forward(
-        self, params: dict[str, torch.Tensor], x: torch.Tensor, strategy: str
-    ) -> torch.Tensor:
-        net, link = self.net, self.model.link
+    def _forward(self, params, x, strategy, link) -> torch.Tensor:
+        net = self.net
         if not params:
             return link(net(x)).unsqueeze(0)
         if strategy == "vmap":
@@ -195,6 +207,17 @@ class Posterior:
                 for s in range(num)
             ]
         )
+
+    def to_arviz(
+        self,
+        x_eval: torch.Tensor | None = None,
+        y_eval: torch.Tensor | None = None,
+        num_samples: int = 200,
+    ):
+        """Export to ``arviz.InferenceData`` (see ``bayesnet.diagnostics.to_arviz``)."""
+        from .diagnostics import to_arviz
+
+        return to_arviz(self, x_eval, y_eval, num_samples)
 
     # -- persistence -------------------------------------------------------------------
 
@@ -233,6 +256,10 @@ class Posterior:
         else:
             sampler = PriorSampler(model)
         return cls(model, sampler, payload["info"])
+
+
+def _identity(t: torch.Tensor) -> torch.Tensor:
+    return t
 
 
 def architecture(model: nn.Module) -> dict[str, list[int]]:

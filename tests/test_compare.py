@@ -72,3 +72,28 @@ dir = "{tmp_path / "out"}"
     config.write_text("[svi]\nepochz = 2\n")
     assert main(["train", str(config)]) == 2
     assert "bad [svi] option" in capsys.readouterr().err
+
+
+def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "compare",
+                "--quick",
+                "--methods",
+                "softmax,svi,hmc",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert "hmc" in capsys.readouterr().out
+    assert {"posterior.nc", "posterior_hmc.pt"} <= {p.name for p in tmp_path.iterdir()}
+    assert main(["diagnose", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "function space" in out and "lpd" in out and "divergences" in out
+    assert {"trace.png", "rank.png", "energy.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert main(["compare", "--quick", "--methods", "svi,mcmc", "--out", str(tmp_path)]) == 2
+    assert main(["diagnose", str(tmp_path / "nowhere")]) == 2

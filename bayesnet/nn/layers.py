@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 
+import pyro
 import torch
 import torch.nn.functional as F
 from pyro.nn import PyroModule, PyroSample
@@ -78,7 +79,9 @@ class BayesianLayer:
         """The prior of ``self.<name>``, built once per device/dtype when the prior allows.
 
         Building a distribution (with argument validation) on every forward pass costs more
-        than the small layers' arithmetic; fixed priors are cached here.
+        than the small layers' arithmetic; fixed priors are cached here, built without
+        sample validation so that a NaN proposal (a divergent HMC trajectory) is rejected by
+        the sampler rather than raised.
         """
         prior = self.prior
         if not prior.cacheable:
@@ -88,7 +91,8 @@ class BayesianLayer:
         cache = self.__dict__.setdefault("_prior_cache", {})
         hit = cache.get(name)
         if hit is None or hit[0] != key:
-            hit = cache[name] = (key, prior.distribution(self, name))
+            with pyro.validation_enabled(False):
+                hit = cache[name] = (key, prior.distribution(self, name))
         return hit[1]
 
     @property

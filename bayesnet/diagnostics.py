@@ -1,0 +1,187 @@
+"""Posterior diagnostics in ArviZ.
+
+``to_arviz`` exports any Posterior (SVI draws appear as one chain) to
+``arviz.InferenceData``. Weight-space R-hat is not meaningful for networks: permuting
+hidden units or flipping signs gives the same function, so chains that agree on every
+prediction can disagree on every weight. ``summary`` therefore reports R-hat and ESS of
+*function-space* quantities — predictive probabilities and pointwise log-likelihoods on
+evaluation inputs, and the log predictive density — beside ArviZ's weight-space table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from .posterior import DrawsSampler, Posterior
+
+__all__ = ["to_arviz", "summary", "compare", "Diagnostics"]
+
+
+def _draws(posterior: Posterior, num_samples: int) -> tuple[dict[str, torch.Tensor], int, int]:
+    """Draws as ``{site: [chains * draws, ...]}`` with the chain and draw counts."""
+    info = posterior.info
+    if isinstance(posterior.sampler, DrawsSampler) and not posterior.sampler.draws:
+        point = {k: v.detach()[None] for k, v in posterior.net.named_parameters()}
+        return point, 1, 1
+    if isinstance(posterior.sampler, DrawsSampler):
+        draws = posterior.sampler.sample(None)
+        chains = info.get("chains", 1)
+        return draws, chains, posterior.sampler.num_draws // chains
+    return posterior.sample_params(num_samples), 1, num_samples
+
+
+def _by_chain(t: torch.Tensor, chains: int, draws: int) -> np.ndarray:
+    return t.detach().cpu().reshape(chains, draws, *t.shape[1:]).numpy()
+
+
+def to_arviz(
+    posterior: Posterior,
+    x_eval: torch.Tensor | None = None,
+    y_eval: torch.Tensor | None = None,
+    num_samples: int = 200,
+) -> az.InferenceData:
+    """``arviz.InferenceData`` with ``posterior`` (every sampled tensor under its module
+    path, dims ``<name>_dim_<i>``), ``sample_stats`` for MCMC, and on ``(x_eval, y_eval)``
+    ``posterior_predictive`` (sampled ``obs`` and the predictive ``probs``),
+    ``log_likelihood`` (pointwise ``obs``, for ``az.loo``/``az.waic``) and ``observed_data``.
+
+    SVI posteriors contribute ``num_samples`` guide draws as one chain.
+    """
+    draws, chains, per_chain = _draws(posterior, num_samples)
+    post = {k: _by_chain(v, chains, per_chain) for k, v in draws.items()}
+    dims = {k: [f"{k}_dim_{i}" for i in range(v.ndim - 2)] for k, v in post.items()}
+    groups: dict[str, dict] = {"posterior": post}
+
+    stats = posterior.info.get("sample_stats")
+    if stats:
+        arrays = {k: np.asarray(v, dtype=float) for k, v in stats.items()}
+        arrays["diverging"] = arrays["diverging"].astype(bool)
+        if posterior.info.get("kernel") == "nuts":
+            arrays["tree_depth"] = np.round(np.log2(arrays["n_steps"] + 1))
+        groups["sample_stats"] = arrays
+
+    if x_eval is not None:
+        outputs = posterior.forward(x_eval, draws, link=False)
+        probs = posterior.model.link(outputs.flatten(0, 1)).reshape(outputs.shape)
+        groups["posterior_predictive"] = {"probs": _by_chain(probs, chains, per_chain)}
+        dims["probs"] = ["obs_dim_0", "class"]
+        if y_eval is not None:
+            y = torch.as_tensor(y_eval).to(outputs.device)
+            per_draw = [{k: v[s] for k, v in draws.items()} for s in range(outputs.shape[0])]
+            log_lik = torch.stack(
+                [
+                    posterior.model.log_likelihood(outputs[s], y, per_draw[s])
+                    for s in range(outputs.shape[0])
+                ]
+            )
+            sampled = torch.stack(
+                [
+                    posterior.model.likelihood(outputs[s], per_draw[s]).sample()
+                    for s in range(outputs.shape[0])
+                ]
+            )
+            groups["log_likelihood"] = {"obs": _by_chain(log_lik, chains, per_chain)}
+            groups["posterior_predictive"]["obs"] = _by_chain(sampled, chains, per_chain)
+            groups["observed_data"] = {"obs": y.cpu().numpy()}
+            obs_dims = [f"obs_dim_{i}" for i in range(y.dim())]
+            dims["obs"] = obs_dims
+            dims["probs"] = [obs_dims[0], "class", *obs_dims[1:]]
+    return az.from_dict(**groups, dims=dims)
+
+
+@dataclass
+class Diagnostics:
+    """Function-space and weight-space convergence summaries and per-chain statistics."""
+
+    function_space: pd.DataFrame
+    weight_space: pd.DataFrame
+    chains: pd.DataFrame
+
+    def __str__(self) -> str:
+        weights = self.weight_space[["r_hat", "ess_bulk"]].describe().loc[["mean", "min", "max"]]
+        return (
+            "function space (R-hat and ESS over predictions on the evaluation inputs)\n"
+            f"{self.function_space.to_string()}\n\n"
+            "weight space (not meaningful for networks: symmetries; shown for reference)\n"
+            f"{weights.to_string()}\n\nchains\n{self.chains.to_string()}"
+        )
+
+
+def _function_rows(name: str, data: xr.DataArray) -> dict:
+    """R-hat and bulk ESS of every element of ``data`` (dims chain, draw, ...), summarised."""
+    dataset = xr.Dataset({name: data})
+    rhat = az.rhat(dataset)[name].values.ravel()
+    ess = az.ess(dataset)[name].values.ravel()
+    finite = rhat[np.isfinite(rhat)]
+    return {
+        "quantity": name,
+        "count": rhat.size,
+        "r_hat_max": float(finite.max()) if finite.size else math.nan,
+        "r_hat_median": float(np.median(finite)) if finite.size else math.nan,
+        "frac_r_hat_gt_1.1": float((finite > 1.1).mean()) if finite.size else math.nan,
+        "ess_min": float(np.nanmin(ess)),
+        "ess_median": float(np.nanmedian(ess)),
+    }
+
+
+def summary(
+    source: Posterior | az.InferenceData,
+    x_eval: torch.Tensor | None = None,
+    y_eval: torch.Tensor | None = None,
+) -> Diagnostics:
+    """Function-space R-hat/ESS (predictive probabilities, pointwise log-likelihood, log
+    predictive density), ArviZ's weight-space table, and divergences and step sizes per
+    chain. A Posterior needs ``x_eval`` (and ``y_eval`` for the likelihood terms)."""
+    idata = source if isinstance(source, az.InferenceData) else to_arviz(source, x_eval, y_eval)
+    rows = []
+    if "posterior_predictive" in idata.groups() and "probs" in idata.posterior_predictive:
+        rows.append(_function_rows("probs", idata.posterior_predictive["probs"]))
+    if "log_likelihood" in idata.groups():
+        log_lik = idata.log_likelihood["obs"]
+        rows.append(_function_rows("log_lik", log_lik))
+        rows.append(
+            _function_rows(
+                "lpd", log_lik.sum([d for d in log_lik.dims if d not in ("chain", "draw")])
+            )
+        )
+    if not rows:
+        raise ValueError(
+            "function-space diagnostics need evaluation inputs (x_eval, and y_eval for the likelihood)"
+        )
+    weights = az.summary(idata, kind="diagnostics", group="posterior")
+    chain_rows = []
+    if "sample_stats" in idata.groups():
+        stats = idata.sample_stats
+        for c in stats.chain.values:
+            chain_rows.append(
+                {
+                    "chain": int(c),
+                    "divergences": int(stats["diverging"].sel(chain=c).sum()),
+                    "step_size": float(stats["step_size"].sel(chain=c).mean()),
+                    "acceptance_rate": float(stats["acceptance_rate"].sel(chain=c)[-1]),
+                    "mean_n_steps": float(stats["n_steps"].sel(chain=c).mean()),
+                }
+            )
+    return Diagnostics(pd.DataFrame(rows).set_index("quantity"), weights, pd.DataFrame(chain_rows))
+
+
+def compare(
+    sources: dict[str, Posterior | az.InferenceData], x_eval=None, y_eval=None, **kwargs
+) -> pd.DataFrame:
+    """``az.compare`` on PSIS-LOO for posteriors of different priors or architectures,
+    evaluated on the same data (Posteriors are exported on ``(x_eval, y_eval)``)."""
+    idatas = {
+        name: s if isinstance(s, az.InferenceData) else to_arviz(s, x_eval, y_eval)
+        for name, s in sources.items()
+    }
+    missing = [n for n, d in idatas.items() if "log_likelihood" not in d.groups()]
+    if missing:
+        raise ValueError(f"{missing} have no pointwise log-likelihood: export them with y_eval")
+    return az.compare(idatas, ic="loo", **kwargs)

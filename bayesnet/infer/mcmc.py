@@ -1,0 +1,375 @@
+"""Hamiltonian Monte Carlo: ``fit_hmc(model, (x, y), ...) -> Posterior``.
+
+Pyro's ``MCMC`` runs Pyro's ``HMC`` / ``NUTS`` kernels (step-size and diagonal
+mass-matrix adaptation during warm-up) on the full-batch log joint. Two potentials are
+available, both handed to the kernel as ``potential_fn``:
+
+- ``"pyro"``: Pyro's own, from ``initialize_model``: the model is traced at every
+  gradient (any model, hierarchical priors and learned noise included);
+- ``"functional"``: ``-log p(w) - log p(y | x, w)`` written once over the plain-torch
+  network with ``torch.func.functional_call``: no tracing in the leapfrog loop (models
+  whose only latent sites are the layers' weights, with fixed priors).
+
+``potential="auto"`` takes the functional one where the model allows it: it is the
+faster on CPU (``benchmarks/hmc.py``). Chains run one after another on every device.
+Every kept draw is recorded with its statistics (step size, divergence, acceptance,
+number of gradient evaluations, log density, energy) for ``Posterior.to_arviz``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+from pyro.infer.autoguide.initialization import init_to_median, init_to_sample, init_to_value
+from pyro.infer.mcmc import HMC, MCMC, NUTS
+from pyro.infer.mcmc.util import initialize_model
+from torch.func import functional_call
+from tqdm.auto import tqdm
+
+from .._checks import check_choice, check_finite
+from ..checkpoint import save_atomic
+from ..device import resolve
+from ..models import BayesianModel
+from ..nn.convert import bayesian_layers
+from ..posterior import DrawsSampler, Posterior
+
+__all__ = ["fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
+
+KERNELS = ("nuts", "hmc")
+POTENTIALS = ("auto", "pyro", "functional")
+STATS = ("step_size", "diverging", "acceptance_rate", "n_steps", "lp", "energy")
+
+
+class FunctionalPotential:
+    """``U(w) = -log p(w) - log p(y | x, w)`` as a pure function of the weight dict."""
+
+    def __init__(self, model: BayesianModel, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.net = model.deterministic_net().to(x.device)
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.model, self.x, self.y = model, x, y
+        self.priors = {
+            layer.site_name(name): layer.prior_distribution(name)
+            for _, layer in bayesian_layers(model.net)
+            for name in layer.param_names
+        }
+        self.calls = 0
+
+    def __call__(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.calls += 1
+        output = functional_call(self.net, params, (self.x,))
+        log_lik = self.model.log_likelihood(output, self.y, params).sum()
+        log_prior = sum(prior.log_prob(params[name]) for name, prior in self.priors.items())
+        return -(log_lik + log_prior)
+
+
+class _Counted:
+    """Wraps Pyro's potential to count gradient evaluations (leapfrog steps)."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, params):
+        self.calls += 1
+        return self.fn(params)
+
+
+class _EnergyMixin:
+    """Records the Hamiltonian at the start of each transition (kinetic + potential)."""
+
+    _start_kinetic = None
+
+    def sample(self, params):
+        self._start_kinetic = None
+        return super().sample(params)
+
+    def _kinetic_energy(self, r_unscaled):
+        energy = super()._kinetic_energy(r_unscaled)
+        if self._start_kinetic is None:
+            self._start_kinetic = energy
+        return energy
+
+
+class _NUTS(_EnergyMixin, NUTS):
+    pass
+
+
+class _HMC(_EnergyMixin, HMC):
+    """Pyro's HMC fixes the trajectory length; with ``fixed_steps`` the number of leapfrog
+    steps stays fixed instead while the step size adapts."""
+
+    fixed_steps: int | None = None
+
+    @property
+    def num_steps(self) -> int:
+        return self.fixed_steps or max(1, int(self.trajectory_length / self.step_size))
+
+
+def _check_memory(model: BayesianModel, x: torch.Tensor) -> None:
+    """Full-batch HMC holds every activation of the whole data set: refuse what cannot fit."""
+    sizes: list[int] = []
+    net = model.deterministic_net().to(x.device)
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel()))
+        for m in net.modules()
+    ]
+    with torch.no_grad():
+        net(x[:1])
+    for h in hooks:
+        h.remove()
+    need = 3 * sum(sizes) * x.shape[0] * x.element_size()  # activations, their gradients, slack
+    if x.device.type == "cuda":
+        free = torch.cuda.mem_get_info(x.device)[0]
+    else:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > free:
+        raise MemoryError(
+            f"full-batch HMC on {x.shape[0]} inputs needs about {need / 2**30:.1f} GiB for "
+            f"activations, {free / 2**30:.1f} GiB is free on {x.device}: use fit_svi "
+            "(minibatches) or run HMC on a subset of the data"
+        )
+
+
+def _initial(model, x, y, init, chains: int, jitter: float, seed: int | None):
+    """Pyro's initial unconstrained params, potential and transforms, one init per chain."""
+    if isinstance(init, Posterior):
+        start = {k: v[0] for k, v in init.sample_params(1).items()}
+        strategy = init_to_value(values=start, fallback=init_to_median)
+    elif init == "point_estimate":
+        strategy = init_to_value(values=model.point_values(), fallback=init_to_median)
+    else:
+        check_choice(init, ("point_estimate", "prior"), "init")
+        strategy = init_to_sample
+    try:
+        params, potential, transforms, trace = initialize_model(
+            model, model_args=(x, y), init_strategy=strategy, max_plate_nesting=1
+        )
+    except (ValueError, RuntimeError) as err:
+        first = str(err).splitlines()[0]
+        raise ValueError(
+            f"the log density is not finite at the initial point ({init!r}): {first}"
+        ) from err
+    latent = [n for n, s in trace.iter_stochastic_nodes() if not s["name"].startswith("data")]
+    generator = torch.Generator(device="cpu").manual_seed(0 if seed is None else seed)
+    inits = []
+    for chain in range(chains):
+        start = {}
+        for name, value in params.items():
+            noise = (
+                torch.randn(value.shape, generator=generator).to(value) if chain and jitter else 0
+            )
+            start[name] = (value + jitter * noise).detach()
+        inits.append(start)
+    return inits, potential, transforms, latent
+
+
+def fit_hmc(
+    model: BayesianModel,
+    data: tuple[torch.Tensor, torch.Tensor],
+    num_samples: int = 500,
+    warmup: int = 300,
+    kernel: str = "nuts",
+    num_chains: int = 1,
+    step_size: float | None = None,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+    num_steps: int | None = None,
+    trajectory_length: float | None = None,
+    init: str | Posterior = "point_estimate",
+    init_jitter: float = 1e-2,
+    thinning: int = 1,
+    potential: str = "auto",
+    device: str | torch.device = "auto",
+    draws_device: str | torch.device | None = "cpu",
+    progress: bool = True,
+    seed: int | None = None,
+    callbacks: Iterable[Callable[[int, int, dict[str, float]], None]] = (),
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 50,
+    keep_on_interrupt: bool = False,
+) -> Posterior:
+    """Sample the posterior of ``model`` given all of ``data = (x, y)`` with HMC or NUTS.
+
+    - ``kernel="nuts"`` (``max_tree_depth``) or ``"hmc"``: a fixed ``num_steps`` leapfrog
+      steps (default 20) or a fixed ``trajectory_length``; ``step_size`` is the starting step size, adapted during ``warmup`` to
+      ``target_accept``, with a diagonal mass matrix;
+    - ``num_chains`` chains run one after another, each from ``init`` (the network's
+      point values, a prior draw, or a draw of a ``Posterior``), chains after the first
+      jittered by ``init_jitter``;
+    - ``thinning`` keeps every k-th draw; draws are kept on ``draws_device`` (CPU by
+      default, sparing GPU memory; None keeps them where they were made);
+    - ``callbacks``: ``f(chain, draw, stats)`` after each kept draw;
+    - ``checkpoint_path``: the draws so far are written there (atomically) every
+      ``checkpoint_every`` kept draws; ``keep_on_interrupt=True`` turns Ctrl-C into a
+      Posterior holding the draws already made.
+    """
+    check_choice(kernel, KERNELS, "kernel")
+    check_choice(potential, POTENTIALS, "potential")
+    if num_samples < 1 or warmup < 0 or num_chains < 1 or thinning < 1:
+        raise ValueError(
+            f"need num_samples >= 1, warmup >= 0, num_chains >= 1, thinning >= 1; got "
+            f"{num_samples}, {warmup}, {num_chains}, {thinning}"
+        )
+    if not model.weight_sites:
+        raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
+    x, y = data
+    if x.device != y.device:
+        raise ValueError(f"inputs are on {x.device} but targets on {y.device}")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"need as many targets as inputs, and some: got {len(x)} and {len(y)}")
+    if model.num_data != len(x):
+        raise ValueError(
+            f"full-batch HMC needs num_data == len(x); the model has num_data={model.num_data}, the data {len(x)}"
+        )
+    if seed is not None:
+        pyro.set_rng_seed(seed)
+    device = resolve(device)
+    model.to(device)
+    x, y = x.to(device), y.to(device)
+    check_finite(x, "inputs")
+    with torch.no_grad():
+        model.check_targets(y, model.deterministic_net().to(device)(x[:1]))
+    _check_memory(model, x)
+
+    inits, pyro_potential, transforms, latent = _initial(
+        model, x, y, init, num_chains, init_jitter, seed
+    )
+    functional_ok = set(latent) == set(model.weight_sites) and all(
+        layer.prior.cacheable for _, layer in bayesian_layers(model.net)
+    )
+    if potential == "functional" and not functional_ok:
+        raise ValueError(
+            "the functional potential needs fixed priors and no latent sites besides the weights"
+        )
+    use_functional = functional_ok and potential != "pyro"
+    potential_fn = FunctionalPotential(model, x, y) if use_functional else _Counted(pyro_potential)
+    for start in inits:
+        if not torch.isfinite(potential_fn(start)):
+            raise ValueError(f"the log density is not finite at the initial point ({init!r})")
+
+    draws: list[dict[str, list[torch.Tensor]]] = []  # per chain: site -> kept draws
+    stats: dict[str, list[list[float]]] = {k: [] for k in STATS}
+    store = torch.device(draws_device) if draws_device is not None else device
+    info: dict[str, Any] = {
+        "engine": "hmc",
+        "kernel": kernel,
+        "potential": "functional" if use_functional else "pyro",
+        "num_chains": num_chains,
+        "warmup": warmup,
+        "thinning": thinning,
+        "interrupted": False,
+    }
+
+    # Pyro's transforms map each site to the unconstrained space the kernel moves in.
+    def record(
+        chain: int,
+        kern,
+        sample: dict[str, torch.Tensor],
+        calls_before: int,
+        divergences_before: int,
+    ) -> None:
+        values = {
+            k: (transforms[k].inv(v) if k in transforms else v).detach().to(store)
+            for k, v in sample.items()
+        }
+        for k, v in values.items():
+            draws[chain].setdefault(k, []).append(v)
+        lp = -float(kern._potential_energy_last)
+        if math.isnan(lp):
+            raise ValueError(
+                f"chain {chain} produced a NaN log density at draw {len(stats['lp'][chain])}"
+            )
+        row = {
+            "step_size": float(kern.step_size),
+            "diverging": float(len(kern._divergences) > divergences_before),
+            "acceptance_rate": float(kern._mean_accept_prob),
+            "n_steps": float(potential_fn.calls - calls_before),
+            "lp": lp,
+            "energy": float(kern._start_kinetic) - lp
+            if kern._start_kinetic is not None
+            else float("nan"),
+        }
+        for k in STATS:
+            stats[k][chain].append(row[k])
+        for cb in callbacks:
+            cb(chain, len(stats["lp"][chain]) - 1, row)
+        if checkpoint_path is not None and len(stats["lp"][chain]) % checkpoint_every == 0:
+            save_atomic({"draws": _stack(draws), "stats": stats, "info": info}, checkpoint_path)
+
+    bar = tqdm(total=num_chains * (warmup + num_samples), desc=f"{kernel}", disable=not progress)
+    try:
+        for chain, start in enumerate(inits):
+            draws.append({})
+            for k in STATS:
+                stats[k].append([])
+            kern_cls = _NUTS if kernel == "nuts" else _HMC
+            options = (
+                {"max_tree_depth": max_tree_depth}
+                if kernel == "nuts"
+                else {"trajectory_length": trajectory_length}
+            )
+            kern = kern_cls(
+                potential_fn=potential_fn,
+                transforms=None,
+                step_size=step_size or 1e-3,
+                adapt_step_size=True,
+                adapt_mass_matrix=True,
+                target_accept_prob=target_accept,
+                **options,
+            )
+            if kernel == "hmc" and trajectory_length is None:
+                kern.fixed_steps = num_steps or 20
+            state = {"calls": potential_fn.calls, "div": 0, "i": 0}
+
+            def hook(kern, sample, stage, i, chain=chain, state=state):
+                bar.update()
+                bar.set_postfix(
+                    chain=chain,
+                    step=f"{float(kern.step_size):.2e}",
+                    acc=f"{kern._mean_accept_prob:.2f}",
+                    div=len(kern._divergences),
+                )
+                if stage == "Sample" and i % thinning == 0:
+                    record(chain, kern, sample, state["calls"], state["div"])
+                state["calls"], state["div"] = potential_fn.calls, len(kern._divergences)
+
+            mcmc = MCMC(
+                kern,
+                num_samples=num_samples,
+                warmup_steps=warmup,
+                initial_params=start,
+                hook_fn=hook,
+                disable_progbar=True,
+            )
+            mcmc.run()
+    except KeyboardInterrupt:
+        if not keep_on_interrupt or not any(stats["lp"]):
+            raise
+        info["interrupted"] = True
+    finally:
+        bar.close()
+    # Chains with draws, cut to a common length (an interrupted chain shortens the rest).
+    keep = [c for c, lps in enumerate(stats["lp"]) if lps]
+    kept = min(len(stats["lp"][c]) for c in keep)
+    draws = [{k: v[:kept] for k, v in draws[c].items()} for c in keep]
+    stats = {k: [v[c][:kept] for c in keep] for k, v in stats.items()}
+    info.update(sample_stats=stats, chains=len(keep), draws_per_chain=kept)
+    info["divergences"] = [int(sum(c)) for c in stats["diverging"]]
+    stacked = _stack(draws)
+    if checkpoint_path is not None:
+        save_atomic({"draws": stacked, "stats": stats, "info": info}, checkpoint_path)
+    return Posterior(model, DrawsSampler(stacked), info)
+
+
+def _stack(draws: list[dict[str, list[torch.Tensor]]]) -> dict[str, torch.Tensor]:
+    """Draws of every chain, chain after chain: ``{site: [chains * draws, ...]}``."""
+    chains = [c for c in draws if c]
+    if not chains:
+        return {}
+    return {k: torch.cat([torch.stack(c[k]) for c in chains]) for k in chains[0]}
