@@ -33,11 +33,21 @@ def data():
 
 def run_bayesnet(x, y, xt, yt, seed):
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10))
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10)
+    )
     model = bn.Classifier(bn.bayesianize(net, prior=bn.priors.Normal(1.0)), num_data=len(x))
     start = time.perf_counter()
-    post = bn.fit_hmc(model, (x, y), num_samples=100, warmup=100, max_tree_depth=6, init="prior",
-                      progress=False, seed=seed)
+    post = bn.fit_hmc(
+        model,
+        (x, y),
+        num_samples=100,
+        warmup=100,
+        max_tree_depth=6,
+        init="prior",
+        progress=False,
+        seed=seed,
+    )
     seconds = time.perf_counter() - start
     nll = bn.evaluate.metrics.nll(post.predict(xt, num_samples=None), yt)
     return seconds, float(np.mean(post.info["sample_stats"]["n_steps"])), nll
@@ -51,14 +61,19 @@ def run_numpyro(x, y, xt, yt, seed):
     from numpyro.infer import MCMC, NUTS
 
     def forward(params, images):
-        h = jax.lax.conv_general_dilated(images, params["w1"], (1, 1), "SAME", dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        h = jax.lax.conv_general_dilated(
+            images, params["w1"], (1, 1), "SAME", dimension_numbers=("NCHW", "OIHW", "NCHW")
+        )
         h = jax.nn.relu(h + params["b1"][None, :, None, None])
         return h.reshape(h.shape[0], -1) @ params["w2"].T + params["b2"]
 
     shapes = {"w1": (8, 1, 3, 3), "b1": (8,), "w2": (10, 8 * 64), "b2": (10,)}
 
     def model(images, labels):
-        params = {k: numpyro.sample(k, ndist.Normal(0.0, 1.0).expand(s).to_event(len(s))) for k, s in shapes.items()}
+        params = {
+            k: numpyro.sample(k, ndist.Normal(0.0, 1.0).expand(s).to_event(len(s)))
+            for k, s in shapes.items()
+        }
         numpyro.sample("obs", ndist.Categorical(logits=forward(params, images)), obs=labels)
 
     images, labels = jnp.asarray(x.numpy()), jnp.asarray(y.numpy())
@@ -86,9 +101,9 @@ def main() -> None:
         result[f"{name}_seconds"] = [r[0] for r in runs]
         result[f"{name}_mean_steps"] = [r[1] for r in runs]
         result[f"{name}_test_nll"] = [r[2] for r in runs]
-    result["ratio_median_seconds"] = statistics.median(result["bayesnet_seconds"]) / statistics.median(
-        result["numpyro_seconds"]
-    )
+    result["ratio_median_seconds"] = statistics.median(
+        result["bayesnet_seconds"]
+    ) / statistics.median(result["numpyro_seconds"])
     print(json.dumps(result, indent=2))
 
 
