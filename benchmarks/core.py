@@ -26,22 +26,10 @@ import time
 
 import torch
 import torch.nn.functional as F
+from timing import interleaved, median_ratio, seconds, sync
 
 import bayesnet as bn
 from bayesnet.device import resolve
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def seconds(fn, device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
 
 
 def plain_epoch(net, loader, device):
@@ -71,7 +59,7 @@ def bench_svi(device, repeats):
         marks, floors = [], []
 
         def interleave(epoch, stats, post, marks=marks, floors=floors):
-            _sync(device)
+            sync(device)
             marks.append(time.perf_counter())
             floors.append(seconds(floor, device))
             marks[-1] += floors[-1]  # the next SVI epoch starts after the plain one
@@ -85,13 +73,11 @@ def bench_svi(device, repeats):
             progress=False,
             callbacks=[interleave],
         )
-        svi = [b - f - a for a, b, f in zip(marks[:-1], marks[1:], floors[:-1], strict=True)]
+        svi = [b - f - a for a, b, f in zip(marks[:-1], marks[1:], floors[1:], strict=True)]
         key = reparam or "reparam"
         rows[f"plain_torch_epoch_s[{key}]"] = statistics.median(floors)
         rows[f"svi_{key}_epoch_s"] = statistics.median(svi)
-        rows[f"svi_{key}_ratio"] = statistics.median(
-            t / f for t, f in zip(svi, floors[1:], strict=True)
-        )
+        rows[f"svi_{key}_ratio"] = median_ratio(svi, floors[1:])
     return rows
 
 
@@ -114,20 +100,14 @@ def bench_predict(device, repeats, num_samples=100):
         "loop": lambda: post.predict(x, num_samples=num_samples, strategy="loop"),
         "vmap": lambda: post.predict(x, num_samples=num_samples, strategy="vmap"),
     }
-    times = {k: [] for k in runs}
-    for _ in range(repeats + 1):
-        for k, fn in runs.items():
-            times[k].append(seconds(fn, device))
-    times = {k: v[1:] for k, v in times.items()}  # drop the warm-up round
+    times = interleaved(runs, device, repeats)
     rows = {
         "plain_forward_x100_s": statistics.median(times["floor"]),
         "sample_params_s": statistics.median(times["sample_params"]),
     }
     for k in ("loop", "vmap"):
         rows[f"predict_{k}_s"] = statistics.median(times[k])
-        rows[f"predict_{k}_ratio"] = statistics.median(
-            t / f for t, f in zip(times[k], times["floor"], strict=True)
-        )
+        rows[f"predict_{k}_ratio"] = median_ratio(times[k], times["floor"])
     return rows
 
 

@@ -28,16 +28,12 @@ import torch
 import torch.nn.functional as F
 from pyro.infer.mcmc.util import initialize_model
 from pyro.ops.integrator import potential_grad
+from timing import interleaved
 from torch import nn
 
 import bayesnet as bn
 from bayesnet.device import resolve
 from bayesnet.infer import FunctionalPotential
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def bench_leapfrog(device, repeats):
@@ -65,15 +61,7 @@ def bench_leapfrog(device, repeats):
         "pyro": lambda: potential_grad(pyro_potential, params),
         "functional": lambda: potential_grad(functional, params),
     }
-    times = {k: [] for k in runs}
-    for _ in range(repeats + 2):
-        for k, fn in runs.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[k].append(time.perf_counter() - start)
-    times = {k: v[2:] for k, v in times.items()}
+    times = interleaved(runs, device, repeats, warmup=2)
     rows = {"floor_forward_backward_s": statistics.median(times["floor"])}
     for k in ("pyro", "functional"):
         rows[f"leapfrog_{k}_s"] = statistics.median(times[k])
