@@ -90,6 +90,20 @@ def test_arviz_tools_run_and_netcdf_is_lossless(posts, tmp_path):
             assert np.array_equal(getattr(back, group)[name].values, var.values), (group, name)
 
 
+def test_saved_hmc_posterior_exports_the_same(posts, tmp_path, digits):
+    (p, x, y) = posts
+    p["hmc"].save(tmp_path / "hmc.pt")
+    fresh = bn.Classifier(
+        bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(6,)), prior=bn.priors.Normal(1.0)), 120
+    )
+    loaded = bn.Posterior.load(tmp_path / "hmc.pt", fresh).to_arviz(x, y)
+    original = p["hmc"].to_arviz(x, y)
+    assert np.array_equal(
+        loaded.posterior["1.weight"].values, original.posterior["1.weight"].values
+    )
+    assert np.array_equal(loaded.sample_stats["lp"].values, original.sample_stats["lp"].values)
+
+
 def test_function_space_summary_and_loo_compare(posts):
     (p, x, y) = posts
     diag = bn.diagnostics.summary(p["hmc"], x, y)
