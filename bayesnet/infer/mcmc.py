@@ -29,6 +29,8 @@ import torch
 from pyro.infer.autoguide.initialization import init_to_median, init_to_sample, init_to_value
 from pyro.infer.mcmc import HMC, MCMC, NUTS
 from pyro.infer.mcmc.util import initialize_model
+from pyro.poutine.util import site_is_subsample
+from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
@@ -49,8 +51,10 @@ STATS = ("step_size", "diverging", "acceptance_rate", "n_steps", "lp", "energy")
 class FunctionalPotential:
     """``U(w) = -log p(w) - log p(y | x, w)`` as a pure function of the weight dict."""
 
-    def __init__(self, model: BayesianModel, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.net = model.deterministic_net().to(x.device)
+    def __init__(
+        self, model: BayesianModel, x: torch.Tensor, y: torch.Tensor, net: nn.Module | None = None
+    ) -> None:
+        self.net = (net if net is not None else model.deterministic_net()).to(x.device)
         for p in self.net.parameters():
             p.requires_grad_(False)
         self.model, self.x, self.y = model, x, y
@@ -111,10 +115,9 @@ class _HMC(_EnergyMixin, HMC):
         return self.fixed_steps or max(1, int(self.trajectory_length / self.step_size))
 
 
-def _check_memory(model: BayesianModel, x: torch.Tensor) -> None:
+def _check_memory(net: nn.Module, x: torch.Tensor) -> None:
     """Full-batch HMC holds every activation of the whole data set: refuse what cannot fit."""
     sizes: list[int] = []
-    net = model.deterministic_net().to(x.device)
     hooks = [
         m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel()))
         for m in net.modules()
@@ -155,7 +158,7 @@ def _initial(model, x, y, init, chains: int, jitter: float, seed: int | None):
         raise ValueError(
             f"the log density is not finite at the initial point ({init!r}): {first}"
         ) from err
-    latent = [n for n, s in trace.iter_stochastic_nodes() if not s["name"].startswith("data")]
+    latent = [n for n, site in trace.iter_stochastic_nodes() if not site_is_subsample(site)]
     generator = torch.Generator(device="cpu").manual_seed(0 if seed is None else seed)
     inits = []
     for chain in range(chains):
@@ -197,8 +200,9 @@ def fit_hmc(
     """Sample the posterior of ``model`` given all of ``data = (x, y)`` with HMC or NUTS.
 
     - ``kernel="nuts"`` (``max_tree_depth``) or ``"hmc"``: a fixed ``num_steps`` leapfrog
-      steps (default 20) or a fixed ``trajectory_length``; ``step_size`` is the starting step size, adapted during ``warmup`` to
-      ``target_accept``, with a diagonal mass matrix;
+      steps (default 20) or a fixed ``trajectory_length``; ``step_size`` is the starting
+      step size, adapted during ``warmup`` to ``target_accept``, with a diagonal mass
+      matrix;
     - ``num_chains`` chains run one after another, each from ``init`` (the network's
       point values, a prior draw, or a draw of a ``Posterior``), chains after the first
       jittered by ``init_jitter``;
@@ -233,9 +237,10 @@ def fit_hmc(
     model.to(device)
     x, y = x.to(device), y.to(device)
     check_finite(x, "inputs")
+    net = model.deterministic_net().to(device)
     with torch.no_grad():
-        model.check_targets(y, model.deterministic_net().to(device)(x[:1]))
-    _check_memory(model, x)
+        model.check_targets(y, net(x[:1]))
+    _check_memory(net, x)
 
     inits, pyro_potential, transforms, latent = _initial(
         model, x, y, init, num_chains, init_jitter, seed
@@ -248,7 +253,9 @@ def fit_hmc(
             "the functional potential needs fixed priors and no latent sites besides the weights"
         )
     use_functional = functional_ok and potential != "pyro"
-    potential_fn = FunctionalPotential(model, x, y) if use_functional else _Counted(pyro_potential)
+    potential_fn = (
+        FunctionalPotential(model, x, y, net) if use_functional else _Counted(pyro_potential)
+    )
     for start in inits:
         if not torch.isfinite(potential_fn(start)):
             raise ValueError(f"the log density is not finite at the initial point ({init!r})")
