@@ -153,3 +153,31 @@ def test_bad_input(conjugate, monkeypatch):
     monkeypatch.setattr("os.sysconf", lambda name: 1)
     with pytest.raises(MemoryError, match="use fit_svi"):
         bn.fit_hmc(conjugate_model(c), data, progress=False)
+
+
+def test_parallel_chains_in_processes(conjugate):
+    c = conjugate
+    post = bn.fit_hmc(
+        conjugate_model(c),
+        (c["x"], c["y"]),
+        num_samples=200,
+        warmup=150,
+        num_chains=2,
+        chain_method="parallel",
+        progress=False,
+        seed=3,
+    )
+    assert post.info["chains"] == 2 and post.info["draws_per_chain"] == 200
+    draws = post.sample_params(None)["weight"].reshape(2, 200, -1)
+    sd = c["cov"].diag().sqrt()
+    for chain in draws:  # each chain, run in its own process, finds the posterior
+        assert ((chain.mean(0) - c["mean"]).abs() / sd).max() < 0.5
+    assert not torch.equal(draws[0], draws[1])
+    with pytest.raises(ValueError, match="parallel chains take no callbacks"):
+        bn.fit_hmc(
+            conjugate_model(c),
+            (c["x"], c["y"]),
+            num_chains=2,
+            chain_method="parallel",
+            callbacks=[print],
+        )

@@ -19,8 +19,10 @@ number of gradient evaluations, log density, energy) for ``Posterior.to_arviz``.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from ..posterior import DrawsSampler, Posterior
 __all__ = ["fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
 
 KERNELS = ("nuts", "hmc")
+CHAIN_METHODS = ("sequential", "parallel")
 POTENTIALS = ("auto", "pyro", "functional")
 STATS = ("step_size", "diverging", "acceptance_rate", "n_steps", "lp", "energy")
 
@@ -196,6 +199,8 @@ def fit_hmc(
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 50,
     keep_on_interrupt: bool = False,
+    chain_method: str = "sequential",
+    initial_params: dict[str, torch.Tensor] | None = None,
 ) -> Posterior:
     """Sample the posterior of ``model`` given all of ``data = (x, y)`` with HMC or NUTS.
 
@@ -203,9 +208,11 @@ def fit_hmc(
       steps (default 20) or a fixed ``trajectory_length``; ``step_size`` is the starting
       step size, adapted during ``warmup`` to ``target_accept``, with a diagonal mass
       matrix;
-    - ``num_chains`` chains run one after another, each from ``init`` (the network's
-      point values, a prior draw, or a draw of a ``Posterior``), chains after the first
-      jittered by ``init_jitter``;
+    - ``num_chains`` chains start from ``init`` (the network's point values, a prior draw,
+      or a draw of a ``Posterior``), chains after the first jittered by ``init_jitter``
+      (or from ``initial_params``, unconstrained, for a single chain); they run one after
+      another (``chain_method="sequential"``, any device) or in parallel CPU processes
+      (``"parallel"``: no progress bar, callbacks or checkpoints);
     - ``thinning`` keeps every k-th draw; draws are kept on ``draws_device`` (CPU by
       default, sparing GPU memory; None keeps them where they were made);
     - ``callbacks``: ``f(chain, draw, stats)`` after each kept draw;
@@ -215,6 +222,10 @@ def fit_hmc(
     """
     check_choice(kernel, KERNELS, "kernel")
     check_choice(potential, POTENTIALS, "potential")
+    check_choice(chain_method, CHAIN_METHODS, "chain_method")
+    parallel = chain_method == "parallel" and num_chains > 1
+    if parallel and (callbacks or checkpoint_path is not None or keep_on_interrupt):
+        raise ValueError("parallel chains take no callbacks, checkpoint_path or keep_on_interrupt")
     if num_samples < 1 or warmup < 0 or num_chains < 1 or thinning < 1:
         raise ValueError(
             f"need num_samples >= 1, warmup >= 0, num_chains >= 1, thinning >= 1; got "
@@ -242,9 +253,17 @@ def fit_hmc(
         model.check_targets(y, net(x[:1]))
     _check_memory(net, x)
 
+    if parallel and device.type != "cpu":
+        raise ValueError(
+            f"parallel chains run in CPU processes; on {device} use chain_method='sequential'"
+        )
     inits, pyro_potential, transforms, latent = _initial(
         model, x, y, init, num_chains, init_jitter, seed
     )
+    if initial_params is not None:
+        if num_chains != 1:
+            raise ValueError("initial_params sets the start of a single chain")
+        inits = [{k: v.to(device) for k, v in initial_params.items()}]
     functional_ok = set(latent) == set(model.weight_sites) and all(
         layer.prior.cacheable for _, layer in bayesian_layers(model.net)
     )
@@ -309,7 +328,29 @@ def fit_hmc(
         if checkpoint_path is not None and len(stats["lp"][chain]) % checkpoint_every == 0:
             save_atomic({"draws": _stack(draws), "stats": stats, "info": info}, checkpoint_path)
 
-    bar = tqdm(total=num_chains * (warmup + num_samples), desc=f"{kernel}", disable=not progress)
+    if parallel:
+        worker_options = {
+            "num_samples": num_samples,
+            "warmup": warmup,
+            "kernel": kernel,
+            "step_size": step_size,
+            "target_accept": target_accept,
+            "max_tree_depth": max_tree_depth,
+            "num_steps": num_steps,
+            "trajectory_length": trajectory_length,
+            "thinning": thinning,
+            "potential": potential,
+        }
+        for chain_draws, chain_stats in _run_parallel(model, (x, y), inits, worker_options, seed):
+            draws.append({k: list(v) for k, v in chain_draws.items()})
+            for k in STATS:
+                stats[k].append(chain_stats[k][0])
+        inits = []  # nothing left to run here
+    bar = tqdm(
+        total=num_chains * (warmup + num_samples),
+        desc=f"{kernel}",
+        disable=not progress or parallel,
+    )
     try:
         for chain, start in enumerate(inits):
             draws.append({})
@@ -372,6 +413,35 @@ def fit_hmc(
     if checkpoint_path is not None:
         save_atomic({"draws": stacked, "stats": stats, "info": info}, checkpoint_path)
     return Posterior(model, DrawsSampler(stacked), info)
+
+
+def _chain_worker(model, data, start, options, seed, threads):
+    """One chain in a fresh process (spawned: safe with torch's threads)."""
+    torch.set_num_threads(threads)
+    post = fit_hmc(
+        model,
+        data,
+        num_chains=1,
+        initial_params=start,
+        progress=False,
+        seed=seed,
+        device="cpu",
+        draws_device="cpu",
+        **options,
+    )
+    return post.sampler.draws, post.info["sample_stats"]
+
+
+def _run_parallel(model, data, inits, options, seed):
+    workers = min(len(inits), os.cpu_count() or 1)
+    threads = max(1, torch.get_num_threads() // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(_chain_worker, model, data, start, options, (seed or 0) + chain, threads)
+            for chain, start in enumerate(inits)
+        ]
+        return [f.result() for f in futures]
 
 
 def _stack(draws: list[dict[str, list[torch.Tensor]]]) -> dict[str, torch.Tensor]:
