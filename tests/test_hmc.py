@@ -52,16 +52,16 @@ def test_functional_potential_equals_pyros(conjugate, digits):
 
 
 @pytest.mark.slow
-def test_small_cnn_chains_agree_in_function_space(digits):
-    """Two NUTS chains on a small CNN agree on its predictions (function-space R-hat),
-    and the posterior predictive is less confident far from the data than the softmax.
+def test_small_cnn_chains_agree_in_function_space_and_beat_the_softmax(digits):
+    """Two NUTS chains on a small CNN (690 weights, 500 images) agree on its predictions
+    (function-space R-hat) and give a better test NLL than the softmax of the same
+    architecture, at accuracy within a point; far from the data they are less confident.
 
-    Not asserted: a lower test NLL than the softmax. On 200 images the untempered
-    posterior underfits (NLL 0.33 against the softmax's 0.24; benchmarks/RESULTS.md).
+    With 200 images the untempered posterior underfits instead (benchmarks/RESULTS.md).
     """
     train, test = digits
-    x, y = train.tensors[0][:200], train.tensors[1][:200]
-    xt, yt = test.tensors[0][:100], test.tensors[1][:100]
+    x, y = train.tensors[0][:500], train.tensors[1][:500]
+    xt, yt = test.tensors
     torch.manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(1, 4, 3, padding=1),
@@ -72,7 +72,7 @@ def test_small_cnn_chains_agree_in_function_space(digits):
     )
     loader = bn.data.to_loader(torch.utils.data.TensorDataset(x, y), 32, seed=0)
     softmax = bn.baselines.point_estimate(net, loader, epochs=100, lr=3e-3, progress=False, seed=0)
-    model = bn.Classifier(bn.bayesianize(softmax.net, prior=bn.priors.Normal(1.0)), num_data=200)
+    model = bn.Classifier(bn.bayesianize(softmax.net, prior=bn.priors.Normal(1.0)), num_data=500)
     post = bn.fit_hmc(
         model,
         (x, y),
@@ -83,14 +83,17 @@ def test_small_cnn_chains_agree_in_function_space(digits):
         progress=False,
         seed=0,
     )
-    diag = bn.diagnostics.summary(post, xt, yt)
+    diag = bn.diagnostics.summary(post, xt[:100], yt[:100])
     assert diag.function_space.loc["lpd", "r_hat_max"] < 1.1
     assert diag.function_space.loc["probs", "r_hat_median"] < 1.1
     assert (diag.chains["divergences"] == 0).all()
+    p_hmc, p_softmax = post.predict(xt, num_samples=None), softmax.predict(xt)
+    metrics = bn.evaluate.metrics
+    assert metrics.nll(p_hmc, yt) < metrics.nll(p_softmax, yt)
+    assert metrics.accuracy(p_hmc, yt) > metrics.accuracy(p_softmax, yt) - 0.01
     noise = bn.evaluate.shift.noise_like(xt)
-    conf_hmc = bn.evaluate.metrics.confidence(post.predict(noise, num_samples=None)).mean()
-    conf_softmax = bn.evaluate.metrics.confidence(softmax.predict(noise)).mean()
-    assert conf_hmc < conf_softmax - 0.05
+    conf_hmc = metrics.confidence(post.predict(noise, num_samples=None)).mean()
+    assert conf_hmc < metrics.confidence(softmax.predict(noise)).mean() - 0.05
 
 
 def test_hierarchical_scale_is_sampled_jointly(conjugate):
