@@ -76,8 +76,8 @@ def test_small_cnn_chains_agree_in_function_space_and_beat_the_softmax(digits):
     post = bn.fit_hmc(
         model,
         (x, y),
-        num_samples=150,
-        warmup=150,
+        num_samples=200,
+        warmup=200,
         num_chains=2,
         max_tree_depth=6,
         progress=False,
