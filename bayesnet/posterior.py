@@ -9,6 +9,7 @@ swapped in through ``torch.func.functional_call``: no Pyro machinery on the hot 
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ class Posterior:
 
     @property
     def device(self) -> torch.device:
-        tensor = next(iter(self.model.state_dict().values()), None)
+        tensor = next(itertools.chain(self.model.parameters(), self.model.buffers()), None)
         return tensor.device if tensor is not None else torch.device("cpu")
 
     def sample_params(self, num_samples: int | None = 100) -> dict[str, torch.Tensor]:
