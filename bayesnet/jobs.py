@@ -75,10 +75,9 @@ class CompareSettings:
 
 
 def _prior(name: str, scale: float) -> priors.Prior:
+    """The named prior, rebuilt with ``scale`` where it has one (so the value is validated)."""
     prior = priors.get(name)
-    if hasattr(prior, "scale"):
-        prior.scale = scale
-    return prior
+    return type(prior)(scale=scale) if hasattr(prior, "scale") else prior
 
 
 def run_compare(settings: CompareSettings) -> dict[str, Any]:
