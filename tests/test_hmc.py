@@ -92,8 +92,8 @@ def test_small_cnn_chains_agree_in_function_space_and_beat_the_softmax(digits):
     assert metrics.nll(p_hmc, yt) < metrics.nll(p_softmax, yt)
     assert metrics.accuracy(p_hmc, yt) > metrics.accuracy(p_softmax, yt) - 0.01
     noise = bn.evaluate.shift.noise_like(xt)
-    conf_hmc = metrics.confidence(post.predict(noise, num_samples=None)).mean()
-    assert conf_hmc < metrics.confidence(softmax.predict(noise)).mean() - 0.05
+    conf_hmc = metrics.max_probability(post.predict(noise, num_samples=None)).mean()
+    assert conf_hmc < metrics.max_probability(softmax.predict(noise)).mean() - 0.05
 
 
 def test_hierarchical_scale_is_sampled_jointly(conjugate):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from bayesnet.evaluate import metrics as m
 
@@ -72,3 +72,64 @@ def test_ood_auroc_agrees_with_sklearn():
 def test_bad_probabilities(probs, labels, message):
     with pytest.raises(ValueError, match=message):
         m.nll(probs, labels)
+
+
+def test_calibration_variants_hand_computed():
+    # conf .9 .6 .8 .7, right/wrong/right/right; one example per equal-width bin
+    assert m.mce(P, Y) == pytest.approx(0.6)
+    # equal mass, 2 bins: {.6 wrong, .7 right} gap |.5 - .65|, {.8, .9} gap |1 - .85|
+    assert m.adaptive_ece(P, Y, bins=2) == pytest.approx(0.15)
+    assert m.adaptive_ece(P, Y) == pytest.approx(m.ece(P, Y))  # 4 bins of one example
+    probs = torch.tensor([[[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]])
+    y = torch.tensor([0, 2])
+    # one bin per class: |.3 - .5|, |.45 - 0|, |.25 - .5|
+    assert m.classwise_ece(probs, y, bins=1) == pytest.approx((0.2 + 0.45 + 0.25) / 3)
+    assert m.ece(probs, y, bins=1) == pytest.approx(abs(0.55 - 0.5))
+
+
+def test_known_predictors_on_every_calibration_error():
+    y = torch.tensor([0, 1, 2, 1])
+    perfect = torch.nn.functional.one_hot(y, 3).float()[None]
+    for metric in (m.mce, m.adaptive_ece, m.classwise_ece):
+        assert metric(perfect, y) == pytest.approx(0, abs=1e-12)
+    uniform = torch.full((1, 4, 3), 1 / 3)  # ties pick class 0: 1 of 4 right
+    assert m.ece(uniform, y) == pytest.approx(1 / 3 - 1 / 4)
+    assert m.mce(uniform, y) == pytest.approx(1 / 3 - 1 / 4)
+    constant = torch.tensor([[0.7, 0.3]]).expand(10, 2)[None]
+    labels = torch.tensor([0] * 6 + [1] * 4)
+    assert m.mce(constant, labels) == pytest.approx(0.1)
+    assert m.adaptive_ece(constant, labels) == pytest.approx(0.1)
+
+
+def test_variation_ratio():
+    votes = torch.tensor([0, 0, 1, 2])
+    probs = torch.nn.functional.one_hot(votes, 3).float()[:, None] * 0.7 + 0.1
+    assert m.variation_ratio(probs).item() == pytest.approx(0.5)
+    assert m.variation_ratio(P).eq(0).all()  # a point estimate never disagrees with itself
+
+
+def test_detection_metrics_hand_computed_and_against_sklearn():
+    a, b = torch.rand(50), torch.rand(40) + 0.3
+    labels = [0] * 50 + [1] * 40
+    scores = torch.cat([a, b]).numpy()
+    assert m.ood_aupr(a, b) == pytest.approx(average_precision_score(labels, scores))
+    # ranking out .8, in .4, out .35, in .1: precision 1 and 2/3 at the two positives
+    assert m.ood_aupr(torch.tensor([0.1, 0.4]), torch.tensor([0.35, 0.8])) == pytest.approx(5 / 6)
+    # catching 19 of the 20 OOD scores 5..24 needs threshold 6: in-scores 6..9 are flagged
+    fpr = m.fpr_at_95_tpr(torch.arange(10.0), torch.arange(5.0, 25.0))
+    assert fpr == pytest.approx(0.4)
+    assert m.ood_detection(a, b)["auroc"] == pytest.approx(roc_auc_score(labels, scores))
+    with pytest.raises(ValueError, match="empty"):
+        m.ood_auroc(a, torch.tensor([]))
+
+
+def test_risk_coverage_hand_computed():
+    coverage, risk = m.risk_coverage(P, Y, m.SCORES["max_prob"](P))
+    # most certain first: .9, .8, .7 right, then .6 wrong
+    assert coverage.tolist() == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert risk.tolist() == pytest.approx([0, 0, 0, 0.25])
+    assert m.aurc(P, Y, m.SCORES["max_prob"](P)) == pytest.approx(0.0625)
+    # the reverse ranking rejects the right answers first
+    assert m.aurc(P, Y, -m.SCORES["max_prob"](P)) == pytest.approx((1 + 0.5 + 1 / 3 + 0.25) / 4)
+    with pytest.raises(ValueError, match="3 scores for 4"):
+        m.aurc(P, Y, torch.ones(3))

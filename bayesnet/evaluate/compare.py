@@ -131,7 +131,7 @@ def compare(
                 "nll": metrics.nll(p_in, y),
                 "brier": metrics.brier(p_in, y),
                 "ece": metrics.ece(p_in, y),
-                "confidence": metrics.confidence(p_in).mean().item(),
+                "confidence": metrics.max_probability(p_in).mean().item(),
                 "auroc_entropy": None,
                 "auroc_mi": None,
             }
@@ -148,7 +148,7 @@ def compare(
                     "nll": None,
                     "brier": None,
                     "ece": None,
-                    "confidence": metrics.confidence(p_out).mean().item(),
+                    "confidence": metrics.max_probability(p_out).mean().item(),
                     "auroc_entropy": metrics.ood_auroc(ent_in, metrics.predictive_entropy(p_out)),
                     "auroc_mi": metrics.ood_auroc(mi_in, metrics.mutual_information(p_out))
                     if multi

@@ -1,15 +1,23 @@
 """Metrics on predictive draws ``probs [S, N, C]`` (S = 1 for a point estimate).
 
-Accuracy, NLL and Brier score use the posterior predictive mean ``p(y|x) = mean_s p_s``.
-The uncertainty decomposition follows Depeweg et al. (2018): total predictive entropy
-``H[mean_s p_s]`` = aleatoric ``mean_s H[p_s]`` + epistemic mutual information.
-ROC areas come from scikit-learn.
+Accuracy, NLL, Brier score and the calibration errors use the posterior predictive mean
+``p(y|x) = mean_s p_s``. The uncertainty decomposition follows Depeweg et al. (2018): total
+predictive entropy ``H[mean_s p_s]`` = aleatoric ``mean_s H[p_s]`` + epistemic mutual
+information. ROC and PR curves and their areas come from scikit-learn; what is written here
+by hand (binned calibration errors, FPR at 95% TPR, risk-coverage) has no kept library
+implementation and is tested against hand-computed cases.
+
+Uncertainty *scores* (``SCORES``) are per-example, higher meaning less certain, so one
+convention serves OOD detection (OOD is the positive class) and selective prediction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 __all__ = [
     "check_probs",
@@ -19,11 +27,21 @@ __all__ = [
     "brier",
     "calibration_bins",
     "ece",
-    "confidence",
+    "mce",
+    "adaptive_ece",
+    "classwise_ece",
+    "max_probability",
     "predictive_entropy",
     "expected_entropy",
     "mutual_information",
+    "variation_ratio",
+    "SCORES",
     "ood_auroc",
+    "ood_aupr",
+    "fpr_at_95_tpr",
+    "ood_detection",
+    "risk_coverage",
+    "aurc",
 ]
 
 _TINY = 1e-12
@@ -72,33 +90,78 @@ def brier(probs: torch.Tensor, labels: torch.Tensor) -> float:
     return (mean - onehot).square().sum(-1).mean().item()
 
 
-def calibration_bins(
-    probs: torch.Tensor, labels: torch.Tensor, bins: int = 15
+def _bin_stats(
+    conf: torch.Tensor, hit: torch.Tensor, index: torch.Tensor, bins: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per equal-width confidence bin ``(lo, hi]`` (the first ``[0, hi]``): the number of
-    examples, their accuracy and their mean confidence (NaN for empty bins)."""
-    mean = check_probs(probs, labels).mean(0)
-    conf, pred = mean.max(-1)
-    correct = (pred == labels.to(mean.device)).double()
-    edges = torch.linspace(0, 1, bins + 1, dtype=conf.dtype, device=conf.device)
-    index = torch.bucketize(conf, edges[1:-1], right=False)
+    """Per bin: the number of examples, mean ``hit`` and mean ``conf`` (NaN when empty)."""
     zeros = torch.zeros(bins, dtype=conf.dtype, device=conf.device)
     count = zeros.index_add(0, index, torch.ones_like(conf))
-    safe = count.clamp_min(1)
-    empty = torch.full_like(zeros, torch.nan)
-    acc = torch.where(count > 0, zeros.index_add(0, index, correct) / safe, empty)
+    safe, empty = count.clamp_min(1), torch.full_like(zeros, torch.nan)
+    acc = torch.where(count > 0, zeros.index_add(0, index, hit) / safe, empty)
     mean_conf = torch.where(count > 0, zeros.index_add(0, index, conf) / safe, empty)
     return count, acc, mean_conf
 
 
+def _calibration_error(conf, hit, index, bins: int) -> torch.Tensor:
+    """``sum_b |B_b| / N * |acc(B_b) - conf(B_b)|``."""
+    count, acc, mean_conf = _bin_stats(conf, hit, index, bins)
+    return (count * torch.nan_to_num((acc - mean_conf).abs())).sum() / count.sum()
+
+
+def _equal_width(conf: torch.Tensor, bins: int) -> torch.Tensor:
+    """Bin index of each confidence: bins ``(lo, hi]``, the first ``[0, hi]``."""
+    edges = torch.linspace(0, 1, bins + 1, dtype=conf.dtype, device=conf.device)
+    return torch.bucketize(conf, edges[1:-1].contiguous())
+
+
+def _top_label(probs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Confidence of the predicted class and whether it is right (0/1), per example."""
+    conf, pred = check_probs(probs, labels).mean(0).max(-1)
+    return conf, (pred == labels.to(conf.device)).double()
+
+
+def calibration_bins(
+    probs: torch.Tensor, labels: torch.Tensor, bins: int = 15
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per equal-width confidence bin: the number of examples, their accuracy and their
+    mean confidence (NaN for empty bins)."""
+    conf, hit = _top_label(probs, labels)
+    return _bin_stats(conf, hit, _equal_width(conf, bins), bins)
+
+
 def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
-    """Expected calibration error, ``sum_b |B_b| / N * |acc(B_b) - conf(B_b)|`` (Guo et al.)."""
-    count, acc, conf = calibration_bins(probs, labels, bins)
-    gaps = torch.nan_to_num((acc - conf).abs())
-    return ((count * gaps).sum() / count.sum()).item()
+    """Expected calibration error over 15 equal-width confidence bins (Guo et al. 2017)."""
+    conf, hit = _top_label(probs, labels)
+    return _calibration_error(conf, hit, _equal_width(conf, bins), bins).item()
 
 
-def confidence(probs: torch.Tensor) -> torch.Tensor:
+def mce(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    """Maximum calibration error: the largest ``|acc - conf|`` over non-empty bins."""
+    _, acc, conf = calibration_bins(probs, labels, bins)
+    return torch.nan_to_num((acc - conf).abs(), nan=0.0).max().item()
+
+
+def adaptive_ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    """ECE over equal-mass bins, edges at the confidence quantiles (Nixon et al. 2019);
+    tied confidences share a bin."""
+    conf, hit = _top_label(probs, labels)
+    edges = torch.quantile(conf, torch.linspace(0, 1, bins + 1, dtype=conf.dtype)[1:-1])
+    return _calibration_error(conf, hit, torch.bucketize(conf, edges), bins).item()
+
+
+def classwise_ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    """Mean over classes ``c`` of the calibration error of ``p_c`` against ``1[y = c]``
+    in equal-width bins (Kull et al. 2019)."""
+    mean = check_probs(probs, labels).mean(0)
+    onehot = torch.nn.functional.one_hot(labels.to(mean.device).long(), mean.shape[-1]).double()
+    errors = [
+        _calibration_error(p, onehot[:, c], _equal_width(p, bins), bins)
+        for c, p in enumerate(mean.T.contiguous())
+    ]
+    return torch.stack(errors).mean().item()
+
+
+def max_probability(probs: torch.Tensor) -> torch.Tensor:
     """Max predictive probability per example ``[N]``."""
     return check_probs(probs).mean(0).max(-1).values
 
@@ -122,8 +185,72 @@ def mutual_information(probs: torch.Tensor) -> torch.Tensor:
     return predictive_entropy(probs) - expected_entropy(probs)
 
 
+def variation_ratio(probs: torch.Tensor) -> torch.Tensor:
+    """``1 - (draws voting for the modal class) / S`` per example ``[N]`` (Gal 2016); 0 for a
+    point estimate."""
+    votes = check_probs(probs).argmax(-1)  # [S, N]
+    mode_count = torch.nn.functional.one_hot(votes, probs.shape[-1]).sum(0).max(-1).values
+    return 1 - mode_count.double() / votes.shape[0]
+
+
+SCORES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "max_prob": lambda p: 1 - max_probability(p),
+    "entropy": predictive_entropy,
+    "aleatoric": expected_entropy,
+    "mi": mutual_information,
+    "variation_ratio": variation_ratio,
+}
+
+
+def _detection_inputs(score_in: torch.Tensor, score_out: torch.Tensor):
+    score_in, score_out = torch.as_tensor(score_in), torch.as_tensor(score_out)
+    if len(score_in) == 0 or len(score_out) == 0:
+        raise ValueError("OOD detection needs in-distribution and OOD scores, got an empty set")
+    labels = np.r_[np.zeros(len(score_in)), np.ones(len(score_out))]
+    return labels, torch.cat([score_in.cpu(), score_out.cpu()]).double().numpy()
+
+
 def ood_auroc(score_in: torch.Tensor, score_out: torch.Tensor) -> float:
     """AUROC for telling out-of-distribution inputs (higher score) from in-distribution."""
-    labels = [0] * len(score_in) + [1] * len(score_out)
-    scores = torch.cat([torch.as_tensor(score_in), torch.as_tensor(score_out)]).cpu().numpy()
-    return float(roc_auc_score(labels, scores))
+    return float(roc_auc_score(*_detection_inputs(score_in, score_out)))
+
+
+def ood_aupr(score_in: torch.Tensor, score_out: torch.Tensor) -> float:
+    """Area under the precision-recall curve with OOD as the positive class (average
+    precision)."""
+    return float(average_precision_score(*_detection_inputs(score_in, score_out)))
+
+
+def fpr_at_95_tpr(score_in: torch.Tensor, score_out: torch.Tensor) -> float:
+    """Fraction of in-distribution inputs flagged at the threshold that catches 95% of OOD."""
+    fpr, tpr, _ = roc_curve(*_detection_inputs(score_in, score_out), drop_intermediate=False)
+    return float(fpr[np.searchsorted(tpr, 0.95, side="left")])
+
+
+def ood_detection(score_in: torch.Tensor, score_out: torch.Tensor) -> dict[str, float]:
+    """AUROC, AUPR and FPR at 95% TPR of one uncertainty score."""
+    return {
+        "auroc": ood_auroc(score_in, score_out),
+        "aupr": ood_aupr(score_in, score_out),
+        "fpr95": fpr_at_95_tpr(score_in, score_out),
+    }
+
+
+def risk_coverage(
+    probs: torch.Tensor, labels: torch.Tensor, score: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Selective prediction: keep the ``k`` most certain examples (lowest ``score``) for
+    ``k = 1..N``; returns coverage ``k / N`` and the error rate (risk) among those kept."""
+    _, hit = _top_label(probs, labels)
+    score = torch.as_tensor(score).to(hit.device)
+    if score.shape != hit.shape:
+        raise ValueError(f"{len(score)} scores for {len(hit)} predictions")
+    errors = (1 - hit[score.argsort(stable=True)]).cumsum(0)
+    kept = torch.arange(1, len(hit) + 1, dtype=hit.dtype, device=hit.device)
+    return kept / len(hit), errors / kept
+
+
+def aurc(probs: torch.Tensor, labels: torch.Tensor, score: torch.Tensor) -> float:
+    """Area under the risk-coverage curve: mean risk over ``k = 1..N`` (Geifman et al. 2019).
+    Lower is better; a perfect ranking reaches ``r + (1 - r) ln(1 - r)`` at error rate r."""
+    return risk_coverage(probs, labels, score)[1].mean().item()
