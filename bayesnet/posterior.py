@@ -24,8 +24,17 @@ from ._checks import check_choice, check_finite
 from .checkpoint import load_safe, save_atomic
 from .models import BayesianModel
 from .nn.convert import bayesian_layers
+from .nn.dropout import MaskedDropout
 
-__all__ = ["Posterior", "Sampler", "GuideSampler", "DrawsSampler", "PriorSampler", "FORMAT"]
+__all__ = [
+    "Posterior",
+    "Sampler",
+    "GuideSampler",
+    "DrawsSampler",
+    "DropoutSampler",
+    "PriorSampler",
+    "FORMAT",
+]
 
 FORMAT = "bayesnet.posterior/1"
 STRATEGIES = ("auto", "loop", "vmap")
@@ -75,7 +84,8 @@ class GuideSampler(Sampler):
 
 
 class DrawsSampler(Sampler):
-    """Stored draws (MCMC chains, ensemble members); no draws at all is a point estimate."""
+    """Stored draws (MCMC chains, ensemble members); no draws at all is a point estimate.
+    Subsampling takes evenly spaced draws (across chains)."""
 
     kind = "draws"
 
@@ -94,6 +104,40 @@ class DrawsSampler(Sampler):
 
     def state(self):
         return {"draws": self.draws}
+
+
+class DropoutSampler(Sampler):
+    """MC dropout: fresh Bernoulli masks for every ``MaskedDropout`` buffer, ``{path.mask:
+    (p, shape)}``; the network's weights stay at their trained values."""
+
+    kind = "dropout"
+
+    def __init__(self, masks: dict[str, tuple[float, list[int]]], num_samples: int = 100) -> None:
+        if not masks:
+            raise ValueError("MC dropout needs at least one MaskedDropout layer")
+        self.masks, self.num_samples = masks, num_samples
+
+    @classmethod
+    def of(cls, net: nn.Module, num_samples: int = 100) -> DropoutSampler:
+        """The sampler for every ``MaskedDropout`` in ``net``."""
+        return cls(
+            {
+                f"{path}.mask": (m.p, list(m.mask.shape))
+                for path, m in net.named_modules()
+                if isinstance(m, MaskedDropout)
+            },
+            num_samples,
+        )
+
+    def sample(self, num_samples):
+        num_samples = self.num_samples if num_samples is None else num_samples
+        return {
+            name: torch.bernoulli(torch.full((num_samples, *shape), 1 - p)) / (1 - p)
+            for name, (p, shape) in self.masks.items()
+        }
+
+    def state(self):
+        return {"masks": self.masks, "num_samples": self.num_samples}
 
 
 class PriorSampler(Sampler):
@@ -170,7 +214,6 @@ class Posterior:
         """
         return self.forward(x, self.sample_params(num_samples), batch_size, strategy)
 
-    @torch.no_grad()
     def forward(
         self,
         x: torch.Tensor,
@@ -180,14 +223,16 @@ class Posterior:
         link: bool = True,
     ) -> torch.Tensor:
         """The network on ``x`` for each of the given draws ``[S, N, ...]``; ``link=False``
-        returns the raw outputs (logits) instead of probabilities."""
+        returns the raw outputs (logits) instead of probabilities. Draws may name
+        parameters or buffers (dropout masks, ensemble members' statistics). Gradients flow
+        to ``x`` (attacks use them); ``predict`` runs it without autograd."""
         check_choice(strategy, STRATEGIES, "predict strategy")
         device = self.device
         x = torch.as_tensor(x).to(device)
         if x.shape[0] == 0:
             raise ValueError("predict got an empty input batch")
         check_finite(x)
-        names = dict(self.net.named_parameters())
+        names = {*dict(self.net.named_parameters()), *dict(self.net.named_buffers())}
         params = {k: v.to(device) for k, v in draws.items() if k in names}
         if strategy == "auto":
             strategy = "vmap" if device.type == "cuda" else "loop"
@@ -254,6 +299,8 @@ class Posterior:
             sampler: Sampler = GuideSampler(guide, state["spec"], state["input_shape"])
         elif payload["sampler"] == "draws":
             sampler = DrawsSampler(state["draws"])
+        elif payload["sampler"] == "dropout":
+            sampler = DropoutSampler(**state)
         else:
             sampler = PriorSampler(model)
         return cls(model, sampler, payload["info"])

@@ -1,14 +1,21 @@
-"""Baselines of the same architecture, as Posterior-compatible objects.
+"""Baselines of the same architecture, each a ``Posterior`` (``predict`` -> ``[S, N, C]``).
 
-``point_estimate`` trains the plain torch network (cross-entropy or squared error, the
-maximum-likelihood fit) and wraps it as a posterior with no draws: ``predict`` returns
-the softmax ``[1, N, C]``.
+- ``point_estimate``: the plain network trained by maximum likelihood; no draws, so
+  ``predict`` returns its softmax ``[1, N, C]``.
+- ``temperature_scaled``: a point estimate (or any stored-draws posterior) whose logits are
+  divided by a temperature fitted by NLL on held-out data (Guo et al. 2017).
+- ``mc_dropout``: dropout kept on at test time (inserted when the network has none);
+  draws are dropout masks (Gal & Ghahramani 2016).
+- ``deep_ensemble``: M networks trained from independent initialisations; draws are the
+  members' parameters (Lakshminarayanan et al. 2017).
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,15 +25,17 @@ from tqdm.auto import tqdm
 from .._checks import check_choice, check_finite
 from ..device import resolve
 from ..models import Classifier, Regressor
-from ..posterior import DrawsSampler, Posterior
+from ..nn.dropout import insert_dropout, masked_dropout
+from ..nn.temperature import Temperature
+from ..posterior import DrawsSampler, DropoutSampler, Posterior
 from .svi import OPTIMIZERS, _batches, _first_batch
 
-__all__ = ["point_estimate"]
+__all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
 
 TASKS = {"classification": (Classifier, F.cross_entropy), "regression": (Regressor, F.mse_loss)}
 
 
-def point_estimate(
+def train_net(
     net: nn.Module,
     loader: Iterable,
     epochs: int = 30,
@@ -34,27 +43,23 @@ def point_estimate(
     weight_decay: float = 0.0,
     optimizer: str = "adam",
     task: str = "classification",
-    device: str | torch.device = "auto",
     progress: bool = True,
-    seed: int | None = None,
-) -> Posterior:
-    """Train a copy of ``net`` by maximum likelihood; ``net`` itself is left untouched."""
+    desc: str = "point estimate",
+) -> tuple[list[dict[str, float]], int]:
+    """Train ``net`` in place by maximum likelihood; returns the per-epoch history and
+    the number of training examples seen per epoch."""
     model_cls, loss_fn = TASKS[check_choice(task, TASKS, "task")]
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if seed is not None:
-        torch.manual_seed(seed)
-    device = resolve(device)
-    net = copy.deepcopy(net).to(device)
     _first_batch(loader)  # raises on an empty loader
+    device = next(net.parameters()).device
     opt = OPTIMIZERS[check_choice(optimizer, OPTIMIZERS, "optimizer")](
         [p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
     )
-    num_data = len(loader.dataset) if hasattr(loader, "dataset") else None
-    model = model_cls(net, num_data or 1)
+    model = model_cls(net, 1)
     history = []
     net.train()
-    for epoch in tqdm(range(epochs), desc="point estimate", disable=not progress):
+    for epoch in tqdm(range(epochs), desc=desc, disable=not progress):
         total, count, seen = 0.0, 0, 0
         for x, y in _batches(loader):
             x, y = x.to(device), y.to(device)
@@ -64,9 +69,7 @@ def point_estimate(
                 model.check_targets(y, out)
             loss = loss_fn(out, y)
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"point-estimate loss became {loss.item()} at epoch {epoch + 1}"
-                )
+                raise FloatingPointError(f"{desc} loss became {loss.item()} at epoch {epoch + 1}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -75,5 +78,146 @@ def point_estimate(
             seen += x.shape[0]
         history.append({"epoch": epoch + 1, "loss": total / count})
     net.eval()
-    model.num_data = num_data or seen
-    return Posterior(model, DrawsSampler({}), {"engine": "point_estimate", "history": history})
+    return history, seen
+
+
+def _wrap(net: nn.Module, task: str, num_data: int, sampler, info: dict) -> Posterior:
+    model_cls, _ = TASKS[task]
+    return Posterior(model_cls(net, num_data), sampler, info)
+
+
+def point_estimate(
+    net: nn.Module,
+    loader: Iterable,
+    epochs: int = 30,
+    task: str = "classification",
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    seed: int | None = None,
+    **train: Any,
+) -> Posterior:
+    """Train a copy of ``net`` by maximum likelihood; ``net`` itself is left untouched.
+    ``train`` takes ``lr``, ``weight_decay`` and ``optimizer``."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    net = copy.deepcopy(net).to(resolve(device))
+    start = time.perf_counter()
+    history, seen = train_net(net, loader, epochs, task=task, progress=progress, **train)
+    info = {"engine": "point_estimate", "history": history, "seconds": time.perf_counter() - start}
+    return _wrap(net, task, seen, DrawsSampler({}), info)
+
+
+def temperature_scaled(
+    posterior: Posterior,
+    validation: tuple[torch.Tensor, torch.Tensor],
+    max_iter: int = 100,
+) -> Posterior:
+    """``posterior`` with its logits divided by the temperature that minimises the NLL of
+    its predictive on the held-out ``validation = (x, y)``. Accuracy is unchanged for a
+    point estimate (the argmax of ``logits / T`` is the argmax of the logits).
+
+    Works on posteriors with stored draws (point estimates, ensembles, MCMC): their draws
+    are reused under the scaled network.
+    """
+    if not isinstance(posterior.sampler, DrawsSampler) or not isinstance(
+        posterior.model, Classifier
+    ):
+        raise ValueError(
+            "temperature scaling needs a classifier with stored draws (a point estimate, "
+            "an ensemble or MCMC), not a variational guide or dropout masks"
+        )
+    x, y = validation
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"validation set has {len(x)} inputs and {len(y)} labels")
+    device = posterior.device
+    draws = posterior.sample_params(None)
+    with torch.no_grad():
+        logits = posterior.forward(x, draws, link=False)  # [S, N, C]
+    y = y.to(device).long()
+    posterior.model.check_targets(y, logits[0])
+    log_t = torch.zeros((), device=device, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        log_p = (logits / log_t.exp()).log_softmax(-1)  # [S, N, C]
+        log_mean = log_p.logsumexp(0) - torch.log(torch.tensor(float(len(log_p))))
+        loss = F.nll_loss(log_mean, y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    value = log_t.exp().item()
+    net = nn.Sequential(posterior.net, Temperature(value))
+    sampler = DrawsSampler({f"0.{k}": v for k, v in posterior.sampler.draws.items()})
+    info = {
+        **posterior.info,
+        "engine": f"{posterior.info.get('engine')}+temperature",
+        "temperature": value,
+    }
+    return Posterior(Classifier(net, posterior.model.num_data), sampler, info)
+
+
+def mc_dropout(
+    net: nn.Module,
+    loader: Iterable,
+    p: float = 0.1,
+    epochs: int = 30,
+    num_samples: int = 100,
+    task: str = "classification",
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    seed: int | None = None,
+    **train: Any,
+) -> Posterior:
+    """Train ``net`` with dropout and keep it on at test time. A network without dropout
+    gets ``nn.Dropout(p)`` before every weight layer but the first; existing dropout layers
+    keep their rates. ``predict`` draws one mask per sample (``num_samples`` by default)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    device = resolve(device)
+    has_dropout = any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules())
+    net = (net if has_dropout else insert_dropout(net, p)).to(device)
+    example = _first_batch(loader)[0][:1].to(device)
+    net = masked_dropout(net, example)
+    start = time.perf_counter()
+    history, seen = train_net(
+        net, loader, epochs, task=task, progress=progress, desc="MC dropout", **train
+    )
+    info = {"engine": "mc_dropout", "history": history, "seconds": time.perf_counter() - start}
+    return _wrap(net, task, seen, DropoutSampler.of(net, num_samples), info)
+
+
+def deep_ensemble(
+    net: nn.Module,
+    loader: Iterable,
+    members: int = 5,
+    epochs: int = 30,
+    task: str = "classification",
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    seed: int = 0,
+    **train: Any,
+) -> Posterior:
+    """``members`` copies of ``net``, each re-initialised with its own seed and trained
+    independently (the data order differs only if the loader shuffles). Draws are the
+    members' parameters and buffers, so ``predict`` returns ``[members, N, C]``."""
+    if members < 1:
+        raise ValueError(f"an ensemble needs at least one member, got {members}")
+    device = resolve(device)
+    states, histories = [], []
+    start = time.perf_counter()
+    for m in tqdm(range(members), desc="deep ensemble", disable=not progress):
+        torch.manual_seed(seed + m)
+        member = copy.deepcopy(net).to(device)
+        for module in member.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        history, seen = train_net(
+            member, loader, epochs, task=task, progress=False, desc=f"member {m}", **train
+        )
+        histories.append(history)
+        states.append(member.state_dict())
+    draws = {k: torch.stack([s[k] for s in states]) for k in states[0]}
+    info = {"engine": "deep_ensemble", "history": histories, "seconds": time.perf_counter() - start}
+    return _wrap(member, task, seen, DrawsSampler(draws), info)

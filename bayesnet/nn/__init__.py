@@ -1,6 +1,7 @@
 """Bayesian layers and network conversion."""
 
 from .convert import bayesian_layers, bayesianize, deterministic, replace_modules
+from .dropout import MaskedDropout, insert_dropout, masked_dropout
 from .layers import (
     BAYES_OF,
     BayesConv1d,
@@ -10,6 +11,7 @@ from .layers import (
     BayesianLayer,
     BayesLinear,
 )
+from .temperature import Temperature
 
 __all__ = [
     "BAYES_OF",
@@ -19,8 +21,12 @@ __all__ = [
     "BayesConvTranspose2d",
     "BayesLinear",
     "BayesianLayer",
+    "MaskedDropout",
+    "Temperature",
     "bayesian_layers",
     "bayesianize",
     "deterministic",
+    "insert_dropout",
+    "masked_dropout",
     "replace_modules",
 ]

@@ -1,0 +1,116 @@
+"""Baselines of the same architecture: temperature scaling, MC dropout, deep ensembles."""
+
+import pytest
+import torch
+from conftest import loader_of
+from torch import nn
+
+import bayesnet as bn
+from bayesnet.evaluate import metrics
+from bayesnet.infer import baselines
+
+
+@pytest.fixture(scope="module")
+def overconfident(digits):
+    """A softmax net trained far past the point of fitting 300 images (T fits about 2.2)."""
+    torch.manual_seed(0)
+    x, y = digits[0].tensors
+    loader = loader_of(x[:300], y[:300], batch_size=32)
+    return baselines.point_estimate(
+        bn.zoo.digits_cnn(), loader, epochs=100, lr=3e-3, progress=False
+    )
+
+
+def test_temperature_scaling_lowers_held_out_nll_and_keeps_accuracy(overconfident, digits):
+    x, y = digits[1].tensors
+    val, test = (x[::2], y[::2]), (x[1::2], y[1::2])
+    scaled = baselines.temperature_scaled(overconfident, val)
+    t = scaled.info["temperature"]
+    assert t > 1.2  # overconfident: the fit softens it
+    before, after = overconfident.predict(test[0]), scaled.predict(test[0])
+    assert metrics.nll(after, test[1]) < metrics.nll(before, test[1]) - 0.01
+    assert metrics.accuracy(after, test[1]) == metrics.accuracy(before, test[1])
+    # the fitted T minimises the validation NLL: nudging it either way is worse
+    logits = overconfident.forward(val[0], {}, link=False)[0]
+
+    def val_nll(temp):
+        return nn.functional.cross_entropy(logits / temp, val[1]).item()
+
+    assert val_nll(t) <= min(val_nll(t * 0.95), val_nll(t * 1.05))
+
+
+def test_temperature_scaling_round_trips_and_rejects_guides(overconfident, digits, tmp_path):
+    x, y = digits[1].tensors
+    scaled = baselines.temperature_scaled(overconfident, (x, y))
+    scaled.save(tmp_path / "t.pt")
+    fresh = bn.Classifier(nn.Sequential(bn.zoo.digits_cnn(), bn.nn.Temperature()), num_data=1)
+    loaded = bn.Posterior.load(tmp_path / "t.pt", fresh)
+    assert torch.allclose(loaded.predict(x[:20]), scaled.predict(x[:20]))
+    with pytest.raises(ValueError, match="stored draws"):
+        baselines.temperature_scaled(bn.Posterior(fresh, bn.posterior.PriorSampler(fresh)), (x, y))
+    with pytest.raises(ValueError, match="validation set has 5 inputs and 4 labels"):
+        baselines.temperature_scaled(overconfident, (x[:5], y[:4]))
+
+
+def test_mc_dropout_inserts_dropout_and_samples_masks(digits):
+    train, test = digits
+    x, y = test.tensors
+    post = baselines.mc_dropout(
+        bn.zoo.digits_cnn(), loader_of(*train.tensors, 64), p=0.2, epochs=15, progress=False
+    )
+    layers = [m for m in post.net.modules() if isinstance(m, bn.nn.MaskedDropout)]
+    assert len(layers) == 3  # before the second conv and both linear layers
+    probs = post.predict(x, num_samples=50)
+    assert probs.shape == (50, len(x), 10)
+    assert metrics.accuracy(probs, y) > 0.9
+    assert metrics.mutual_information(probs).mean() > 1e-3  # the masks disagree
+    masks = post.sample_params(4000)
+    values = torch.cat([v.flatten() for v in masks.values()])
+    assert set(values.unique().tolist()) == {0.0, 1.25}
+    assert values.mean().item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_mc_dropout_masks_match_train_mode_dropout():
+    """Each example's S predictions have the distribution of S stochastic passes."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, 4))
+    x = torch.randn(6, 3)
+    post = baselines.mc_dropout(net, loader_of(x, torch.arange(6) % 4, 6), epochs=1, progress=False)
+    mc = post.predict(x, num_samples=4000).mean(0)
+    train_mode = post.net.train()
+    with torch.no_grad():
+        passes = torch.stack([train_mode(x).softmax(-1) for _ in range(4000)]).mean(0)
+    post.net.eval()
+    assert torch.allclose(mc, passes, atol=0.02)
+
+
+def test_masked_dropout_keeps_rates_and_drops_channels():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Dropout2d(0.3), nn.Flatten(), nn.Dropout(0.4))
+    masked = bn.nn.masked_dropout(net, torch.zeros(2, 1, 5, 5))
+    assert (masked[1].p, tuple(masked[1].mask.shape)) == (0.3, (4, 1, 1))
+    assert (masked[3].p, tuple(masked[3].mask.shape)) == (0.4, (36,))
+    with pytest.raises(ValueError, match="no dropout layer"):
+        bn.nn.masked_dropout(nn.Linear(2, 2), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="no Linear or Conv"):
+        bn.nn.insert_dropout(nn.ReLU(), 0.1)
+
+
+def test_deep_ensemble_members_differ_and_round_trip(digits, tmp_path):
+    train, test = digits
+    x, y = test.tensors
+    post = baselines.deep_ensemble(
+        bn.zoo.digits_cnn(), loader_of(*train.tensors, 64), members=3, epochs=20, progress=False
+    )
+    probs = post.predict(x)
+    assert probs.shape == (3, len(x), 10)
+    assert metrics.accuracy(probs, y) > 0.9
+    weights = post.sample_params(None)["0.weight"]
+    assert not torch.allclose(weights[0], weights[1])  # independent initialisations
+    # Jensen gives <= the members' mean; a margin needs members that disagree
+    members = [metrics.nll(probs[i : i + 1], y) for i in range(3)]
+    assert metrics.nll(probs, y) < sum(members) / 3 - 0.005
+    post.save(tmp_path / "ens.pt")
+    loaded = bn.Posterior.load(tmp_path / "ens.pt", bn.Classifier(bn.zoo.digits_cnn(), 1))
+    assert torch.allclose(loaded.predict(x), probs)
+    with pytest.raises(ValueError, match="at least one member"):
+        baselines.deep_ensemble(bn.zoo.digits_cnn(), loader_of(*train.tensors, 64), members=0)
