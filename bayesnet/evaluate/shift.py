@@ -1,19 +1,30 @@
-"""Inputs away from the training distribution: rotations and noise images."""
+"""Inputs away from the training distribution: shifts with a severity axis, noise images.
+
+Every shift is ``fn(x, severity) -> x'`` on images ``[N, C, H, W]``; severity 0 (or angle
+0) returns the inputs unchanged. ``SHIFTS`` holds each with its default severities.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["rotate", "noise_like"]
+__all__ = ["rotate", "gaussian_noise", "blur", "invert", "noise_like", "SHIFTS", "shift_suite"]
+
+Shift = Callable[[torch.Tensor, float], torch.Tensor]
+
+
+def _images(x: torch.Tensor, what: str) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"{what} expects images [N, C, H, W], got {tuple(x.shape)}")
 
 
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
-    """Rotate images ``[N, C, H, W]`` about their centre (bilinear, zero fill)."""
-    if x.dim() != 4:
-        raise ValueError(f"rotate expects images [N, C, H, W], got {tuple(x.shape)}")
+    """Rotate images about their centre (bilinear, zero fill)."""
+    _images(x, "rotate")
     theta = math.radians(degrees)
     cos, sin = math.cos(theta), math.sin(theta)
     affine = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=x.dtype, device=x.device)
@@ -21,8 +32,62 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     return F.grid_sample(x, grid, align_corners=False)
 
 
+def gaussian_noise(x: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:
+    """Add ``N(0, std^2)`` noise, clipped to the inputs' value range."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(x.shape, generator=generator).to(x) * std
+    return (x + noise).clamp(x.min().item(), x.max().item())
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur with standard deviation ``sigma`` pixels (reflect padding).
+    Hand-written: torchvision is not a dependency; a separable kernel is two conv2d calls."""
+    _images(x, "blur")
+    if sigma <= 0:
+        return x.clone()
+    radius = max(1, math.ceil(3 * sigma))
+    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
+    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def invert(x: torch.Tensor, amount: float) -> torch.Tensor:
+    """Blend each pixel towards its inverse within the value range: ``amount`` 1 is the
+    full negative image."""
+    if not 0 <= amount <= 1:
+        raise ValueError(f"inversion amount must lie in [0, 1], got {amount}")
+    lo, hi = x.min().item(), x.max().item()
+    return (1 - amount) * x + amount * (lo + hi - x)
+
+
 def noise_like(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Uniform noise images with the value range and shape of ``x``: nothing like the data."""
     generator = torch.Generator().manual_seed(seed)
     lo, hi = x.min().item(), x.max().item()
     return (torch.rand(x.shape, generator=generator) * (hi - lo) + lo).to(x)
+
+
+SHIFTS: dict[str, tuple[Shift, tuple[float, ...]]] = {
+    "rotation": (rotate, (0.0, 15.0, 30.0, 45.0, 60.0, 90.0)),
+    "noise": (gaussian_noise, (0.0, 0.1, 0.2, 0.4, 0.6, 0.8)),
+    "blur": (blur, (0.0, 0.5, 0.75, 1.0, 1.5, 2.0)),
+    "inversion": (invert, (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)),
+}
+
+
+def shift_suite(
+    names: Sequence[str] | None = None, severities: dict[str, Sequence[float]] | None = None
+) -> dict[str, tuple[Shift, tuple[float, ...]]]:
+    """The named shifts (all by default) with their default or given severities, in the
+    form ``bayesnet.evaluate.compare(shifts=...)`` takes."""
+    names = list(SHIFTS) if names is None else list(names)
+    unknown = sorted(set(names) - set(SHIFTS))
+    if unknown:
+        raise ValueError(f"unknown shifts {unknown}; choose from {sorted(SHIFTS)}")
+    severities = severities or {}
+    return {n: (SHIFTS[n][0], tuple(severities.get(n, SHIFTS[n][1]))) for n in names}
