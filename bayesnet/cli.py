@@ -10,17 +10,22 @@ from .jobs import CompareSettings, run_compare, run_diagnose, run_train
 
 
 def _compare_parser(sub) -> None:
-    p = sub.add_parser("compare", help="softmax point estimate vs SVI BNN on the digits")
+    p = sub.add_parser(
+        "compare", help="softmax point estimate vs baselines and Bayesian networks on the digits"
+    )
     defaults = CompareSettings()
-    for f in fields(CompareSettings):
-        if f.name == "progress":
-            continue
+    for f in _option_fields():
         flag = "--" + f.name.replace("_", "-")
         value = getattr(defaults, f.name)
         kind = float if isinstance(value, float) else int if isinstance(value, int) else str
         p.add_argument(flag, type=kind, default=value, help=f"default: {value}")
     p.add_argument("--quick", action="store_true", help="a smoke test: 2 epochs, 10 samples")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _option_fields():
+    """Settings that are command-line options (``--quick``, ``--no-progress`` set the rest)."""
+    return [f for f in fields(CompareSettings) if f.name not in ("progress", "quick_run")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,10 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             print(run_diagnose(args.run_dir))
             print(f"\nplots: {args.run_dir}/trace.png, rank.png, energy.png (MCMC only)")
             return 0
-        values = {
-            f.name: getattr(args, f.name) for f in fields(CompareSettings) if f.name != "progress"
-        }
-        values["reparam"] = None if values["reparam"] in (None, "none") else values["reparam"]
+        values = {f.name: getattr(args, f.name) for f in _option_fields()}
         settings = CompareSettings(**values, progress=not args.no_progress)
         if args.quick:
             settings = settings.quick()
@@ -55,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"bayesnet: error: {err}", file=sys.stderr)
         return 2
-    print(result["report"].table())
-    print(
-        f"\nrun directory: {settings.out} (posterior.pt, posterior.nc, metrics.json, metrics.md, report.html)"
-    )
+    report = result["report"]
+    for kind in ("test", "ood"):
+        print(f"\n{kind}\n{report.table(kind)}")
+    print(f"\nrun directory: {settings.out}: report.html, metrics.json, metrics.md, posteriors")
     return 0
 
 

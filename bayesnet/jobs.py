@@ -16,8 +16,10 @@ except ModuleNotFoundError:  # Python 3.10
 import torch
 
 from . import data, diagnostics, priors, zoo
+from .demos import segmentation_demo, toy_demo
 from .evaluate import compare
-from .evaluate.shift import noise_like, rotate
+from .evaluate.attacks import fooling_images
+from .evaluate.shift import SHIFTS, noise_like, rotate
 from .infer import baselines, fit_hmc, fit_svi
 from .models import Classifier
 from .nn import bayesianize
@@ -26,15 +28,66 @@ from .posterior import Posterior
 __all__ = ["CompareSettings", "run_compare", "run_diagnose", "run_train"]
 
 
-METHODS = ("softmax", "svi", "hmc")
+SVI_REPARAM = {"svi": None, "svi_local": "local", "svi_flipout": "flipout"}
+METHODS = ("softmax", "temperature", "dropout", "ensemble", *SVI_REPARAM, "hmc")
+ATTACKS = ("fgsm", "pgd")
+DEMOS = ("toy", "pixel")
+
+
+def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from err
+    if not values:
+        raise ValueError(f"{what} is an empty list")
+    return values
+
+
+SVI_REPARAM = {"svi": None, "svi_local": "local", "svi_flipout": "flipout"}
+METHODS = ("softmax", "temperature", "dropout", "ensemble", *SVI_REPARAM, "hmc")
+ATTACKS = ("fgsm", "pgd")
+DEMOS = ("toy", "pixel")
+
+
+def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from err
+    if not values:
+        raise ValueError(f"{what} is an empty list")
+    return values
 
 
 @dataclass
 class CompareSettings:
-    """Defaults of ``bayesnet compare``; ``quick`` shrinks them to a smoke test."""
+    """Defaults of ``bayesnet compare``; ``quick`` shrinks them to a smoke test.
+
+    ``methods``: any of ``METHODS`` (softmax always runs: every method is compared with it).
+    ``held_out``: comma-separated digit classes left out of training and used as an OOD
+    set. ``demos``: the toy and per-pixel sections of the report (``""`` skips both).
+    """
 
     out: str = "runs/compare"
-    methods: str = "softmax,svi"
+    methods: str = "softmax,temperature,dropout,ensemble,svi"
+    held_out: str = ""
     epochs: int = 30
     svi_epochs: int = 30
     batch_size: int = 64
@@ -43,35 +96,43 @@ class CompareSettings:
     prior: str = "normal"
     prior_scale: float = 1.0
     temperature: float = 0.1
-    reparam: str | None = None
+    validation: float = 0.1
+    dropout: float = 0.1
+    members: int = 5
     hmc_subset: int = 300
     hmc_warmup: int = 100
     hmc_samples: int = 100
     hmc_chains: int = 2
     hmc_tree_depth: int = 5
+    attacks: str = "fgsm,pgd"
+    epsilons: str = "0,0.05,0.1,0.2"
+    demos: str = "toy,pixel"
     num_samples: int = 100
     device: str = "auto"
     seed: int = 0
     progress: bool = True
+    quick_run: bool = False
 
     def quick(self) -> CompareSettings:
         small = {
             "epochs": 2,
             "svi_epochs": 2,
+            "members": 2,
             "num_samples": 10,
             "hmc_subset": 100,
             "hmc_warmup": 10,
             "hmc_samples": 10,
             "hmc_tree_depth": 3,
+            "epsilons": "0,0.1",
         }
-        return CompareSettings(**{**asdict(self), **small})
+        return CompareSettings(**{**asdict(self), **small, "quick_run": True})
 
     def method_list(self) -> list[str]:
-        methods = [m.strip() for m in self.methods.split(",") if m.strip()]
-        unknown = sorted(set(methods) - set(METHODS))
-        if unknown or "softmax" not in methods:
-            raise ValueError(f"--methods takes softmax plus any of svi, hmc; got {self.methods!r}")
-        return methods
+        methods = _names(self.methods, METHODS, "methods")
+        return ["softmax"] + [m for m in methods if m != "softmax"]
+
+    def held_out_classes(self) -> list[int]:
+        return [int(c) for c in _floats(self.held_out, "--held-out")] if self.held_out else []
 
 
 def _prior(name: str, scale: float) -> priors.Prior:
@@ -80,55 +141,73 @@ def _prior(name: str, scale: float) -> priors.Prior:
     return type(prior)(scale=scale) if hasattr(prior, "scale") else prior
 
 
-def run_compare(settings: CompareSettings) -> dict[str, Any]:
-    """Train the softmax point estimate and the Bayesian networks (SVI, HMC) of the same
-    architecture on the digits, compare them in and out of distribution, and write the
-    run directory."""
-    methods = settings.method_list()
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(settings.seed)  # the networks' initial weights too
+def _split(settings: CompareSettings):
+    """Train / validation / test sets and the OOD inputs for the digits job."""
     train, test = data.digits(seed=settings.seed)
-    x_test, y_test = test.tensors
-    ood = {"noise": noise_like(x_test, seed=settings.seed), "rotated90": rotate(x_test, 90.0)}
-    prior = _prior(settings.prior, settings.prior_scale)
+    ood: dict[str, torch.Tensor] = {}
+    held_out = settings.held_out_classes()
+    if held_out:
+        train, _ = data.held_out_classes(train, held_out)
+        test, ood["held_out_classes"] = data.held_out_classes(test, held_out)
+    train, val = data.validation_split(train, settings.validation, seed=settings.seed)
+    x_test = test.tensors[0]
+    ood["noise"] = noise_like(x_test, seed=settings.seed)
+    ood["rotated90"] = rotate(x_test, 90.0)
+    return train, val, test, ood
+
+
+def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: Path):
+    """Fit every requested method on ``train``; returns posteriors and fit seconds."""
+    methods = settings.method_list()
     fitted: dict[str, Posterior] = {}
     seconds: dict[str, float] = {}
-
-    def timed(name: str, fit) -> Posterior:
-        start = time.perf_counter()
-        fitted[name] = fit()
-        seconds[name] = time.perf_counter() - start
-        return fitted[name]
+    prior = _prior(settings.prior, settings.prior_scale)
+    common = {"device": settings.device, "progress": settings.progress, "seed": settings.seed}
 
     def loader():
         return data.to_loader(train, settings.batch_size, seed=settings.seed)
 
-    common = {"device": settings.device, "progress": settings.progress, "seed": settings.seed}
-    softmax = timed(
-        "softmax",
-        lambda: baselines.point_estimate(
-            zoo.digits_cnn(), loader(), epochs=settings.epochs, lr=settings.lr, **common
-        ),
-    )
+    def timed(name: str, fit) -> None:
+        start = time.perf_counter()
+        fitted[name] = fit()
+        seconds[name] = time.perf_counter() - start
 
+    def net():
+        return zoo.digits_cnn(num_classes=num_classes)
+
+    point = {"epochs": settings.epochs, "lr": settings.lr, **common}
+    timed("softmax", lambda: baselines.point_estimate(net(), loader(), **point))
+    softmax = fitted["softmax"]
+    if "temperature" in methods:
+        timed("temperature", lambda: baselines.temperature_scaled(softmax, val.tensors))
+        seconds["temperature"] += seconds["softmax"]
+    if "dropout" in methods:
+        timed("dropout", lambda: baselines.mc_dropout(net(), loader(), p=settings.dropout, **point))
+    if "ensemble" in methods:
+        timed(
+            "ensemble",
+            lambda: baselines.deep_ensemble(net(), loader(), members=settings.members, **point),
+        )
     # The Bayesian networks start from the trained point estimate's weights.
-    if "svi" in methods:
+    for name, reparam in SVI_REPARAM.items():
+        if name not in methods:
+            continue
         model = Classifier(bayesianize(softmax.net, prior=prior), num_data=len(train))
         timed(
-            "svi",
-            lambda: fit_svi(
+            name,
+            lambda model=model, reparam=reparam, name=name: fit_svi(
                 model,
                 loader(),
                 epochs=settings.svi_epochs,
                 lr=settings.svi_lr,
                 temperature=settings.temperature,
-                reparam=settings.reparam,
-                checkpoint_dir=out,
+                reparam=reparam,
+                checkpoint_dir=out / "checkpoints" / name,
                 **common,
             ),
         )
-        fitted["svi"].save(out / "posterior.pt")
+        seconds[name] += seconds["softmax"]
+        fitted[name].save(out / f"posterior_{name}.pt")
     if "hmc" in methods:
         x_sub, y_sub = (t[: settings.hmc_subset] for t in train.tensors)
         model = Classifier(bayesianize(softmax.net, prior=prior), num_data=len(x_sub))
@@ -144,12 +223,57 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
                 **common,
             ),
         )
+        seconds["hmc"] += seconds["softmax"]
         fitted["hmc"].save(out / "posterior_hmc.pt")
-    bayesian = fitted.get("hmc") or fitted.get("svi")
+    return fitted, seconds
+
+
+def run_compare(settings: CompareSettings) -> dict[str, Any]:
+    """Train the softmax point estimate, the baselines and the Bayesian networks of the
+    same architecture on the digits; compare them in distribution, out of distribution
+    (noise, rotation, held-out classes, fooling images), along the shift suite and under
+    attack; add the toy and per-pixel demonstrations; write the run directory."""
+    attacks = _names(settings.attacks, ATTACKS, "attacks")
+    epsilons = _floats(settings.epsilons, "--epsilons")
+    demos = _names(settings.demos, DEMOS, "demos")
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(settings.seed)  # the networks' initial weights too
+    train, val, test, ood = _split(settings)
+    x_test, y_test = test.tensors
+    num_classes = int(train.tensors[1].max()) + 1
+    fitted, seconds = _fit_methods(settings, train, val, num_classes, out)
+    ood["fooling"] = fooling_images(
+        fitted["softmax"],
+        tuple(x_test.shape[1:]),
+        list(range(num_classes)) * 2,
+        steps=20 if settings.quick_run else 200,
+        seed=settings.seed,
+    )
+    bayesian = next((fitted[m] for m in ("hmc", *SVI_REPARAM) if m in fitted), None)
     if bayesian is not None:
         bayesian.to_arviz(x_test, y_test).to_netcdf(out / "posterior.nc")
 
-    report = compare(fitted, test=(x_test, y_test), ood=ood, num_samples=settings.num_samples)
+    report = compare(
+        fitted,
+        test=(x_test, y_test),
+        ood=ood,
+        shifts={name: severities for name, (_, severities) in SHIFTS.items()},
+        attacks={name: epsilons for name in attacks},
+        num_samples=settings.num_samples,
+    )
+    for row in report.select("test"):
+        row["fit_seconds"] = seconds[row["method"]]
+    common = {"seed": settings.seed, "quick": settings.quick_run, "progress": settings.progress}
+    if "toy" in demos:
+        toy = toy_demo(hmc=True, **common)
+        report.add_rows(toy.rows)
+        report.add_figure("Far from the data", toy.figure)
+    if "pixel" in demos:
+        digits_train, digits_test = data.digits(seed=settings.seed)
+        pixel = segmentation_demo(digits_train, digits_test, **common)
+        report.add_rows(pixel.rows)
+        report.add_figure("Per-pixel uncertainty", pixel.figure)
     summary = {"settings": asdict(settings), "fit_seconds": seconds, "rows": report.rows}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     report.to_markdown(out / "metrics.md")

@@ -1,22 +1,26 @@
-"""The main job: softmax vs SVI BNN on the digits, and the command line."""
+"""The main job: softmax, baselines and BNNs on the digits, and the command line."""
 
 import json
+import re
 
 import pytest
 
 from bayesnet.cli import main
+from bayesnet.evaluate import SECTIONS
 from bayesnet.jobs import CompareSettings, run_compare
 
-FILES = {"posterior.pt", "svi.pt", "metrics.json", "metrics.md", "reliability.png", "report.html"}
+FILES = {"posterior_svi.pt", "metrics.json", "metrics.md", "reliability.png", "report.html"}
 
 
-def _row(rows, method, data):
-    return next(r for r in rows if r["method"] == method and r["data"] == data)
+def _row(rows, method, condition):
+    return next(r for r in rows if r["method"] == method and r["condition"] == condition)
 
 
 @pytest.mark.slow
 def test_bnn_beats_softmax_on_nll_at_equal_accuracy_and_flags_ood(tmp_path):
-    result = run_compare(CompareSettings(out=str(tmp_path), progress=False))
+    result = run_compare(
+        CompareSettings(out=str(tmp_path), methods="softmax,svi", demos="", progress=False)
+    )
     rows = result["summary"]["rows"]
     soft, svi = _row(rows, "softmax", "test"), _row(rows, "svi", "test")
     assert svi["nll"] < soft["nll"]
@@ -28,17 +32,27 @@ def test_bnn_beats_softmax_on_nll_at_equal_accuracy_and_flags_ood(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} >= FILES
 
 
-def test_cli_quick_writes_the_run_directory(tmp_path, capsys):
-    assert main(["compare", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_cli_quick_writes_the_run_directory_and_every_report_section(tmp_path, capsys):
+    args = ["compare", "--quick", "--out", str(tmp_path), "--no-progress", "--held-out", "8,9"]
+    assert main(args) == 0
     out = capsys.readouterr().out
-    assert "softmax" in out and "svi" in out and "auroc_entropy" in out
+    assert "ensemble" in out and "svi" in out and "auroc_entropy" in out
     assert {p.name for p in tmp_path.iterdir()} >= FILES
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert {(r["method"], r["data"]) for r in metrics["rows"]} == {
-        (m, d) for m in ("softmax", "svi") for d in ("test", "noise", "rotated90")
+    rows = json.loads((tmp_path / "metrics.json").read_text())["rows"]
+    methods = ("softmax", "temperature", "dropout", "ensemble", "svi")
+    conditions = {"test", "noise", "rotated90", "held_out_classes", "fooling", "fgsm", "pgd"}
+    assert {(r["method"], r["condition"]) for r in rows} >= {
+        (m, c) for m in methods for c in conditions | {"rotation", "noise", "blur", "inversion"}
     }
+    assert {r["kind"] for r in rows} == {"test", "ood", "shift", "attack", "toy", "pixel"}
+    test = _row(rows, "softmax", "test")
+    assert test["fit_seconds"] > 0 and 0 <= test["aurc_entropy"] <= 1
+    held_out = _row(rows, "ensemble", "held_out_classes")
+    assert 0 <= held_out["auroc_mi"] <= 1  # trained on 8 classes, tested on the other 2
     html = (tmp_path / "report.html").read_text()
-    assert "<table>" in html and "data:image/png;base64," in html
+    assert re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html) == list(SECTIONS)
+    assert "Not part of this run" not in html  # every section has its tables and figures
+    assert html.count("data:image/png;base64,") == 8
 
 
 def test_cli_reports_bad_options(tmp_path, capsys):
@@ -82,6 +96,10 @@ def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
                 "--quick",
                 "--methods",
                 "softmax,svi,hmc",
+                "--demos",
+                "",
+                "--attacks",
+                "",
                 "--out",
                 str(tmp_path),
                 "--no-progress",
@@ -96,4 +114,5 @@ def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
     assert "function space" in out and "lpd" in out and "divergences" in out
     assert {"trace.png", "rank.png", "energy.png"} <= {p.name for p in tmp_path.iterdir()}
     assert main(["compare", "--quick", "--methods", "svi,mcmc", "--out", str(tmp_path)]) == 2
+    assert "unknown methods ['mcmc']" in capsys.readouterr().err
     assert main(["diagnose", str(tmp_path / "nowhere")]) == 2

@@ -1,6 +1,6 @@
 """Evaluation: posterior predictive against the point-estimate softmax."""
 
-from . import metrics, plots, shift
-from .compare import Report, compare
+from . import attacks, metrics, pixel, plots, shift, toy
+from .compare import SECTIONS, Report, compare
 
-__all__ = ["Report", "compare", "metrics", "plots", "shift"]
+__all__ = ["SECTIONS", "Report", "attacks", "compare", "metrics", "pixel", "plots", "shift", "toy"]

@@ -1,7 +1,10 @@
-"""Side-by-side comparison of predictive methods on the same test and OOD data.
+"""Side-by-side comparison of predictive methods on the same data: in distribution, out
+of distribution, under shift of growing severity, and under attack.
 
-Anything with ``predict(x, num_samples=...) -> [S, N, C]`` can be compared (a Posterior,
-a point estimate, an ensemble); evaluation knows nothing else about the methods.
+Anything with ``predict(x, num_samples=...) -> [S, N, C]`` can be compared (a Posterior, a
+point estimate, an ensemble); attacks also need ``sample_params`` and ``forward`` (every
+``bayesnet.Posterior`` has them). The result is a tidy table, one row per method and
+condition, plus the predictions the figures are drawn from.
 """
 
 from __future__ import annotations
@@ -9,16 +12,18 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from . import metrics
-from .plots import reliability_diagram
+from . import metrics, plots
+from .attacks import ATTACKS
+from .shift import SHIFTS
 
-__all__ = ["compare", "Report", "Predictive"]
+__all__ = ["compare", "Report", "Predictive", "SECTIONS"]
 
 
 class Predictive(Protocol):
@@ -26,22 +31,48 @@ class Predictive(Protocol):
 
 
 IN_DIST = "test"
+KEYS = ("method", "kind", "condition", "severity")
+SECTIONS = (
+    "Metrics",
+    "Reliability",
+    "Confidence and entropy in and out of distribution",
+    "ROC curves",
+    "Selective prediction",
+    "Dataset shift",
+    "Adversarial inputs",
+    "Far from the data",
+    "Per-pixel uncertainty",
+)
+SHIFT_COLUMNS = ("accuracy", "nll", "ece", "mi")
+ATTACK_COLUMNS = ("accuracy", "confidence", "mi")
 
 
 @dataclass
 class Report:
-    """A tidy table, one row per (method, condition), plus the raw predictions."""
+    """The tidy table (``rows``), the in-distribution and OOD predictions, and figures
+    added by the caller (``add_figure``) for sections compare cannot compute itself."""
 
     rows: list[dict[str, Any]]
     probs: dict[str, dict[str, torch.Tensor]] = field(repr=False)
     labels: torch.Tensor = field(repr=False)
+    scores: tuple[str, ...] = ("max_prob", "entropy", "mi")
+    figures: dict[str, list[bytes]] = field(default_factory=dict, repr=False)
 
-    def table(self) -> str:
-        """A fixed-width text table for the terminal."""
-        columns = list(self.rows[0])
-        width = {c: max(len(c), *(len(_fmt(r.get(c))) for r in self.rows)) for c in columns}
+    def select(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.rows if kind is None or r["kind"] == kind]
+
+    def columns(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Keys in first-seen order, dropping those empty in every row."""
+        names = dict.fromkeys(k for r in rows for k in r)
+        return [c for c in names if c in KEYS[:2] or any(r.get(c) is not None for r in rows)]
+
+    def table(self, kind: str | None = None) -> str:
+        """A fixed-width text table of the rows of ``kind`` (all by default)."""
+        rows = self.select(kind)
+        columns = self.columns(rows)
+        width = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
         lines = ["  ".join(c.ljust(width[c]) for c in columns)]
-        lines += ["  ".join(_fmt(r.get(c)).ljust(width[c]) for c in columns) for r in self.rows]
+        lines += ["  ".join(_fmt(r.get(c)).ljust(width[c]) for c in columns) for r in rows]
         return "\n".join(lines)
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -50,41 +81,119 @@ class Report:
             Path(path).write_text(text)
         return text
 
+    def _kinds(self) -> list[str]:
+        return list(dict.fromkeys(r["kind"] for r in self.rows))
+
     def to_markdown(self, path: str | Path | None = None) -> str:
-        columns = list(self.rows[0])
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in self.rows]
-        text = "\n".join(lines) + "\n"
+        """One table per kind of condition (test, ood, shift, attack, ...)."""
+        parts = []
+        for kind in self._kinds():
+            rows = self.select(kind)
+            columns = self.columns(rows)
+            lines = [f"## {kind}", "", "| " + " | ".join(columns) + " |"]
+            lines.append("|" + "---|" * len(columns))
+            lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
+            parts.append("\n".join(lines))
+        text = "\n\n".join(parts) + "\n"
         if path is not None:
             Path(path).write_text(text)
         return text
 
+    def add_figure(self, section: str, figure: bytes | str | Path) -> None:
+        """Attach a PNG (bytes or a file) to one of ``SECTIONS`` of the HTML report."""
+        if section not in SECTIONS:
+            raise ValueError(f"unknown report section {section!r}; choose from {SECTIONS}")
+        data = figure if isinstance(figure, bytes) else Path(figure).read_bytes()
+        self.figures.setdefault(section, []).append(data)
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Append rows computed elsewhere (the toy problem, per-pixel metrics)."""
+        for row in rows:
+            missing = [k for k in KEYS if k not in row]
+            if missing:
+                raise ValueError(f"a report row needs {list(KEYS)}; missing {missing}")
+        self.rows.extend(rows)
+
     def reliability_diagram(self, path: str | Path) -> Path:
-        return reliability_diagram(
-            {m: p[IN_DIST] for m, p in self.probs.items()}, self.labels, path
+        return plots.save(self._reliability(), path)
+
+    def _reliability(self):
+        return plots.reliability_diagram(
+            {m: p[IN_DIST] for m, p in self.probs.items()}, self.labels
         )
 
-    def to_html(self, path: str | Path) -> Path:
-        """One self-contained HTML file: the table and the figures embedded."""
-        path = Path(path)
-        figure = self.reliability_diagram(path.with_suffix(".reliability.png"))
-        image = base64.b64encode(figure.read_bytes()).decode()
-        figure.unlink()
-        columns = list(self.rows[0])
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in columns) + "</tr>"
-            for r in self.rows
+    def _figures(self) -> dict[str, list[bytes]]:
+        """Every section's figures: those compare can draw, then those added."""
+        drawn: dict[str, list[bytes]] = {s: [] for s in SECTIONS}
+        drawn["Reliability"].append(plots.png(self._reliability()))
+        has_ood = len(next(iter(self.probs.values()))) > 1
+        if has_ood:
+            drawn[SECTIONS[2]].append(plots.png(plots.histograms(self.probs, IN_DIST)))
+            drawn["ROC curves"].append(
+                plots.png(plots.roc_curves(self.probs, IN_DIST, self.scores))
+            )
+        test = {m: p[IN_DIST] for m, p in self.probs.items()}
+        drawn["Selective prediction"].append(
+            plots.png(plots.risk_coverage_curves(test, self.labels, self.scores))
         )
+        if self.select("shift"):
+            fig = plots.metric_curves(self.rows, "shift", SHIFT_COLUMNS, "severity")
+            drawn["Dataset shift"].append(plots.png(fig))
+        if self.select("attack"):
+            fig = plots.metric_curves(self.rows, "attack", ATTACK_COLUMNS, "epsilon")
+            drawn["Adversarial inputs"].append(plots.png(fig))
+        for section, images in self.figures.items():
+            drawn[section].extend(images)
+        return drawn
+
+    def to_html(self, path: str | Path) -> Path:
+        """One self-contained HTML file: every section of ``SECTIONS``, with the tables of
+        its rows and its figures inlined as PNG data."""
+        path = Path(path)
+        figures = self._figures()
+        section_kinds = {
+            "Metrics": ["test"],
+            "Confidence and entropy in and out of distribution": ["ood"],
+            "Dataset shift": ["shift"],
+            "Adversarial inputs": ["attack"],
+            "Far from the data": ["toy"],
+            "Per-pixel uncertainty": ["pixel"],
+        }
+        body = []
+        for section in SECTIONS:
+            parts = [f"<h2 id='{_anchor(section)}'>{html.escape(section)}</h2>"]
+            parts += [self._html_table(k) for k in section_kinds.get(section, []) if self.select(k)]
+            parts += [
+                f"<img src='data:image/png;base64,{base64.b64encode(img).decode()}'>"
+                for img in figures[section]
+            ]
+            if len(parts) == 1:
+                parts.append("<p class='none'>Not part of this run.</p>")
+            body.append("\n".join(parts))
+        index = " · ".join(f"<a href='#{_anchor(s)}'>{html.escape(s)}</a>" for s in SECTIONS)
         path.write_text(
             "<!doctype html><meta charset='utf-8'><title>bayesnet report</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;"
-            "border-bottom:1px solid #ccc;text-align:right}</style>"
-            "<h1>Posterior predictive vs softmax</h1>"
-            f"<h2>Metrics</h2><table><tr>{head}</tr>{body}</table>"
-            f"<h2>Reliability</h2><img src='data:image/png;base64,{image}'>"
+            "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}"
+            "td,th{padding:3px 8px;border-bottom:1px solid #ccc;text-align:right}"
+            "img{max-width:100%;display:block;margin:1em 0}.none{color:#888}</style>"
+            "<h1>Posterior predictive vs softmax, same architecture</h1>"
+            f"<p>{index}</p>" + "\n".join(body)
         )
         return path
+
+    def _html_table(self, kind: str) -> str:
+        rows = self.select(kind)
+        columns = self.columns(rows)
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in columns) + "</tr>"
+            for r in rows
+        )
+        return f"<table><tr>{head}</tr>{cells}</table>"
+
+
+def _anchor(section: str) -> str:
+    return section.lower().replace(" ", "-")
 
 
 def _fmt(value: Any) -> str:
@@ -93,66 +202,145 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+ShiftSpec = Sequence[float] | tuple[Callable[[torch.Tensor, float], torch.Tensor], Sequence[float]]
+
+
+def _shift_specs(shifts: dict[str, ShiftSpec] | None) -> dict[str, tuple[Callable, list[float]]]:
+    """``{name: severities}`` for a known shift or ``{name: (fn, severities)}``."""
+    specs = {}
+    for name, spec in (shifts or {}).items():
+        if isinstance(spec, tuple) and len(spec) == 2 and callable(spec[0]):
+            fn, severities = spec
+        elif name in SHIFTS:
+            fn, severities = SHIFTS[name][0], spec
+        else:
+            raise ValueError(
+                f"shift {name!r} is not one of {sorted(SHIFTS)}; pass (fn, severities) for your own"
+            )
+        if len(severities) == 0:
+            raise ValueError(f"shift {name!r} has an empty severity list")
+        specs[name] = (fn, [float(s) for s in severities])
+    return specs
+
+
+def _attack_specs(attacks: dict[str, Sequence[float]] | None) -> dict[str, list[float]]:
+    specs = {}
+    for name, epsilons in (attacks or {}).items():
+        if name not in ATTACKS:
+            raise ValueError(f"unknown attack {name!r}; choose from {sorted(ATTACKS)}")
+        if len(epsilons) == 0:
+            raise ValueError(f"attack {name!r} has an empty epsilon list")
+        specs[name] = [float(e) for e in epsilons]
+    return specs
+
+
+def _summary(p: torch.Tensor, multi: bool) -> dict[str, float | None]:
+    return {
+        "confidence": metrics.max_probability(p).mean().item(),
+        "entropy": metrics.predictive_entropy(p).mean().item(),
+        "mi": metrics.mutual_information(p).mean().item() if multi else None,
+    }
+
+
+def _scores(scores: Sequence[str], multi: bool) -> list[str]:
+    """Scores that carry information for this method (MI, variation ratio need S > 1)."""
+    return [s for s in scores if multi or s not in ("mi", "variation_ratio")]
+
+
 def compare(
     methods: dict[str, Predictive],
     test: tuple[torch.Tensor, torch.Tensor],
     ood: dict[str, torch.Tensor] | None = None,
+    shifts: dict[str, ShiftSpec] | None = None,
+    attacks: dict[str, Sequence[float]] | None = None,
     num_samples: int = 100,
+    scores: Sequence[str] = ("max_prob", "entropy", "mi"),
+    attack_size: int | None = 200,
+    attack_samples: int = 20,
 ) -> Report:
-    """Evaluate every method on ``test = (x, y)`` and on each OOD input set.
+    """Evaluate every method on ``test = (x, y)``, on each OOD input set, along each
+    shift's severities and against each attack's epsilons.
 
-    Rows: in-distribution accuracy, NLL, Brier, ECE (15 bins) and mean confidence; for
-    each OOD set, the mean confidence there and the AUROC of predictive entropy (and of
-    mutual information, for methods with more than one draw) for telling it from test.
+    ``shifts``: ``{"rotation": [0, 30, 60], ...}`` for the shifts in
+    ``bayesnet.evaluate.shift.SHIFTS`` or ``{name: (fn(x, severity), severities)}``.
+    ``attacks``: ``{"fgsm": [0, 0.05, 0.1], "pgd": [...]}``, each method attacked through
+    its own predictive (white box) on the first ``attack_size`` test examples.
+    ``scores``: uncertainty scores (``metrics.SCORES``) for OOD detection and selective
+    prediction.
     """
     if not methods:
         raise ValueError("compare needs at least one method")
     x, y = test
     if len(x) != len(y):
         raise ValueError(f"test inputs ({len(x)}) and labels ({len(y)}) differ in number")
+    unknown = sorted(set(scores) - set(metrics.SCORES))
+    if unknown:
+        raise ValueError(
+            f"unknown uncertainty scores {unknown}; choose from {sorted(metrics.SCORES)}"
+        )
     ood = ood or {}
     for name, xo in ood.items():
         if xo.shape[1:] != x.shape[1:]:
             raise ValueError(
                 f"OOD set {name!r} has input shape {tuple(xo.shape[1:])}, test has {tuple(x.shape[1:])}"
             )
+        if len(xo) == 0:
+            raise ValueError(f"OOD set {name!r} is empty")
+    shift_specs, attack_specs = _shift_specs(shifts), _attack_specs(attacks)
+    y = y.cpu()
     rows: list[dict[str, Any]] = []
     probs: dict[str, dict[str, torch.Tensor]] = {}
     for method, post in methods.items():
-        p_in = post.predict(x, num_samples=num_samples).cpu()
+
+        def predict(inputs: torch.Tensor, post=post) -> torch.Tensor:
+            return post.predict(inputs, num_samples=num_samples).cpu()
+
+        p_in = predict(x)
+        metrics.check_probs(p_in, y)
+        multi = p_in.shape[0] > 1
+        used = _scores(scores, multi)
         probs[method] = {IN_DIST: p_in}
-        ent_in = metrics.predictive_entropy(p_in)
-        mi_in = metrics.mutual_information(p_in)
-        rows.append(
-            {
-                "method": method,
-                "data": IN_DIST,
-                "accuracy": metrics.accuracy(p_in, y),
-                "nll": metrics.nll(p_in, y),
-                "brier": metrics.brier(p_in, y),
-                "ece": metrics.ece(p_in, y),
-                "confidence": metrics.max_probability(p_in).mean().item(),
-                "auroc_entropy": None,
-                "auroc_mi": None,
-            }
-        )
+        row = {"method": method, "kind": "test", "condition": IN_DIST, "severity": None}
+        row.update(_quality(p_in, y, full=True))
+        row.update(_summary(p_in, multi))
+        row.update({f"aurc_{s}": metrics.aurc(p_in, y, metrics.SCORES[s](p_in)) for s in used})
+        rows.append(row)
         for name, xo in ood.items():
-            p_out = post.predict(xo, num_samples=num_samples).cpu()
+            p_out = predict(xo)
             probs[method][name] = p_out
-            multi = p_in.shape[0] > 1
-            rows.append(
-                {
-                    "method": method,
-                    "data": name,
-                    "accuracy": None,
-                    "nll": None,
-                    "brier": None,
-                    "ece": None,
-                    "confidence": metrics.max_probability(p_out).mean().item(),
-                    "auroc_entropy": metrics.ood_auroc(ent_in, metrics.predictive_entropy(p_out)),
-                    "auroc_mi": metrics.ood_auroc(mi_in, metrics.mutual_information(p_out))
-                    if multi
-                    else None,
-                }
-            )
-    return Report(rows, probs, y.cpu())
+            row = {"method": method, "kind": "ood", "condition": name, "severity": None}
+            row.update(_summary(p_out, multi))
+            for s in used:
+                found = metrics.ood_detection(metrics.SCORES[s](p_in), metrics.SCORES[s](p_out))
+                row.update({f"{k}_{s}": v for k, v in found.items()})
+            rows.append(row)
+        for name, (fn, severities) in shift_specs.items():
+            for severity in severities:
+                p = predict(fn(x, severity))
+                row = {"method": method, "kind": "shift", "condition": name, "severity": severity}
+                rows.append({**row, **_quality(p, y), **_summary(p, multi)})
+        xa, ya = x[:attack_size], y[:attack_size]
+        for name, epsilons in attack_specs.items():
+            for eps in epsilons:
+                adv = ATTACKS[name](post, xa, ya, eps, num_samples=attack_samples)
+                p = predict(adv)
+                row = {"method": method, "kind": "attack", "condition": name, "severity": eps}
+                rows.append({**row, "accuracy": metrics.accuracy(p, ya), **_summary(p, multi)})
+    return Report(rows, probs, y, tuple(scores))
+
+
+def _quality(p: torch.Tensor, y: torch.Tensor, full: bool = False) -> dict[str, float]:
+    """Accuracy, NLL, Brier and ECE; ``full`` adds MCE, adaptive and classwise ECE."""
+    found = {
+        "accuracy": metrics.accuracy(p, y),
+        "nll": metrics.nll(p, y),
+        "brier": metrics.brier(p, y),
+        "ece": metrics.ece(p, y),
+    }
+    if full:
+        found.update(
+            mce=metrics.mce(p, y),
+            adaptive_ece=metrics.adaptive_ece(p, y),
+            classwise_ece=metrics.classwise_ece(p, y),
+        )
+    return found

@@ -6,13 +6,12 @@ Every per-example metric applies per pixel once pixels are flattened into exampl
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from . import metrics  # noqa: E402
 
@@ -63,10 +62,9 @@ def pixel_figure(
     point,
     posterior,
     images: torch.Tensor,
-    path: str | Path,
     outline: torch.Tensor | None = None,
     num_samples: int = 50,
-) -> Path:
+) -> Figure:
     """One row per image: the input, the point estimate's softmax confidence, the posterior
     predictive confidence, and its aleatoric and epistemic maps. ``outline`` ``[N, H, W]``
     (e.g. unfamiliar objects) is drawn in red on every panel."""
@@ -95,8 +93,4 @@ def pixel_figure(
             if i == 0:
                 ax.set_title(title, fontsize=9)
         fig.colorbar(shown, ax=axes[:, j].tolist(), shrink=0.6)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig

@@ -1,41 +1,156 @@
-"""Figures: reliability diagrams (more come with the evaluation suite)."""
+"""Figures of a comparison. Each function returns a matplotlib ``Figure``; ``save`` writes
+one to a file and ``png`` encodes it for embedding (the report inlines every figure)."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
 
-from .metrics import calibration_bins, ece  # noqa: E402
+from . import metrics  # noqa: E402
 
-__all__ = ["reliability_diagram"]
+__all__ = [
+    "save",
+    "png",
+    "reliability_diagram",
+    "histograms",
+    "roc_curves",
+    "risk_coverage_curves",
+    "metric_curves",
+]
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (PNG, parents created) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def png(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes, closed afterwards."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _grid(rows: int, cols: int, width: float = 3.6, height: float = 3.2):
+    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
 
 
 def reliability_diagram(
-    probs: dict[str, torch.Tensor], labels: torch.Tensor, path: str | Path, bins: int = 15
-) -> Path:
-    """Accuracy against confidence per bin, one panel per method, written to ``path``."""
-    fig, axes = plt.subplots(1, len(probs), figsize=(3.6 * len(probs), 3.6), squeeze=False)
+    probs: dict[str, torch.Tensor], labels: torch.Tensor, bins: int = 15
+) -> Figure:
+    """Accuracy against confidence per equal-width bin, one panel per method."""
+    fig, axes = _grid(1, len(probs))
     centres = (torch.arange(bins, dtype=torch.float64) + 0.5) / bins
     for ax, (name, p) in zip(axes[0], probs.items(), strict=True):
-        _, acc, _ = calibration_bins(p, labels, bins)
+        _, acc, _ = metrics.calibration_bins(p, labels, bins)
         ax.bar(centres, acc.cpu(), width=1 / bins, edgecolor="black", alpha=0.8, label="accuracy")
         ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-        ax.set(
-            xlim=(0, 1),
-            ylim=(0, 1),
-            xlabel="confidence",
-            title=f"{name}\nECE {ece(p, labels, bins):.3f}",
-        )
+        ece = metrics.ece(p, labels, bins)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=f"{name}\nECE {ece:.3f}")
         ax.legend(loc="upper left", fontsize=8)
     axes[0][0].set_ylabel("accuracy")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def histograms(probs: dict[str, dict[str, torch.Tensor]], in_name: str) -> Figure:
+    """Per method (columns): confidence (top) and predictive entropy (bottom) on the
+    in-distribution set against every other set."""
+    fig, axes = _grid(2, len(probs), height=2.8)
+    for j, (method, sets) in enumerate(probs.items()):
+        for i, (label, fn) in enumerate(
+            (("max probability", metrics.max_probability), ("entropy", metrics.predictive_entropy))
+        ):
+            ax = axes[i][j]
+            for name, p in sets.items():
+                style = {"color": "black"} if name == in_name else {}
+                ax.hist(fn(p).numpy(), bins=30, density=True, histtype="step", label=name, **style)
+            ax.set(xlabel=label, title=method if i == 0 else "")
+        axes[0][j].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def roc_curves(
+    probs: dict[str, dict[str, torch.Tensor]], in_name: str, scores: Sequence[str]
+) -> Figure:
+    """ROC of each uncertainty score (rows) for each OOD set (columns), one line per
+    method; scores that are constant for a method (MI of a point estimate) are skipped."""
+    out_names = [n for n in next(iter(probs.values())) if n != in_name]
+    fig, axes = _grid(len(scores), len(out_names))
+    for i, score in enumerate(scores):
+        for j, out in enumerate(out_names):
+            ax = axes[i][j]
+            for method, sets in probs.items():
+                s_in, s_out = metrics.SCORES[score](sets[in_name]), metrics.SCORES[score](sets[out])
+                if torch.cat([s_in, s_out]).unique().numel() < 2:
+                    continue
+                truth = [0] * len(s_in) + [1] * len(s_out)
+                fpr, tpr, _ = roc_curve(truth, torch.cat([s_in, s_out]).numpy())
+                ax.plot(fpr, tpr, label=f"{method} ({metrics.ood_auroc(s_in, s_out):.3f})")
+            ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+            ax.set(
+                title=f"{out}: {score}", xlabel="false positive rate", ylabel="true positive rate"
+            )
+            ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def risk_coverage_curves(
+    probs: dict[str, torch.Tensor], labels: torch.Tensor, scores: Sequence[str]
+) -> Figure:
+    """Error rate among the kept examples against coverage, one panel per score."""
+    fig, axes = _grid(1, len(scores))
+    for ax, score in zip(axes[0], scores, strict=True):
+        for method, p in probs.items():
+            coverage, risk = metrics.risk_coverage(p, labels, metrics.SCORES[score](p))
+            ax.plot(coverage, risk, label=f"{method} (AURC {risk.mean().item():.4f})")
+        ax.set(title=f"rejecting by {score}", xlabel="coverage", ylabel="risk (error rate)")
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def metric_curves(
+    rows: list[dict[str, Any]], kind: str, columns: Sequence[str], xlabel: str
+) -> Figure:
+    """Each metric (rows of panels) against severity for each condition of ``kind``
+    (columns of panels), one line per method."""
+    rows = [r for r in rows if r["kind"] == kind]
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = _grid(len(columns), len(conditions), height=2.8)
+    for j, condition in enumerate(conditions):
+        for i, column in enumerate(columns):
+            ax = axes[i][j]
+            for method in methods:
+                points = [
+                    (r["severity"], r[column])
+                    for r in rows
+                    if r["condition"] == condition
+                    and r["method"] == method
+                    and r.get(column) is not None
+                ]
+                if points:
+                    ax.plot(*zip(*points, strict=True), marker="o", ms=3, label=method)
+            ax.set(xlabel=f"{condition} {xlabel}", ylabel=column)
+        axes[0][j].set_title(condition)
+        axes[0][j].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -4,13 +4,13 @@ predictive returns towards uncertainty (2-D inputs, e.g. ``bayesnet.data.two_moo
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from .metrics import max_probability  # noqa: E402
 
@@ -35,8 +35,8 @@ def far_confidence(posterior, x_train: torch.Tensor, factor: float = 10.0) -> fl
 
 
 def toy_figure(
-    methods: dict, train: tuple[torch.Tensor, torch.Tensor], path: str | Path, extent: float = 6.0
-) -> Path:
+    methods: dict, train: tuple[torch.Tensor, torch.Tensor], extent: float = 6.0
+) -> Figure:
     """Max predictive probability over ``[-extent, extent]^2``, one panel per method, with
     the training points; titles give the mean confidence far out (``far_confidence``)."""
     x, y = train
@@ -54,8 +54,4 @@ def toy_figure(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="max probability")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig

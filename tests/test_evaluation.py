@@ -1,0 +1,254 @@
+"""Shift suites, splits, attacks, the toy problem, per-pixel maps and compare's report."""
+
+import math
+import re
+
+import pytest
+import torch
+from conftest import loader_of
+
+import bayesnet as bn
+from bayesnet.evaluate import SECTIONS, attacks, compare, metrics, pixel, shift, toy
+from bayesnet.infer import baselines
+
+
+@pytest.fixture(scope="module")
+def softmax(digits):
+    torch.manual_seed(0)
+    return baselines.point_estimate(
+        bn.zoo.digits_cnn(), loader_of(*digits[0].tensors, 64), epochs=15, progress=False
+    )
+
+
+@pytest.fixture(scope="module")
+def svi(softmax, digits):
+    model = bn.Classifier(bn.bayesianize(softmax.net, prior=bn.priors.Normal(1.0)), num_data=1437)
+    return bn.fit_svi(
+        model,
+        loader_of(*digits[0].tensors, 64),
+        epochs=3,
+        lr=1e-2,
+        temperature=0.1,
+        progress=False,
+        seed=0,
+    )
+
+
+# -- shifts and splits ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(shift.SHIFTS))
+def test_every_shift_is_the_identity_at_severity_zero_and_grows(name, digits):
+    x = digits[1].tensors[0][:50]
+    fn, severities = shift.SHIFTS[name]
+    assert torch.allclose(fn(x, 0.0), x, atol=1e-6)
+    change = [(fn(x, s) - x).abs().mean().item() for s in severities]
+    assert change == sorted(change) and change[-1] > 0.1
+
+
+def test_blur_and_inversion_exact_cases():
+    flat = torch.full((2, 1, 8, 8), 0.3)
+    assert torch.allclose(shift.blur(flat, 1.5), flat)  # a constant image stays constant
+    spike = torch.zeros(1, 1, 9, 9)
+    spike[0, 0, 4, 4] = 1.0
+    blurred = shift.blur(spike, 1.0)
+    assert blurred.sum().item() == pytest.approx(1.0, abs=1e-5)  # mass kept away from edges
+    assert blurred[0, 0, 4, 4] / blurred[0, 0, 4, 5] == pytest.approx(math.exp(0.5), rel=1e-4)
+    x = torch.tensor([[[[0.0, 0.25], [0.5, 1.0]]]])
+    assert torch.allclose(shift.invert(x, 1.0), 1 - x)
+    assert torch.allclose(shift.invert(x, 0.5), torch.full_like(x, 0.5))
+    with pytest.raises(ValueError, match="unknown shifts"):
+        shift.shift_suite(["rotation", "fog"])
+
+
+def test_held_out_classes_and_validation_split(digits):
+    train, _ = digits
+    kept, ood = bn.data.held_out_classes(train, [3, 8])
+    y = train.tensors[1]
+    assert len(ood) == int(((y == 3) | (y == 8)).sum())
+    assert sorted(kept.tensors[1].unique().tolist()) == list(range(8))
+    assert int((kept.tensors[1] == 3).sum()) == int((y == 4).sum())  # 4 renumbered to 3
+    with pytest.raises(ValueError, match="non-empty subset"):
+        bn.data.held_out_classes(train, [11])
+    with pytest.raises(ValueError, match="fewer than two classes"):
+        bn.data.held_out_classes(train, range(1, 10))
+    fit, val = bn.data.validation_split(train, 0.1, seed=0)
+    assert (len(fit), len(val)) == (1293, 144)
+    index = torch.utils.data.TensorDataset(torch.arange(100), torch.zeros(100))
+    fit, val = bn.data.validation_split(index, 0.2, seed=1)
+    assert sorted(fit.tensors[0].tolist() + val.tensors[0].tolist()) == list(range(100))
+    assert len(val) == 20
+
+
+# -- attacks -------------------------------------------------------------------------
+
+
+def test_fgsm_at_zero_is_harmless_and_accuracy_falls_with_epsilon(softmax, digits):
+    x, y = (t[:200] for t in digits[1].tensors)
+    clean = metrics.accuracy(softmax.predict(x), y)
+    assert metrics.accuracy(softmax.predict(attacks.fgsm(softmax, x, y, 0.0)), y) == clean
+    acc = [
+        metrics.accuracy(softmax.predict(attacks.fgsm(softmax, x, y, e)), y)
+        for e in (0.05, 0.1, 0.2)
+    ]
+    assert clean > acc[0] > acc[1] > acc[2] and acc[2] < 0.5
+    adv = attacks.pgd(softmax, x, y, 0.1)
+    assert (adv - x).abs().max() <= 0.1 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    assert metrics.accuracy(softmax.predict(adv), y) <= acc[1]  # PGD is at least as strong
+
+
+def test_attack_on_the_posterior_predictive(svi, digits):
+    x, y = (t[:100] for t in digits[1].tensors)
+    clean = metrics.accuracy(svi.predict(x, 30), y)
+    adv = attacks.fgsm(svi, x, y, 0.2, num_samples=10)
+    assert metrics.accuracy(svi.predict(adv, 30), y) < clean - 0.2
+    with pytest.raises(ValueError, match="epsilon"):
+        attacks.fgsm(svi, x, y, -0.1)
+
+
+def test_fooling_images_fool_the_softmax(softmax):
+    fooled = attacks.fooling_images(softmax, (1, 8, 8), list(range(10)), steps=100)
+    probs = softmax.predict(fooled)[0]
+    assert (probs.argmax(-1) == torch.arange(10)).all()
+    assert probs.max(-1).values.min() > 0.99
+    assert fooled.min() >= 0 and fooled.max() <= 1
+
+
+# -- far from the data ---------------------------------------------------------------
+
+
+def _moons_softmax():
+    torch.manual_seed(0)
+    train = bn.data.two_moons(200, seed=0)
+    loader = bn.data.to_loader(train, 50, seed=0)
+    return (
+        train,
+        loader,
+        baselines.point_estimate(
+            bn.zoo.mlp(2, 2, (16, 16)), loader, epochs=300, lr=1e-2, progress=False
+        ),
+    )
+
+
+def test_far_from_the_data_the_softmax_is_certain_and_the_posterior_is_not():
+    train, loader, point = _moons_softmax()
+    x, y = train.tensors
+    model = bn.Classifier(bn.bayesianize(point.net, prior=bn.priors.Normal(1.0)), num_data=200)
+    post = bn.fit_svi(model, loader, epochs=300, lr=1e-2, progress=False, seed=0)
+    assert metrics.accuracy(point.predict(x), y) > 0.97
+    assert metrics.accuracy(post.predict(x), y) > 0.95
+    assert toy.far_confidence(point, x) > 0.99
+    assert toy.far_confidence(post, x) < 0.96
+    fig = toy.toy_figure({"softmax": point, "svi": post}, (x, y))
+    assert len(fig.axes) == 3  # two panels and the colour bar
+    with pytest.raises(ValueError, match="2-D inputs"):
+        toy.far_points(torch.zeros(5, 3))
+
+
+@pytest.mark.slow
+def test_far_from_the_data_with_hmc():
+    train, _, point = _moons_softmax()
+    x, y = train.tensors
+    model = bn.Classifier(bn.bayesianize(point.net, prior=bn.priors.Normal(1.0)), num_data=200)
+    post = bn.fit_hmc(
+        model, (x, y), num_samples=100, warmup=100, max_tree_depth=6, progress=False, seed=0
+    )
+    assert metrics.accuracy(post.predict(x, None), y) > 0.95
+    assert toy.far_confidence(post, x) < 0.95 < toy.far_confidence(point, x)
+
+
+# -- per-pixel -----------------------------------------------------------------------
+
+
+def test_digit_scenes_labels_and_unfamiliar_objects(digits):
+    scenes = bn.data.digit_scenes(digits[1], 20, unfamiliar=2, seed=3)
+    assert scenes.images.shape == (20, 1, 24, 24) and scenes.labels.shape == (20, 24, 24)
+    digit = scenes.labels < bn.data.scenes.BACKGROUND
+    assert (scenes.images[:, 0][digit] > 0.25).all()  # labelled pixels carry ink
+    assert not (digit & scenes.unfamiliar).any()
+    assert scenes.unfamiliar.flatten(1).any(1).all()  # every scene got its objects
+    assert (scenes.images[:, 0][scenes.unfamiliar] == 1).all()
+    with pytest.raises(ValueError, match="do not fit"):
+        bn.data.digit_scenes(digits[1], 2, digits_per_scene=(2, 8), unfamiliar=2)
+
+
+def test_pixel_metrics_and_maps_exact():
+    labels = torch.tensor([[[0, 1], [2, 2]]])  # one 2x2 image, 3 classes
+    perfect = torch.nn.functional.one_hot(labels, 3).permute(0, 3, 1, 2).float()[None]
+    found = pixel.pixel_metrics(perfect, labels)
+    assert found == {
+        "pixel_accuracy": 1.0,
+        "pixel_nll": pytest.approx(0, abs=1e-9),
+        "pixel_ece": 0.0,
+    }
+    draws = torch.stack([perfect[0], perfect[0].roll(1, dims=1)])  # two draws that disagree
+    maps = pixel.uncertainty_maps(draws)
+    assert maps["epistemic"].shape == (1, 2, 2)
+    assert torch.allclose(
+        maps["epistemic"], torch.full((1, 2, 2), math.log(2), dtype=torch.float64)
+    )
+    assert torch.allclose(maps["aleatoric"], torch.zeros(1, 2, 2, dtype=torch.float64))
+    assert bn.zoo.fcn()(torch.zeros(2, 1, 24, 24)).shape == (2, 11, 24, 24)
+    with pytest.raises(ValueError, match="3 pixel labels for 4"):
+        pixel.pixel_metrics(perfect, labels.flatten()[:3])
+
+
+# -- compare -------------------------------------------------------------------------
+
+
+class Fixed:
+    def __init__(self, probs):
+        self.probs = probs
+
+    def predict(self, x, num_samples=None):
+        return self.probs
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"methods": {"m": Fixed(torch.full((1, 360, 10), 0.2))}}, "sum to one"),
+        ({"methods": {"m": Fixed(torch.full((1, 360, 10), float("nan")))}}, "NaN"),
+        ({"methods": {"m": Fixed(torch.full((1, 300, 10), 0.1))}}, "360 labels for 300"),
+        ({"methods": {"m": Fixed(torch.ones(1, 360, 1))}}, "at least two classes"),
+        ({"ood": {"small": torch.zeros(5, 1, 4, 4)}}, "has input shape"),
+        ({"shifts": {"rotation": []}}, "empty severity list"),
+        ({"shifts": {"fog": [1.0]}}, "not one of"),
+        ({"attacks": {"fgsm": []}}, "empty epsilon list"),
+        ({"scores": ("entropy", "vibes")}, "unknown uncertainty scores"),
+        ({"methods": {}}, "at least one method"),
+    ],
+)
+def test_compare_names_bad_input(kwargs, message, softmax, digits):
+    args = {"methods": {"softmax": softmax}, "test": digits[1].tensors, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        compare(**args)
+
+
+def test_report_has_every_section_and_tidy_rows(softmax, svi, digits, tmp_path):
+    x, y = digits[1].tensors
+    report = compare(
+        {"softmax": softmax, "svi": svi},
+        test=(x, y),
+        ood={"noise": shift.noise_like(x)},
+        shifts={"rotation": [0, 45], "blur": (shift.blur, [0.0, 1.0])},
+        attacks={"fgsm": [0, 0.1]},
+        num_samples=20,
+        attack_size=50,
+    )
+    kinds = [(r["method"], r["kind"], r["condition"], r["severity"]) for r in report.rows]
+    assert len(kinds) == len(set(kinds)) == 2 * (1 + 1 + 4 + 2)
+    test_row = next(r for r in report.rows if r["method"] == "svi" and r["kind"] == "test")
+    assert test_row["nll"] == pytest.approx(metrics.nll(report.probs["svi"]["test"], y))
+    soft_ood = next(r for r in report.rows if r["method"] == "softmax" and r["kind"] == "ood")
+    assert "auroc_mi" not in soft_ood and 0 <= soft_ood["fpr95_entropy"] <= 1
+    fgsm0 = [r for r in report.rows if r["kind"] == "attack" and r["severity"] == 0]
+    assert fgsm0[0]["accuracy"] == metrics.accuracy(softmax.predict(x[:50]), y[:50])
+    report.add_figure("Far from the data", b"\x89PNG fake")
+    html = report.to_html(tmp_path / "r.html").read_text()
+    assert re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html) == list(SECTIONS)
+    assert html.count("data:image/png;base64,") == 7  # 6 drawn + 1 added
+    assert "Not part of this run" in html  # the per-pixel section was not added
+    assert "| svi | shift | rotation | 45.0000 |" in report.to_markdown()
+    with pytest.raises(ValueError, match="unknown report section"):
+        report.add_figure("Appendix", b"")
