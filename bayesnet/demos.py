@@ -90,13 +90,13 @@ def segmentation_demo(
     clean = data.digit_scenes(test, 20 if quick else 100, seed=seed + 1)
     odd = data.digit_scenes(test, 4 if quick else 60, unfamiliar=2, seed=seed + 2)
     loader = data.to_loader(scenes.dataset(), 32, seed=seed)
-    epochs = 2 if quick else 20
     common = {"progress": progress, "seed": seed}
-    point = baselines.point_estimate(zoo.fcn(), loader, epochs, lr=3e-3, **common)
+    epochs = 2 if quick else 40
+    point = baselines.point_estimate(zoo.fcn(width=64), loader, epochs, lr=3e-3, **common)
     bnn = fit_svi(
         _bnn(point, len(scenes.images), 1.0),
         loader,
-        epochs=epochs,
+        epochs=2 if quick else 10,
         lr=1e-2,
         temperature=0.1,
         **common,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from dataclasses import replace
 
 from bayesnet.jobs import CompareSettings, run_compare
 
@@ -40,12 +41,20 @@ def main() -> None:
         )
         for seed in seeds:
             with tempfile.TemporaryDirectory() as out:
-                result = run_compare(CompareSettings(out=out, seed=seed, progress=False, **changes))
+                settings = CompareSettings(
+                    out=out, seed=seed, methods="softmax,svi", attacks="", demos="", progress=False
+                )
+                result = run_compare(replace(settings, **changes))
             rows = result["summary"]["rows"]
             for method in ("softmax", "svi"):
-                test = next(r for r in rows if r["method"] == method and r["data"] == "test")
-                noise = next(r for r in rows if r["method"] == method and r["data"] == "noise")
-                rot = next(r for r in rows if r["method"] == method and r["data"] == "rotated90")
+                test, noise, rot = (
+                    next(
+                        r
+                        for r in rows
+                        if r["method"] == method and r["condition"] == c and r["kind"] != "shift"
+                    )
+                    for c in ("test", "noise", "rotated90")
+                )
                 fit = result["summary"]["fit_seconds"][method]
                 record = {
                     **{c: test[c] for c in COLUMNS},

@@ -107,7 +107,8 @@ def roc_curves(
             ax.set(
                 title=f"{out}: {score}", xlabel="false positive rate", ylabel="true positive rate"
             )
-            ax.legend(fontsize=7, loc="lower right")
+            if len(ax.get_lines()) > 1:
+                ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 
