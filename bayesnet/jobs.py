@@ -52,30 +52,6 @@ def _floats(text: str, what: str) -> list[float]:
     return values
 
 
-SVI_REPARAM = {"svi": None, "svi_local": "local", "svi_flipout": "flipout"}
-METHODS = ("softmax", "temperature", "dropout", "ensemble", *SVI_REPARAM, "hmc")
-ATTACKS = ("fgsm", "pgd")
-DEMOS = ("toy", "pixel")
-
-
-def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = sorted(set(names) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown {what} {unknown}; choose from {', '.join(allowed)}")
-    return names
-
-
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as err:
-        raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from err
-    if not values:
-        raise ValueError(f"{what} is an empty list")
-    return values
-
-
 @dataclass
 class CompareSettings:
     """Defaults of ``bayesnet compare``; ``quick`` shrinks them to a smoke test.

@@ -43,3 +43,24 @@ def test_save_on_cuda_load_on_cpu(digits, tmp_path):
     cpu_model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), num_data=128)
     loaded = bn.Posterior.load(tmp_path / "p.pt", cpu_model, map_location="cpu")
     assert loaded.predict(x[:4], num_samples=3).device.type == "cpu"
+
+
+def test_baselines_and_attacks_on_cuda(digits):
+    train, test = digits
+    loader = loader_of(train.tensors[0][:256], train.tensors[1][:256], 64)
+    x, y = test.tensors[0][:32], test.tensors[1][:32]
+    softmax = bn.baselines.point_estimate(bn.zoo.digits_cnn(), loader, epochs=2, progress=False)
+    methods = {
+        "temperature": bn.baselines.temperature_scaled(softmax, (x, y)),
+        "dropout": bn.baselines.mc_dropout(bn.zoo.digits_cnn(), loader, epochs=1, progress=False),
+        "ensemble": bn.baselines.deep_ensemble(
+            bn.zoo.digits_cnn(), loader, members=2, epochs=1, progress=False
+        ),
+    }
+    for post in methods.values():
+        assert post.device.type == "cuda"
+        for strategy in ("loop", "vmap"):
+            probs = post.predict(x, num_samples=4, strategy=strategy)
+            assert probs.device.type == "cuda" and probs.shape[1:] == (32, 10)
+        adv = bn.evaluate.attacks.pgd(post, x, y, 0.1, steps=2, num_samples=2)
+        assert adv.device.type == "cuda" and (adv - x.cuda()).abs().max() <= 0.1 + 1e-6

@@ -148,7 +148,7 @@ def temperature_scaled(
 
     opt.step(closure)
     value = log_t.exp().item()
-    net = nn.Sequential(posterior.net, Temperature(value))
+    net = nn.Sequential(posterior.net, Temperature(value).to(device))
     sampler = DrawsSampler({f"0.{k}": v for k, v in posterior.sampler.draws.items()})
     info = {
         **posterior.info,
