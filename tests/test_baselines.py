@@ -114,3 +114,11 @@ def test_deep_ensemble_members_differ_and_round_trip(digits, tmp_path):
     assert torch.allclose(loaded.predict(x), probs)
     with pytest.raises(ValueError, match="at least one member"):
         baselines.deep_ensemble(bn.zoo.digits_cnn(), loader_of(*train.tensors, 64), members=0)
+
+
+def test_temperature_is_not_identifiable_without_validation_errors(overconfident, digits):
+    x, y = digits[1].tensors
+    right = overconfident.predict(x)[0].argmax(-1) == y
+    with pytest.warns(UserWarning, match="no minimum"):
+        scaled = baselines.temperature_scaled(overconfident, (x[right], y[right]))
+    assert scaled.info["temperature"] == 1.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -136,17 +137,27 @@ def temperature_scaled(
     y = y.to(device).long()
     posterior.model.check_targets(y, logits[0])
     log_t = torch.zeros((), device=device, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+    if (logits.argmax(-1) == y).all():
+        # Every draw gets every validation example right: the NLL falls all the way to
+        # T -> 0, so the data cannot identify a temperature.
+        warnings.warn(
+            f"every one of the {len(y)} validation examples is classified correctly, so the "
+            "validation NLL has no minimum (T -> 0); keeping T = 1. Use a larger validation "
+            "split.",
+            stacklevel=2,
+        )
+    else:
+        opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        log_p = (logits / log_t.exp()).log_softmax(-1)  # [S, N, C]
-        log_mean = log_p.logsumexp(0) - torch.log(torch.tensor(float(len(log_p))))
-        loss = F.nll_loss(log_mean, y)
-        loss.backward()
-        return loss
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            log_p = (logits / log_t.exp()).log_softmax(-1)  # [S, N, C]
+            log_mean = log_p.logsumexp(0) - torch.log(torch.tensor(float(len(log_p))))
+            loss = F.nll_loss(log_mean, y)
+            loss.backward()
+            return loss
 
-    opt.step(closure)
+        opt.step(closure)
     value = log_t.exp().item()
     net = nn.Sequential(posterior.net, Temperature(value).to(device))
     sampler = DrawsSampler({f"0.{k}": v for k, v in posterior.sampler.draws.items()})
@@ -177,7 +188,7 @@ def mc_dropout(
         torch.manual_seed(seed)
     device = resolve(device)
     has_dropout = any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules())
-    net = (net if has_dropout else insert_dropout(net, p)).to(device)
+    net = (copy.deepcopy(net) if has_dropout else insert_dropout(net, p)).to(device)
     example = _first_batch(loader)[0][:1].to(device)
     net = masked_dropout(net, example)
     start = time.perf_counter()
