@@ -252,3 +252,23 @@ def test_report_has_every_section_and_tidy_rows(softmax, svi, digits, tmp_path):
     assert "| svi | shift | rotation | 45.0000 |" in report.to_markdown()
     with pytest.raises(ValueError, match="unknown report section"):
         report.add_figure("Appendix", b"")
+
+
+def test_a_method_keeps_its_colour_where_others_are_missing():
+    rows = [
+        {
+            "method": m,
+            "kind": "shift",
+            "condition": "rotation",
+            "severity": s,
+            "accuracy": 0.9,
+            "mi": None if m == "softmax" else 0.1,
+        }
+        for m in ("softmax", "svi")
+        for s in (0.0, 45.0)
+    ]
+    fig = bn.evaluate.plots.metric_curves(rows, "shift", ("accuracy", "mi"), "severity")
+    acc, mi = (ax.get_lines() for ax in fig.axes)
+    svi_acc = next(line for line in acc if line.get_label() == "svi")
+    assert [line.get_label() for line in mi] == ["svi"]
+    assert mi[0].get_color() == svi_acc.get_color() != acc[0].get_color()

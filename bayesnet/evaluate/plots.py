@@ -47,6 +47,8 @@ def png(fig: Figure) -> bytes:
 
 
 def _grid(rows: int, cols: int, width: float = 3.6, height: float = 3.2):
+    """A grid of panels; every figure colours method number ``k`` as ``C{k}`` so a
+    method keeps its colour in panels where others are missing."""
     return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
 
 
@@ -96,13 +98,14 @@ def roc_curves(
     for i, score in enumerate(scores):
         for j, out in enumerate(out_names):
             ax = axes[i][j]
-            for method, sets in probs.items():
+            for k, (method, sets) in enumerate(probs.items()):
                 s_in, s_out = metrics.SCORES[score](sets[in_name]), metrics.SCORES[score](sets[out])
                 if torch.cat([s_in, s_out]).unique().numel() < 2:
                     continue
                 truth = [0] * len(s_in) + [1] * len(s_out)
                 fpr, tpr, _ = roc_curve(truth, torch.cat([s_in, s_out]).numpy())
-                ax.plot(fpr, tpr, label=f"{method} ({metrics.ood_auroc(s_in, s_out):.3f})")
+                auroc = metrics.ood_auroc(s_in, s_out)
+                ax.plot(fpr, tpr, color=f"C{k}", label=f"{method} ({auroc:.3f})")
             ax.plot([0, 1], [0, 1], "k:", lw=0.8)
             ax.set(
                 title=f"{out}: {score}", xlabel="false positive rate", ylabel="true positive rate"
@@ -140,7 +143,7 @@ def metric_curves(
     for j, condition in enumerate(conditions):
         for i, column in enumerate(columns):
             ax = axes[i][j]
-            for method in methods:
+            for k, method in enumerate(methods):
                 points = [
                     (r["severity"], r[column])
                     for r in rows
@@ -149,7 +152,8 @@ def metric_curves(
                     and r.get(column) is not None
                 ]
                 if points:
-                    ax.plot(*zip(*points, strict=True), marker="o", ms=3, label=method)
+                    xs, ys = zip(*points, strict=True)
+                    ax.plot(xs, ys, color=f"C{k}", marker="o", ms=3, label=method)
             ax.set(xlabel=f"{condition} {xlabel}", ylabel=column)
         axes[0][j].set_title(condition)
         axes[0][j].legend(fontsize=7)
