@@ -4,6 +4,7 @@ one to a file and ``png`` encodes it for embedding (the report inlines every fig
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,18 +72,31 @@ def reliability_diagram(
 
 
 def histograms(probs: dict[str, dict[str, torch.Tensor]], in_name: str) -> Figure:
-    """Per method (columns): confidence (top) and predictive entropy (bottom) on the
-    in-distribution set against every other set."""
+    """Per method (columns): the fraction of each set's inputs per bin of confidence (top,
+    over ``[1/C, 1]``) and of predictive entropy (bottom, over ``[0, log C]``), the
+    in-distribution set in black."""
     fig, axes = _grid(2, len(probs), height=2.8)
+    classes = next(iter(next(iter(probs.values())).values())).shape[-1]
+    panels = (
+        ("max probability", metrics.max_probability, (1 / classes, 1.0)),
+        ("entropy", metrics.predictive_entropy, (0.0, math.log(classes))),
+    )
     for j, (method, sets) in enumerate(probs.items()):
-        for i, (label, fn) in enumerate(
-            (("max probability", metrics.max_probability), ("entropy", metrics.predictive_entropy))
-        ):
+        for i, (label, fn, limits) in enumerate(panels):
             ax = axes[i][j]
             for name, p in sets.items():
+                values = fn(p).numpy()
                 style = {"color": "black"} if name == in_name else {}
-                ax.hist(fn(p).numpy(), bins=30, density=True, histtype="step", label=name, **style)
-            ax.set(xlabel=label, title=method if i == 0 else "")
+                ax.hist(
+                    values,
+                    bins=25,
+                    range=limits,
+                    weights=[1 / len(values)] * len(values),
+                    histtype="step",
+                    label=name,
+                    **style,
+                )
+            ax.set(xlabel=label, ylabel="fraction of inputs", title=method if i == 0 else "")
         axes[0][j].legend(fontsize=7)
     fig.tight_layout()
     return fig
