@@ -10,6 +10,7 @@ swapped in through ``torch.func.functional_call``: no Pyro machinery on the hot 
 from __future__ import annotations
 
 import itertools
+import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .nn.convert import bayesian_layers
 from .nn.dropout import MaskedDropout
 
 __all__ = [
+    "log_mean_softmax",
     "Posterior",
     "Sampler",
     "GuideSampler",
@@ -232,7 +234,8 @@ class Posterior:
         if x.shape[0] == 0:
             raise ValueError("predict got an empty input batch")
         check_finite(x)
-        names = {*dict(self.net.named_parameters()), *dict(self.net.named_buffers())}
+        net = self.net
+        names = {n for n, _ in itertools.chain(net.named_parameters(), net.named_buffers())}
         params = {k: v.to(device) for k, v in draws.items() if k in names}
         if strategy == "auto":
             strategy = "vmap" if device.type == "cuda" else "loop"
@@ -304,6 +307,12 @@ class Posterior:
         else:
             sampler = PriorSampler(model)
         return cls(model, sampler, payload["info"])
+
+
+def log_mean_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``log mean_s softmax(logits_s)`` over the draws of ``logits [S, N, C]``: the log
+    posterior predictive ``[N, C]``, computed stably (log-sum-exp)."""
+    return logits.log_softmax(-1).logsumexp(0) - math.log(logits.shape[0])
 
 
 def _identity(t: torch.Tensor) -> torch.Tensor:

@@ -8,12 +8,13 @@ function). Evaluation afterwards uses fresh draws, as a user of the posterior wo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+
+from ..posterior import log_mean_softmax
 
 if TYPE_CHECKING:
     from ..posterior import Posterior as Predictive
@@ -26,7 +27,7 @@ def log_predictive(posterior, x: torch.Tensor, draws: dict[str, torch.Tensor]) -
     logits = posterior.forward(x, draws, link=False)
     if logits.dim() != 3:
         raise ValueError(f"attacks need class logits [S, N, C], got {tuple(logits.shape)}")
-    return logits.log_softmax(-1).logsumexp(0) - math.log(logits.shape[0])
+    return log_mean_softmax(logits)
 
 
 def _bounds(x: torch.Tensor, bounds: tuple[float, float] | None) -> tuple[float, float]:

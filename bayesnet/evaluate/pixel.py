@@ -27,17 +27,11 @@ def flatten_pixels(probs: torch.Tensor) -> torch.Tensor:
     return probs.movedim(2, -1).reshape(probs.shape[0], -1, probs.shape[2])
 
 
-def pixel_metrics(
-    probs: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None
-) -> dict[str, float]:
-    """Pixel accuracy, NLL and ECE (15 bins) over the pixels where ``keep`` is true (all
-    by default); ``labels`` ``[N, *spatial]``."""
+def pixel_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Pixel accuracy, NLL and ECE (15 bins) over every pixel; ``labels`` ``[N, *spatial]``."""
     flat, y = flatten_pixels(probs), labels.flatten()
     if flat.shape[1] != len(y):
         raise ValueError(f"{len(y)} pixel labels for {flat.shape[1]} pixel predictions")
-    if keep is not None:
-        keep = keep.flatten()
-        flat, y = flat[:, keep], y[keep]
     return {
         "pixel_accuracy": metrics.accuracy(flat, y),
         "pixel_nll": metrics.nll(flat, y),

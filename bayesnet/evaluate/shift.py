@@ -7,12 +7,12 @@ Every shift is ``fn(x, severity) -> x'`` on images ``[N, C, H, W]``; severity 0 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["rotate", "gaussian_noise", "blur", "invert", "noise_like", "SHIFTS", "shift_suite"]
+__all__ = ["rotate", "gaussian_noise", "blur", "invert", "noise_like", "SHIFTS"]
 
 Shift = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -78,16 +78,3 @@ SHIFTS: dict[str, tuple[Shift, tuple[float, ...]]] = {
     "blur": (blur, (0.0, 0.5, 0.75, 1.0, 1.5, 2.0)),
     "inversion": (invert, (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)),
 }
-
-
-def shift_suite(
-    names: Sequence[str] | None = None, severities: dict[str, Sequence[float]] | None = None
-) -> dict[str, tuple[Shift, tuple[float, ...]]]:
-    """The named shifts (all by default) with their default or given severities, in the
-    form ``bayesnet.evaluate.compare(shifts=...)`` takes."""
-    names = list(SHIFTS) if names is None else list(names)
-    unknown = sorted(set(names) - set(SHIFTS))
-    if unknown:
-        raise ValueError(f"unknown shifts {unknown}; choose from {sorted(SHIFTS)}")
-    severities = severities or {}
-    return {n: (SHIFTS[n][0], tuple(severities.get(n, SHIFTS[n][1]))) for n in names}

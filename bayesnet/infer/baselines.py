@@ -28,7 +28,7 @@ from ..device import resolve
 from ..models import Classifier, Regressor
 from ..nn.dropout import insert_dropout, masked_dropout
 from ..nn.temperature import Temperature
-from ..posterior import DrawsSampler, DropoutSampler, Posterior
+from ..posterior import DrawsSampler, DropoutSampler, Posterior, log_mean_softmax
 from .svi import OPTIMIZERS, _batches, _first_batch
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
@@ -151,9 +151,7 @@ def temperature_scaled(
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            log_p = (logits / log_t.exp()).log_softmax(-1)  # [S, N, C]
-            log_mean = log_p.logsumexp(0) - torch.log(torch.tensor(float(len(log_p))))
-            loss = F.nll_loss(log_mean, y)
+            loss = F.nll_loss(log_mean_softmax(logits / log_t.exp()), y)
             loss.backward()
             return loss
 

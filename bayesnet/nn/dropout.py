@@ -39,11 +39,6 @@ class MaskedDropout(nn.Module):
             return x * keep.bernoulli_(1 - self.p) / (1 - self.p)
         return x * self.mask
 
-    def sample_masks(self, num_samples: int) -> torch.Tensor:
-        """``num_samples`` test-time masks ``[S, *shape]`` (Bernoulli(1 - p) / (1 - p))."""
-        keep = torch.full((num_samples, *self.mask.shape), 1 - self.p, device=self.mask.device)
-        return torch.bernoulli(keep) / (1 - self.p)
-
     def extra_repr(self) -> str:
         return f"p={self.p}, shape={tuple(self.mask.shape)}"
 
