@@ -13,7 +13,7 @@ from . import (
     priors,
     zoo,
 )
-from .infer import baselines, fit_hmc, fit_svi
+from .infer import CollapseWarning, baselines, fit_hmc, fit_svi
 from .models import Classifier, Regressor
 from .nn import bayesianize
 from .posterior import Posterior
@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Classifier",
+    "CollapseWarning",
     "Posterior",
     "Regressor",
     "baselines",

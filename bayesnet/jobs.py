@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -20,7 +21,7 @@ from .demos import segmentation_demo, toy_demo
 from .evaluate import compare
 from .evaluate.attacks import fooling_images
 from .evaluate.shift import SHIFTS, noise_like, rotate
-from .infer import baselines, fit_hmc, fit_svi
+from .infer import DEFAULT_TEMPERATURE, baselines, fit_hmc, fit_svi
 from .models import Classifier
 from .nn import bayesianize
 from .posterior import Posterior
@@ -71,7 +72,7 @@ class CompareSettings:
     svi_lr: float = 1e-2
     prior: str = "normal"
     prior_scale: float = 1.0
-    temperature: float = 0.1
+    temperature: str = str(DEFAULT_TEMPERATURE)
     validation: float = 0.1
     dropout: float = 0.1
     members: int = 5
@@ -107,14 +108,14 @@ class CompareSettings:
         methods = _names(self.methods, METHODS, "methods")
         return ["softmax"] + [m for m in methods if m != "softmax"]
 
+    def svi_temperature(self) -> float | str:
+        """``--temperature``: a number, or ``auto`` (picked on a validation split)."""
+        if self.temperature == "auto":
+            return "auto"
+        return _floats(self.temperature, "--temperature")[0]
+
     def held_out_classes(self) -> list[int]:
         return [int(c) for c in _floats(self.held_out, "--held-out")] if self.held_out else []
-
-
-def _prior(name: str, scale: float) -> priors.Prior:
-    """The named prior, rebuilt with ``scale`` where it has one (so the value is validated)."""
-    prior = priors.get(name)
-    return type(prior)(scale=scale) if hasattr(prior, "scale") else prior
 
 
 def _split(settings: CompareSettings):
@@ -137,7 +138,7 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
     methods = settings.method_list()
     fitted: dict[str, Posterior] = {}
     seconds: dict[str, float] = {}
-    prior = _prior(settings.prior, settings.prior_scale)
+    prior = priors.get(settings.prior, scale=settings.prior_scale)
     common = {"device": settings.device, "progress": settings.progress, "seed": settings.seed}
 
     def loader():
@@ -164,11 +165,11 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
             "ensemble",
             lambda: baselines.deep_ensemble(net(), loader(), members=settings.members, **point),
         )
-    # The Bayesian networks start from the trained point estimate's weights.
+    # The Bayesian networks are fitted with fit_svi's defaults, from a fresh network.
     for name, reparam in SVI_REPARAM.items():
         if name not in methods:
             continue
-        model = Classifier(bayesianize(softmax.net, prior=prior), num_data=len(train))
+        model = Classifier(bayesianize(net(), prior=prior), num_data=len(train))
         timed(
             name,
             lambda model=model, reparam=reparam, name=name: fit_svi(
@@ -176,13 +177,12 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 loader(),
                 epochs=settings.svi_epochs,
                 lr=settings.svi_lr,
-                temperature=settings.temperature,
+                temperature=settings.svi_temperature(),
                 reparam=reparam,
                 checkpoint_dir=out / "checkpoints" / name,
                 **common,
             ),
         )
-        seconds[name] += seconds["softmax"]
         fitted[name].save(out / f"posterior_{name}.pt")
     if "hmc" in methods:
         x_sub, y_sub = (t[: settings.hmc_subset] for t in train.tensors)
@@ -240,6 +240,9 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
     )
     for row in report.select("test"):
         row["fit_seconds"] = seconds[row["method"]]
+        if row["method"] in SVI_REPARAM:  # the posterior's temperature, and the collapse check
+            info = fitted[row["method"]].info
+            row.update(temperature=info["temperature"], collapsed=info["collapsed"])
     common = {"seed": settings.seed, "quick": settings.quick_run, "progress": settings.progress}
     if "toy" in demos:
         toy = toy_demo(hmc=True, **common)
@@ -289,7 +292,7 @@ TRAIN_SECTIONS = {"data", "model", "svi", "output"}
 
 
 def run_train(config_path: str | Path) -> Posterior:
-    """Run an SVI training script described by a TOML file (see docs/train.md)."""
+    """Run an SVI training script described by a TOML file (see docs/cli.md)."""
     config = tomllib.loads(Path(config_path).read_text())
     unknown = set(config) - TRAIN_SECTIONS
     if unknown:
@@ -314,17 +317,16 @@ def run_train(config_path: str | Path) -> Posterior:
     arch = model_cfg.pop("arch", "digits_cnn")
     if arch != "digits_cnn":
         raise ValueError(f"{config_path}: unknown architecture {arch!r}")
-    prior = _prior(model_cfg.pop("prior", "normal"), model_cfg.pop("prior_scale", 1.0))
+    prior = priors.get(model_cfg.pop("prior", "normal"), scale=model_cfg.pop("prior_scale", None))
     last_layer = model_cfg.pop("last_layer", False)
     _no_extra(model_cfg, "model", config_path)
     net = bayesianize(zoo.digits_cnn(), prior=prior, last_layer=last_layer)
     model = Classifier(net, num_data=len(train))
     svi_cfg.setdefault("checkpoint_dir", str(out))
     svi_cfg.setdefault("seed", seed)
-    try:
-        post = fit_svi(model, data.to_loader(train, batch_size, seed=seed), **svi_cfg)
-    except TypeError as err:
-        raise ValueError(f"{config_path}: bad [svi] option ({err})") from err
+    options = set(inspect.signature(fit_svi).parameters) - {"model", "loader"}
+    _no_extra({k: v for k, v in svi_cfg.items() if k not in options}, "svi", config_path)
+    post = fit_svi(model, data.to_loader(train, batch_size, seed=seed), **svi_cfg)
     post.save(out / "posterior.pt")
     return post
 

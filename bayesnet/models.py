@@ -1,8 +1,11 @@
 """Pyro models ``p(w) p(y | x, w)`` around a network with Bayesian layers.
 
-The likelihood sits in ``pyro.plate("data", num_data, subsample_size=B)``: Pyro scales a
-minibatch's log-likelihood by ``num_data / B`` while the prior (the KL term) is counted
-once, so the minibatch ELBO is an unbiased estimate of the full-data ELBO.
+The likelihood sits in ``pyro.plate("data", num_data, subsample=<the batch's B indices>)``:
+Pyro scales a minibatch's log-likelihood by ``num_data / B`` while the prior (the KL term)
+is counted once, so the minibatch ELBO is an unbiased estimate of the full-data ELBO. The
+loader has already drawn the batch, so the plate is handed its indices rather than asked
+to draw a random subset of ``num_data`` (``subsample_size``), which would cost a
+``randperm(num_data)`` per step and throw it away.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import nn
 
 from ._checks import check_batch_size, check_finite, check_labels
 from .nn.convert import bayesian_layers, deterministic
+from .priors import PRIOR_PARAMETER, Hierarchical
 
 __all__ = ["BayesianModel", "Classifier", "Regressor"]
 
@@ -61,6 +65,19 @@ class BayesianModel(nn.Module, ABC):
             layer.site_name(n) for _, layer in bayesian_layers(self.net) for n in layer.param_names
         ]
 
+    @property
+    def latent_sites(self) -> list[str]:
+        """Every latent site: the weights, hierarchical priors' scales, learned noise."""
+        scales = [
+            layer.site_name("scale")
+            for _, layer in bayesian_layers(self.net)
+            if isinstance(layer.prior, Hierarchical)
+        ]
+        return self.weight_sites + scales + self._other_sites()
+
+    def _other_sites(self) -> list[str]:
+        return []
+
     def point_values(self) -> dict[str, torch.Tensor]:
         """The deterministic values of every sampled weight (the guide's initial means)."""
         return {
@@ -69,12 +86,44 @@ class BayesianModel(nn.Module, ABC):
             for n in layer.param_names
         }
 
+    @property
+    def num_weights(self) -> int:
+        """How many scalar weights are sampled (the dimension of the posterior)."""
+        return sum(v.numel() for v in self.point_values().values())
+
+    @torch.no_grad()
+    def set_point_values(self, values: dict[str, torch.Tensor]) -> None:
+        """Overwrite the sampled weights' deterministic values (e.g. with MAP weights)."""
+        points = self.point_values()
+        if set(values) != set(points):
+            raise ValueError(
+                f"point values must name every weight site: missing "
+                f"{sorted(set(points) - set(values))}, unknown {sorted(set(values) - set(points))}"
+            )
+        for name, value in values.items():
+            points[name].copy_(value)
+
+    def prior_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the priors themselves (learned prior scales, empirical Bayes)."""
+        return [
+            p
+            for _, layer in bayesian_layers(self.net)
+            for name, p in layer.named_parameters(recurse=False)
+            if name.startswith(PRIOR_PARAMETER)
+        ]
+
     def deterministic_net(self) -> nn.Module:
         """The same architecture in plain torch (Bayesian layers at their point values)."""
         return deterministic(self.net)
 
     def _check(self, x: torch.Tensor) -> None:
         check_batch_size(x.shape[0], self.num_data)
+
+    def _data_plate(self, x: torch.Tensor) -> pyro.plate:
+        """The data plate over a batch: its likelihood scaled by ``num_data / len(x)``."""
+        return pyro.plate(
+            "data", self.num_data, subsample=torch.arange(x.shape[0], device=x.device)
+        )
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         with self._context:
@@ -122,7 +171,7 @@ class Classifier(BayesianModel):
             raise ValueError(
                 f"labels of shape {tuple(y.shape)} do not match logits {tuple(logits.shape)}"
             )
-        with pyro.plate("data", self.num_data, subsample_size=x.shape[0]):
+        with self._data_plate(x):
             return pyro.sample("obs", self.likelihood(logits), obs=y)
 
     def likelihood(self, output, draw=None):
@@ -167,7 +216,7 @@ class Regressor(BayesianModel):
         if self.noise == "learned":
             noise_prior = dist.HalfCauchy(torch.tensor(self.noise_scale).to(mean))
             draw = {"noise": pyro.sample("noise", noise_prior)}
-        with pyro.plate("data", self.num_data, subsample_size=x.shape[0]):
+        with self._data_plate(x):
             return pyro.sample("obs", self.likelihood(mean, draw), obs=y)
 
     def likelihood(self, output, draw=None):
@@ -181,6 +230,9 @@ class Regressor(BayesianModel):
 
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
         check_finite(y, "regression targets")
+
+    def _other_sites(self) -> list[str]:
+        return ["noise"] if self.noise == "learned" else []
 
     def link(self, output):
         return output

@@ -37,6 +37,8 @@ for guide in ("full_rank", "mean_field"):
         loader,
         epochs=epochs,
         guide=guide,
+        init="point_estimate",  # exact Bayes: untempered, no warm start needed
+        temperature=1.0,
         lr=5e-2,
         lr_decay=0.01,
         init_scale=0.1,

@@ -47,9 +47,9 @@ def stop_halfway(epoch, stats, posterior):
 
 
 with tempfile.TemporaryDirectory() as run_dir:
-    options = dict(
-        epochs=epochs, lr=1e-2, reparam="local", temperature=0.1, checkpoint_dir=run_dir, seed=0
-    )
+    # fit_svi's defaults (MAP warm start, T = 0.01), with local reparameterization;
+    # the checkpoint directory holds one file per phase: map.pt and svi.pt
+    options = dict(epochs=epochs, reparam="local", checkpoint_dir=run_dir, seed=0)
     bn.fit_svi(
         model, bn.data.to_loader(train, seed=0), callbacks=[stop_halfway], progress=False, **options
     )

@@ -5,9 +5,10 @@ import re
 
 import pytest
 
+import bayesnet as bn
 from bayesnet.cli import main
 from bayesnet.evaluate import SECTIONS
-from bayesnet.jobs import CompareSettings, run_compare
+from bayesnet.jobs import CompareSettings, run_compare, run_train
 
 FILES = {"posterior_svi.pt", "metrics.json", "metrics.md", "reliability.png", "report.html"}
 
@@ -85,7 +86,32 @@ dir = "{tmp_path / "out"}"
     assert (tmp_path / "out" / "posterior.pt").exists() and (tmp_path / "out" / "svi.pt").exists()
     config.write_text("[svi]\nepochz = 2\n")
     assert main(["train", str(config)]) == 2
-    assert "bad [svi] option" in capsys.readouterr().err
+    assert "unknown keys in [svi]: ['epochz']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, attribute", [("fan_in", "gain"), ("hierarchical", "gain"), ("scale_mixture", "sigma1")]
+)
+def test_prior_scale_reaches_every_prior(tmp_path, name, attribute):
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f"""
+[data]
+batch_size = 256
+[model]
+prior = "{name}"
+prior_scale = 2.5
+[svi]
+epochs = 1
+progress = false
+[output]
+dir = "{tmp_path / "out"}"
+"""
+    )
+    with pytest.warns(bn.CollapseWarning):  # one epoch learns nothing
+        post = run_train(config)
+    layers = bn.nn.bayesian_layers(post.model.net)
+    assert [getattr(layer.prior, attribute) for _, layer in layers] == [2.5] * len(layers)
 
 
 def test_compare_with_hmc_and_diagnose(tmp_path, capsys):

@@ -15,6 +15,8 @@ def _fit(c, guide, batch, epochs):
         loader,
         epochs=epochs,
         guide=guide,
+        init="point_estimate",  # exact Bayes: no warm start, no tempering
+        temperature=1.0,
         lr=5e-2,
         lr_decay=0.01,
         init_scale=0.1,

@@ -27,8 +27,9 @@ def svi(softmax, digits):
         model,
         loader_of(*digits[0].tensors, 64),
         epochs=3,
-        lr=1e-2,
+        init="point_estimate",
         temperature=0.1,
+        lr_decay=1.0,
         progress=False,
         seed=0,
     )
@@ -132,7 +133,16 @@ def test_far_from_the_data_the_softmax_is_certain_and_the_posterior_is_not():
     train, loader, point = _moons_softmax()
     x, y = train.tensors
     model = bn.Classifier(bn.bayesianize(point.net, prior=bn.priors.Normal(1.0)), num_data=200)
-    post = bn.fit_svi(model, loader, epochs=300, lr=1e-2, progress=False, seed=0)
+    post = bn.fit_svi(
+        model,
+        loader,
+        epochs=300,
+        init="point_estimate",
+        temperature=1.0,
+        lr_decay=1.0,
+        progress=False,
+        seed=0,
+    )
     assert metrics.accuracy(point.predict(x), y) > 0.97
     assert metrics.accuracy(post.predict(x), y) > 0.95
     assert toy.far_confidence(point, x) > 0.99

@@ -133,3 +133,26 @@ def test_risk_coverage_hand_computed():
     assert m.aurc(P, Y, -m.SCORES["max_prob"](P)) == pytest.approx((1 + 0.5 + 1 / 3 + 0.25) / 4)
     with pytest.raises(ValueError, match="3 scores for 4"):
         m.aurc(P, Y, torch.ones(3))
+
+
+def test_fidelity_to_a_reference_hand_computed():
+    # draws average to [[.6, .4], [.3, .7], [.5, .5] -> argmax 0]; reference [N, C]
+    probs = torch.tensor(
+        [[[0.8, 0.2], [0.2, 0.8], [0.6, 0.4]], [[0.4, 0.6], [0.4, 0.6], [0.4, 0.6]]]
+    )
+    reference = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.5, 0.5]])
+    # top-1: 0 vs 0 (agree), 1 vs 0 (disagree), 0 vs 0 (agree: ties break to class 0)
+    assert m.agreement(probs, reference) == pytest.approx(2 / 3)
+    # TV: 0.5 * (|.6-.9| + |.4-.1|) = .3; 0.5 * (.3 + .3) = .3; 0
+    assert m.total_variation(probs, reference) == pytest.approx((0.3 + 0.3 + 0.0) / 3)
+    # symmetric in its arguments, and [S, N, C] references are averaged first
+    assert m.total_variation(reference, probs) == pytest.approx(m.total_variation(probs, reference))
+
+
+def test_fidelity_of_identical_predictives():
+    probs = torch.softmax(torch.randn(5, 7, 4), -1)
+    assert m.agreement(probs, probs) == 1.0
+    assert m.total_variation(probs, probs) == 0.0
+    assert m.agreement(probs, probs.mean(0)) == 1.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        m.agreement(probs, probs[:, :3])

@@ -42,6 +42,8 @@ __all__ = [
     "ood_detection",
     "risk_coverage",
     "aurc",
+    "agreement",
+    "total_variation",
 ]
 
 _TINY = 1e-12
@@ -68,7 +70,9 @@ def check_probs(probs: torch.Tensor, labels: torch.Tensor | None = None) -> torc
 
 
 def predictive_mean(probs: torch.Tensor) -> torch.Tensor:
-    return check_probs(probs).mean(0)
+    """The predictive ``[N, C]``: the mean of draws ``[S, N, C]``, or ``[N, C]`` as given."""
+    probs = torch.as_tensor(probs)
+    return check_probs(probs[None] if probs.dim() == 2 else probs).mean(0)
 
 
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -254,3 +258,26 @@ def aurc(probs: torch.Tensor, labels: torch.Tensor, score: torch.Tensor) -> floa
     """Area under the risk-coverage curve: mean risk over ``k = 1..N`` (Geifman et al. 2019).
     Lower is better; a perfect ranking reaches ``r + (1 - r) ln(1 - r)`` at error rate r."""
     return risk_coverage(probs, labels, score)[1].mean().item()
+
+
+def _fidelity_pair(probs: torch.Tensor, reference: torch.Tensor):
+    p, q = predictive_mean(probs), predictive_mean(reference)
+    if p.shape != q.shape:
+        raise ValueError(
+            f"predictive {tuple(p.shape)} and reference {tuple(q.shape)} differ in shape [N, C]"
+        )
+    return p, q.to(p.device)
+
+
+def agreement(probs: torch.Tensor, reference: torch.Tensor) -> float:
+    """Fraction of inputs whose top-1 class matches the reference predictive's (Izmailov et
+    al. 2021: fidelity to an HMC reference). Each argument is ``[S, N, C]`` or ``[N, C]``."""
+    p, q = _fidelity_pair(probs, reference)
+    return (p.argmax(-1) == q.argmax(-1)).double().mean().item()
+
+
+def total_variation(probs: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean over inputs of the total variation distance ``0.5 * sum_c |p_c - q_c|`` between
+    the predictive and the reference predictive (0: identical, 1: disjoint)."""
+    p, q = _fidelity_pair(probs, reference)
+    return (0.5 * (p - q).abs().sum(-1)).mean().item()

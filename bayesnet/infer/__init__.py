@@ -1,19 +1,23 @@
 """Inference engines; each returns a ``bayesnet.Posterior``."""
 
 from . import baselines
+from .collapse import CollapseWarning
 from .elbo import ELBOTerms, elbo_terms
 from .guides import GUIDES, MeanFieldNormal, make_guide
 from .mcmc import FunctionalPotential, fit_hmc
 from .reparam import Flipout, LocalReparameterization, make_reparam
-from .svi import TrainingDiverged, fit_svi, linear_warmup
+from .svi import DEFAULT_TEMPERATURE, TEMPERATURES, TrainingDiverged, fit_svi, linear_warmup
 
 __all__ = [
+    "CollapseWarning",
+    "DEFAULT_TEMPERATURE",
     "ELBOTerms",
     "Flipout",
     "FunctionalPotential",
     "GUIDES",
     "LocalReparameterization",
     "MeanFieldNormal",
+    "TEMPERATURES",
     "TrainingDiverged",
     "baselines",
     "elbo_terms",

@@ -135,6 +135,8 @@ class BayesianLayer:
         for key in [k for k in plain.__dict__ if k.startswith("_pyro")] + ["prior", "_prior_cache"]:
             plain.__dict__.pop(key, None)
         plain.__class__ = self.torch_class
+        for name in [n for n in plain._parameters if n.startswith(_priors.PRIOR_PARAMETER)]:
+            del plain._parameters[name]
         for name in PARAM_NAMES:
             value = points.get(name)
             plain.register_parameter(name, None if value is None else nn.Parameter(value))

@@ -1,0 +1,67 @@
+"""Detecting a variational fit that ignores the data (collapsed to the prior).
+
+With tens of thousands of weights and a few thousand examples, the KL term of an
+untempered mean-field ELBO can outweigh everything the data could say: the optimum is
+then the prior, and the posterior predictive is a uniform guess (Trippe & Turner 2018;
+Coker et al. 2022). The check compares the fit's training NLL with the best predictor
+that ignores the inputs; a fit no better than that has learned nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+
+from ..models import BayesianModel
+
+__all__ = ["CollapseWarning", "null_nll", "check_collapse", "EXPLAINED_MIN"]
+
+#: a fit that explains less than this fraction of the input-free NLL has collapsed
+EXPLAINED_MIN = 0.1
+
+
+class CollapseWarning(UserWarning):
+    """The fitted posterior ignores the data: its training NLL is that of a constant guess."""
+
+
+def null_nll(y: torch.Tensor, classification: bool) -> float:
+    """NLL per example of the best predictor that ignores the inputs, estimated on ``y``.
+
+    Classification: the entropy of the label frequencies (nats); regression: a Gaussian at
+    the targets' mean and variance, summed over output dimensions.
+    """
+    if classification:
+        freq = torch.bincount(y.reshape(-1).long()).double()
+        freq = freq[freq > 0] / freq.sum()
+        return float(-(freq * freq.log()).sum()) * y[0].numel()  # per-pixel labels: a sum
+    var = y.double().reshape(len(y), -1).var(0, unbiased=False).clamp_min(1e-12)
+    return float((0.5 * torch.log(2 * math.pi * math.e * var)).sum())
+
+
+def check_collapse(info: dict[str, Any], null: float, model: BayesianModel) -> bool:
+    """Warn with ``CollapseWarning`` when the last epoch's training NLL explains less than
+    ``EXPLAINED_MIN`` of ``null``; record the verdict in ``info["collapsed"]``."""
+    last = info["history"][-1]
+    nll, kl = last["nll"], last["kl"]
+    explained = 1 - nll / null if null > 0 else 1.0
+    collapsed = explained < EXPLAINED_MIN
+    info["collapsed"] = collapsed
+    info["null_nll"] = null
+    if collapsed:
+        warnings.warn(
+            f"the posterior ignores the data: its training NLL is {nll:.3f} nats per example "
+            f"against {null:.3f} for a guess that ignores the inputs. The KL of "
+            f"{model.num_weights} weights ({kl:.4g} nats) outweighs a data term the whole training "
+            "set could lower by at most "
+            f"{null * model.num_data:.4g} nats (or training stopped before it learned anything). "
+            "Remedies: train longer (more epochs), keep the defaults (a MAP warm "
+            "start, init='map', and a tempered posterior, temperature=0.01), choose "
+            "temperature='auto', use a wider prior (bn.priors.Normal(1.0)), fewer Bayesian "
+            "layers (bayesianize(..., last_layer=True)), or more data.",
+            CollapseWarning,
+            stacklevel=3,
+        )
+    return collapsed

@@ -1,0 +1,143 @@
+"""The defaults are the recommendation: they beat the softmax, and a useless fit says so."""
+
+import warnings
+
+import pytest
+import torch
+from conftest import loader_of
+
+import bayesnet as bn
+from bayesnet.evaluate import metrics
+from bayesnet.evaluate.shift import noise_like
+
+
+def _fit_quietly(*args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        post = bn.fit_svi(*args, **kwargs)
+    return post, [w for w in caught if issubclass(w.category, bn.CollapseWarning)]
+
+
+@pytest.mark.slow
+def test_defaults_beat_the_softmax_of_the_same_network(digits):
+    """``fit_svi`` with nothing set, from a fresh network, against ``point_estimate`` with
+    nothing set: lower test NLL, better noise detection, accuracy within a point."""
+    train, test = digits
+    x, y = test.tensors
+    loader = bn.data.to_loader(train, seed=0)
+    torch.manual_seed(0)
+    net = bn.zoo.digits_cnn()
+    softmax = bn.baselines.point_estimate(net, loader, progress=False, seed=0)
+    post, collapse = _fit_quietly(
+        bn.Classifier(bn.bayesianize(net), num_data=len(train)), loader, progress=False, seed=0
+    )
+    assert not collapse and post.info["collapsed"] is False
+    p_svi, p_softmax = post.predict(x), softmax.predict(x)
+    assert metrics.nll(p_svi, y) < metrics.nll(p_softmax, y)
+    assert metrics.accuracy(p_svi, y) > metrics.accuracy(p_softmax, y) - 0.01
+    noise = noise_like(x)
+    entropy = metrics.predictive_entropy
+    assert metrics.ood_auroc(entropy(p_svi), entropy(post.predict(noise))) > metrics.ood_auroc(
+        entropy(p_softmax), entropy(softmax.predict(noise))
+    )
+
+
+def _mlp_model(n, prior=None, hidden=(32,)):
+    torch.manual_seed(0)
+    return bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden), prior=prior), num_data=n)
+
+
+def test_a_fit_that_ignores_the_data_warns_and_a_healthy_one_does_not(digits):
+    x, y = (t[:512] for t in digits[0].tensors)
+    # A prior far narrower than any useful weight pins every weight near zero: every
+    # input gets the same, uniform prediction.
+    narrow, warned = _fit_quietly(
+        _mlp_model(512, bn.priors.Normal(1e-3)), loader_of(x, y, 64), epochs=5, progress=False
+    )
+    assert len(warned) == 1 and narrow.info["collapsed"] is True
+    message = str(warned[0].message)
+    assert "ignores the data" in message and "weights" in message and "temperature" in message
+    healthy, warned = _fit_quietly(
+        _mlp_model(512), loader_of(x, y, 64), epochs=5, progress=False, seed=0
+    )
+    assert not warned and healthy.info["collapsed"] is False
+    assert healthy.info["history"][-1]["nll"] < 0.5 * healthy.info["null_nll"]
+
+
+def test_the_documented_collapse_is_caught(digits):
+    """The issue's report: untempered mean-field from a fresh network ignores the data."""
+    train, _ = digits
+    x, y = (t[:512] for t in train.tensors)
+    torch.manual_seed(0)
+    model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn(), prior=bn.priors.FanIn()), 512)
+    _, warned = _fit_quietly(
+        model,
+        loader_of(x, y, 64),
+        epochs=5,
+        init="point_estimate",
+        temperature=1.0,
+        lr=1e-3,
+        lr_decay=1.0,
+        progress=False,
+        seed=0,
+    )
+    assert len(warned) == 1
+
+
+def test_empirical_bayes_scale_is_the_elbo_optimum(conjugate):
+    """For a Normal guide, the ELBO's optimum in the prior scale is s^2 = mean(mu^2 +
+    sigma^2): starting at 10, the learned scale shrinks to the weights' spread."""
+    c = conjugate
+    net = bn.nn.BayesLinear(3, 1, bias=False, prior=bn.priors.EmpiricalBayes(10.0))
+    model = bn.Regressor(net, num_data=40, noise=c["sigma"])
+    post = bn.fit_svi(
+        model,
+        loader_of(c["x"], c["y"], 40),
+        epochs=1500,
+        init="point_estimate",
+        temperature=1.0,
+        lr=3e-2,
+        lr_decay=0.1,
+        init_scale=0.1,
+        progress=False,
+        seed=0,
+    )
+    scale = net.prior.learned_scale(net, "weight").item()
+    mu, sigma = post.sampler.guide.loc_and_scale("weight")
+    optimum = (mu.square() + sigma.square()).mean().sqrt().item()
+    assert scale == pytest.approx(optimum, rel=0.03)
+    assert 1.0 < scale < 1.6  # true weights (1, -2, 0.5): root mean square 1.32
+    assert model.prior_parameters() == [net.prior_log_scale_weight]
+    # the prior's own parameter is not part of the plain network predictions run through
+    assert "prior_log_scale_weight" not in dict(post.net.named_parameters())
+
+
+def test_map_warm_start_keeps_learned_prior_scales_fixed(digits):
+    """Jointly with the weights, MAP would shrink the prior scales towards zero; the warm
+    start holds them, so after 200 MAP steps and 4 SVI steps (Adam moves a parameter by
+    about lr = 1e-2 per step) the log scales are still within 0.045 of log(1) = 0."""
+    x, y = (t[:256] for t in digits[0].tensors)
+    model = _mlp_model(256, bn.priors.EmpiricalBayes(1.0), hidden=(16,))
+    bn.fit_svi(model, loader_of(x, y, 64), epochs=1, map_epochs=50, progress=False, seed=0)
+    learned = torch.stack([p.detach() for p in model.prior_parameters()])
+    assert len(learned) == 4 and all(p.requires_grad for p in model.prior_parameters())
+    assert learned.abs().max() < 0.045
+    assert learned.abs().max() > 0  # and SVI did move them
+
+
+def test_auto_temperature_is_lower_when_the_data_say_less(digits):
+    """Many weights, few examples: the KL outweighs the data term and validation NLL picks a
+    cold posterior; the choice and every candidate's score are recorded."""
+    x, y = (t[:300] for t in digits[0].tensors)
+    post = bn.fit_svi(
+        _mlp_model(300, hidden=(256, 256)),
+        loader_of(x, y, 50),
+        epochs=10,
+        temperature="auto",
+        progress=False,
+        seed=0,
+    )
+    scores = post.info["temperature_scores"]
+    assert set(scores) == set(bn.infer.TEMPERATURES)
+    assert post.info["temperature"] == min(scores, key=scores.get) < 1.0
+    assert scores[post.info["temperature"]] < scores[1.0]
