@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_atomic", "load_safe"]
+__all__ = ["save_atomic", "load_safe", "load_state"]
 
 
 def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -34,11 +34,43 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
-def load_safe(path: str | os.PathLike, map_location=None) -> dict[str, Any]:
+def load_safe(
+    path: str | os.PathLike,
+    map_location=None,
+    format: str | None = None,
+    keys: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Read a checkpoint; with ``format`` it must be a dict of that format holding ``keys``,
+    else a ValueError names the file and what is wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for foreign or corrupt files
         raise ValueError(f"{path} is not a bayesnet checkpoint ({err})") from err
+    if format is None:
+        return payload
+    if not isinstance(payload, dict):
+        raise ValueError(
+            f"{path} is not a bayesnet checkpoint: it holds a {type(payload).__name__}, "
+            f"not a {format} dict"
+        )
+    if payload.get("format") != format:
+        raise ValueError(f"{path} is not a {format} file (its format is {payload.get('format')!r})")
+    missing = [k for k in keys if k not in payload]
+    if missing:
+        raise ValueError(f"{path} is a damaged {format} file: it lacks {missing}")
+    return payload
+
+
+def load_state(module: Any, state: dict[str, Any], path, what: str) -> None:
+    """``module.load_state_dict(state)`` (a module, optimizer or schedule), with an error
+    naming the file and the part that does not fit."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()
+        raise ValueError(
+            f"{path}: the stored {what} does not fit this model ({first[0] if first else err})"
+        ) from err

@@ -22,10 +22,11 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from ._checks import check_choice, check_finite
-from .checkpoint import load_safe, save_atomic
+from .checkpoint import load_safe, load_state, save_atomic
 from .models import BayesianModel
 from .nn.convert import bayesian_layers
 from .nn.dropout import MaskedDropout
+from .nn.layers import BayesianLayer
 
 __all__ = [
     "log_mean_softmax",
@@ -179,15 +180,29 @@ class Posterior:
         self.sampler = sampler
         self.info = dict(info or {})
         self._net: nn.Module | None = None
+        self._links: list[tuple[torch.Tensor, nn.Module, str]] = []
 
     @property
     def net(self) -> nn.Module:
-        """The plain-torch network that predictions run through (built once, eval mode)."""
-        if self._net is None:
+        """The plain-torch network that predictions run through (eval mode), always in the
+        model's current state: built once, then its tensors are copied from the model's on
+        every access (training goes on updating BatchNorm statistics and the like)."""
+        if self._net is None or not self._synced():
             self._net = self.model.deterministic_net().eval()
             for p in self._net.parameters():
                 p.requires_grad_(False)
+            self._links = _twin_links(self._net, self.model.net)
         return self._net
+
+    @torch.no_grad()
+    def _synced(self) -> bool:
+        """Copy the model's tensors into the twin; False when they no longer fit it."""
+        for mine, module, name in self._links:
+            source = getattr(module, name)
+            if source.shape != mine.shape or source.device != mine.device:
+                return False
+            mine.copy_(source)
+        return True
 
     @property
     def device(self) -> torch.device:
@@ -236,12 +251,25 @@ class Posterior:
         check_finite(x)
         net = self.net
         names = {n for n, _ in itertools.chain(net.named_parameters(), net.named_buffers())}
+        self._check_draws(draws, names)
         params = {k: v.to(device) for k, v in draws.items() if k in names}
         if strategy == "auto":
             strategy = "vmap" if device.type == "cuda" else "loop"
         fn = self.model.link if link else _identity
         chunks = x.split(batch_size or x.shape[0])
         return torch.cat([self._forward(params, xb, strategy, fn) for xb in chunks], dim=1)
+
+    def _check_draws(self, draws: dict[str, torch.Tensor], names: set[str]) -> None:
+        """Draws must cover every sampled weight and name nothing the model lacks: a draw
+        set that does not match the network would silently predict with point weights."""
+        missing = sorted(set(self.model.weight_sites) - set(draws))
+        unknown = sorted(set(draws) - names - set(self.model.latent_sites))
+        if missing or unknown:
+            raise ValueError(
+                f"the draws do not match the network: missing weight sites {missing[:5]}"
+                f"{' ...' if len(missing) > 5 else ''}, unknown names {unknown[:5]}"
+                f"{' ...' if len(unknown) > 5 else ''}"
+            )
 
     def _forward(self, params, x, strategy, link) -> torch.Tensor:
         net = self.net
@@ -287,26 +315,48 @@ class Posterior:
     @classmethod
     def load(cls, path: str | Path, model: BayesianModel, map_location=None) -> Posterior:
         """Rebuild a saved posterior on ``model`` (which must have the same architecture)."""
-        payload = load_safe(path, map_location=map_location)
-        if payload.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a saved bayesnet posterior")
+        payload = load_safe(
+            path,
+            map_location=map_location,
+            format=FORMAT,
+            keys=("sampler", "sampler_state", "model_state", "arch", "info"),
+        )
         check_architecture(model, payload["arch"], path)
-        model.load_state_dict(payload["model_state"])
+        load_state(model, payload["model_state"], path, "model state")
         state = payload["sampler_state"]
         if payload["sampler"] == "guide":
             from .infer.guides import make_guide
 
             guide = make_guide(model, **state["spec"])
             setup_guide(guide, model, state["input_shape"])
-            guide.load_state_dict(state["guide"])
+            load_state(guide, state["guide"], path, "guide state")
             sampler: Sampler = GuideSampler(guide, state["spec"], state["input_shape"])
         elif payload["sampler"] == "draws":
             sampler = DrawsSampler(state["draws"])
         elif payload["sampler"] == "dropout":
             sampler = DropoutSampler(**state)
-        else:
+        elif payload["sampler"] == "prior":
             sampler = PriorSampler(model)
+        else:
+            raise ValueError(
+                f"{path} holds a sampler of unknown kind {payload['sampler']!r}; this version "
+                "reads 'guide', 'draws', 'dropout' and 'prior'"
+            )
         return cls(model, sampler, payload["info"])
+
+
+def _twin_links(twin: nn.Module, net: nn.Module) -> list[tuple[torch.Tensor, nn.Module, str]]:
+    """For every tensor of the plain twin, the module and attribute of ``net`` it mirrors: a
+    Bayesian layer's ``weight`` mirrors its ``weight_point`` buffer."""
+    modules = dict(net.named_modules())
+    links = []
+    for full, tensor in itertools.chain(twin.named_parameters(), twin.named_buffers()):
+        path, _, name = full.rpartition(".")
+        module = modules[path]
+        if isinstance(module, BayesianLayer) and name in module.param_names:
+            name = f"{name}_point"
+        links.append((tensor, module, name))
+    return links
 
 
 def log_mean_softmax(logits: torch.Tensor) -> torch.Tensor:

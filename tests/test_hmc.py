@@ -158,6 +158,21 @@ def test_bad_input(conjugate, monkeypatch):
         bn.fit_hmc(conjugate_model(c), data, progress=False)
 
 
+def test_memory_check_is_skipped_where_the_platform_cannot_tell(conjugate, monkeypatch):
+    """macOS and Windows have no SC_AVPHYS_PAGES: the check steps aside instead of failing."""
+
+    def no_such_name(name):
+        raise ValueError(f"unrecognized configuration name {name!r}")
+
+    monkeypatch.setattr("os.sysconf", no_such_name)
+    assert bn.infer.mcmc.free_memory(torch.device("cpu")) is None
+    c = conjugate
+    post = bn.fit_hmc(
+        conjugate_model(c), (c["x"], c["y"]), num_samples=5, warmup=5, progress=False, seed=0
+    )
+    assert post.sample_params(None)["weight"].shape[0] == 5
+
+
 def test_parallel_chains_in_processes(conjugate):
     c = conjugate
     post = bn.fit_hmc(

@@ -118,6 +118,17 @@ class _HMC(_EnergyMixin, HMC):
         return self.fixed_steps or max(1, int(self.trajectory_length / self.step_size))
 
 
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes on ``device``, or None where the platform does not say (CPU memory is read
+    from POSIX ``sysconf``, which macOS and Windows lack: the check is then skipped)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _check_memory(net: nn.Module, x: torch.Tensor) -> None:
     """Full-batch HMC holds every activation of the whole data set: refuse what cannot fit."""
     sizes: list[int] = []
@@ -130,11 +141,8 @@ def _check_memory(net: nn.Module, x: torch.Tensor) -> None:
     for h in hooks:
         h.remove()
     need = 3 * sum(sizes) * x.shape[0] * x.element_size()  # activations, their gradients, slack
-    if x.device.type == "cuda":
-        free = torch.cuda.mem_get_info(x.device)[0]
-    else:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if need > free:
+    free = free_memory(x.device)
+    if free is not None and need > free:
         raise MemoryError(
             f"full-batch HMC on {x.shape[0]} inputs needs about {need / 2**30:.1f} GiB for "
             f"activations, {free / 2**30:.1f} GiB is free on {x.device}: use fit_svi "

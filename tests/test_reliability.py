@@ -1,0 +1,129 @@
+"""Nothing silently wrong: each test reproduces a defect that once gave a wrong result or an
+error that did not name the problem."""
+
+import pyro
+import pytest
+import torch
+from conftest import loader_of
+from torch import nn
+
+import bayesnet as bn
+from bayesnet.checkpoint import save_atomic
+
+
+def _bn_mlp(n=256):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU())
+    net.append(nn.Linear(32, 10))
+    return bn.Classifier(bn.bayesianize(net), num_data=n)
+
+
+def test_the_prediction_network_follows_the_model_during_training(digits):
+    """A callback that predicts after the first epoch must not freeze the BatchNorm
+    statistics and weights that SVI goes on training."""
+    x, y = (t[:256] for t in digits[0].tensors)
+    model = _bn_mlp()
+
+    def peek(epoch, stats, post):
+        post.predict(x[:8], num_samples=2)
+
+    post = bn.fit_svi(
+        model,
+        loader_of(x, y, 64),
+        epochs=3,
+        init="point_estimate",
+        callbacks=[peek],
+        progress=False,
+        seed=0,
+    )
+    fresh = bn.Posterior(model, post.sampler).net  # built now, from the final state
+    for (name, a), (_, b) in zip(
+        post.net.state_dict().items(), fresh.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_draws_that_do_not_cover_the_network_are_an_error(digits):
+    x, y = (t[:64] for t in digits[0].tensors)
+    model = _bn_mlp(64)
+    post = bn.fit_svi(model, loader_of(x, y, 64), epochs=1, progress=False, seed=0)
+    draws = post.sample_params(3)
+    partial = {k: v for k, v in draws.items() if k != "4.bias"}
+    with pytest.raises(ValueError, match=r"missing weight sites \['4.bias'\]"):
+        post.forward(x, partial)
+    with pytest.raises(ValueError, match=r"unknown names \['9.weight'\]"):
+        post.forward(x, {**draws, "9.weight": draws["4.weight"]})
+
+
+def _saved(tmp_path, digits):
+    x, y = (t[:64] for t in digits[0].tensors)
+    model = _bn_mlp(64)
+    post = bn.fit_svi(model, loader_of(x, y, 64), epochs=1, progress=False, seed=0)
+    return post.save(tmp_path / "post.pt"), model
+
+
+def test_an_unknown_sampler_kind_is_refused(tmp_path, digits):
+    path, model = _saved(tmp_path, digits)
+    payload = torch.load(path, weights_only=True)
+    payload["sampler"] = "sgld_from_the_future"
+    save_atomic(payload, path)
+    with pytest.raises(ValueError, match="unknown kind 'sgld_from_the_future'"):
+        bn.Posterior.load(path, model)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p: [1, 2, 3], "holds a list"),
+        (lambda p: torch.zeros(3), "holds a Tensor"),
+        (lambda p: {k: v for k, v in p.items() if k != "sampler_state"}, r"lacks \['sampler_"),
+        (lambda p: {**p, "format": "other/1"}, "is not a bayesnet.posterior/1 file"),
+    ],
+)
+def test_a_foreign_posterior_file_names_the_problem(tmp_path, digits, change, message):
+    path, model = _saved(tmp_path, digits)
+    torch.save(change(torch.load(path, weights_only=True)), path)
+    with pytest.raises(ValueError, match=message) as err:
+        bn.Posterior.load(path, model)
+    assert str(path) in str(err.value)
+
+
+def test_a_guide_state_of_the_wrong_shape_names_the_file(tmp_path, digits):
+    path, model = _saved(tmp_path, digits)
+    payload = torch.load(path, weights_only=True)
+    guide = payload["sampler_state"]["guide"]
+    key = next(k for k in guide if k.startswith("locs"))
+    guide[key] = torch.zeros(7)
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="stored guide state does not fit") as err:
+        bn.Posterior.load(path, model)
+    assert str(path) in str(err.value)
+
+
+def test_a_foreign_svi_checkpoint_names_the_problem(tmp_path, digits):
+    x, y = (t[:64] for t in digits[0].tensors)
+    (tmp_path / "svi.pt").write_bytes(b"")
+    torch.save({"format": "bayesnet.svi/1", "epoch": 1}, tmp_path / "svi.pt")
+    with pytest.raises(ValueError, match=r"damaged bayesnet.svi/1 file: it lacks \['spec'"):
+        bn.fit_svi(
+            _bn_mlp(64),
+            loader_of(x, y, 64),
+            epochs=1,
+            init="point_estimate",
+            checkpoint_dir=tmp_path,
+            resume=True,
+            progress=False,
+        )
+
+
+def test_a_model_step_draws_no_permutation_of_the_data_set(digits, monkeypatch):
+    """The plate is handed the batch; asking it for a random subset cost O(num_data)."""
+    x, y = (t[:32] for t in digits[0].tensors)
+    model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, (8,))), num_data=1_280_000)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("randperm called")
+
+    monkeypatch.setattr(torch, "randperm", forbidden)
+    trace = pyro.poutine.trace(model).get_trace(x, y)
+    assert trace.nodes["obs"]["scale"] == pytest.approx(1_280_000 / 32)
