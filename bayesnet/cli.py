@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick:
             settings = settings.quick()
         result = run_compare(settings)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"bayesnet: error: {err}", file=sys.stderr)
         return 2
     report = result["report"]

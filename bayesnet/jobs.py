@@ -180,6 +180,7 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 temperature=settings.svi_temperature(),
                 reparam=reparam,
                 checkpoint_dir=out / "checkpoints" / name,
+                overwrite=True,  # a new compare run starts over in its directory
                 **common,
             ),
         )

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import pyro.distributions as dist
 import torch
-from torch.distributions import constraints
 from pyro.nn import PyroSample
 from torch import nn
+from torch.distributions import constraints
 
 if TYPE_CHECKING:
     from .nn.layers import BayesianLayer

@@ -127,3 +127,33 @@ def test_a_model_step_draws_no_permutation_of_the_data_set(digits, monkeypatch):
     monkeypatch.setattr(torch, "randperm", forbidden)
     trace = pyro.poutine.trace(model).get_trace(x, y)
     assert trace.nodes["obs"]["scale"] == pytest.approx(1_280_000 / 32)
+
+
+def _checkpointed(digits, tmp_path, **kw):
+    x, y = (t[:128] for t in digits[0].tensors)
+    options = {"epochs": 1, "init": "point_estimate", "progress": False, "seed": 0}
+    return bn.fit_svi(
+        _bn_mlp(128), loader_of(x, y, 64), checkpoint_dir=tmp_path, **{**options, **kw}
+    )
+
+
+def test_resume_without_a_checkpoint_says_so(digits, tmp_path):
+    with pytest.warns(UserWarning, match=f"{tmp_path} holds no checkpoint"):
+        _checkpointed(digits, tmp_path, resume=True)
+
+
+def test_a_finished_run_is_not_overwritten_by_a_typo(digits, tmp_path):
+    _checkpointed(digits, tmp_path)
+    before = (tmp_path / "svi.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="resume=True to continue it or overwrite=True"):
+        _checkpointed(digits, tmp_path)
+    assert (tmp_path / "svi.pt").read_bytes() == before
+    _checkpointed(digits, tmp_path, overwrite=True, seed=1)
+    assert (tmp_path / "svi.pt").read_bytes() != before
+
+
+def test_resuming_with_another_learning_rate_warns_and_keeps_the_stored_one(digits, tmp_path):
+    _checkpointed(digits, tmp_path, lr=1e-2)
+    with pytest.warns(UserWarning, match=r"written with \{'optimizer': 'Adam', 'lr': 0.01\}"):
+        post = _checkpointed(digits, tmp_path, lr=0.5, epochs=2, resume=True)
+    assert [h["epoch"] for h in post.info["history"]] == [1, 2]

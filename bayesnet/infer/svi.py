@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,7 @@ def fit_svi(
     callbacks: Iterable[Callback] = (),
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     seed: int | None = None,
     validation: float = 0.1,
@@ -169,7 +171,9 @@ def fit_svi(
     - ``callbacks``: ``f(epoch, stats, posterior)`` after each epoch; returning True stops;
     - ``checkpoint_dir``: one checkpoint file per phase (``map.pt``, ``svi.pt``), rewritten
       atomically after each epoch; ``resume=True`` continues from them and ends where an
-      uninterrupted run would.
+      uninterrupted run would (with the stored optimizer state and learning rate: a
+      different ``lr`` or ``optimizer`` warns and is not applied). A directory that already
+      holds a checkpoint is not overwritten by a fresh run unless ``overwrite=True``.
 
     A NaN/Inf loss raises ``TrainingDiverged`` carrying the last finite state. A fit whose
     training NLL is no better than a guess that ignores the inputs warns with
@@ -217,6 +221,8 @@ def fit_svi(
             model, loader, validation, spec, map_epochs, train
         )
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if ckpt is not None:
+        _check_checkpoint_dir(ckpt, resume, overwrite)
     info["map_history"] = _warm_start(model, loader, spec, map_epochs, train, ckpt, resume)
     info.update({"temperature": temperature, "init": init, "history": []})
     spec = {**spec, "init": "point_estimate" if init == "map" else init}
@@ -234,6 +240,22 @@ def fit_svi(
     )
     check_collapse(post.info, null_nll(y0, isinstance(model, Classifier)), model)
     return post
+
+
+def _check_checkpoint_dir(ckpt: Path, resume: bool, overwrite: bool) -> None:
+    """Say when ``resume`` finds nothing; refuse to overwrite a run's state by accident."""
+    found = [p.name for p in (ckpt / MAP_CHECKPOINT_NAME, ckpt / CHECKPOINT_NAME) if p.exists()]
+    if resume and not found:
+        warnings.warn(
+            f"resume=True but {ckpt} holds no checkpoint ({MAP_CHECKPOINT_NAME} or "
+            f"{CHECKPOINT_NAME}): starting from scratch",
+            stacklevel=3,
+        )
+    if found and not resume and not overwrite:
+        raise FileExistsError(
+            f"{ckpt} already holds {found} from an earlier run; pass resume=True to continue "
+            "it or overwrite=True to start again over it"
+        )
 
 
 def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[EpochStats]:
@@ -361,7 +383,7 @@ def _train(
 
     start = 0
     if resume and ckpt is not None and ckpt.exists():
-        start = _restore(ckpt, model, q, opt, schedule, loader, info, spec)
+        start = _restore(ckpt, model, q, opt, schedule, loader, info, spec, _settings(opt, lr))
 
     def checkpoint(epoch: int) -> None:
         if ckpt is not None:
@@ -375,6 +397,7 @@ def _train(
                     "guide": q.state_dict(),
                     "optimizer": opt.state_dict(),
                     "schedule": schedule.state_dict(),
+                    "optimizer_settings": _settings(opt, lr),
                     "rng": _rng_state(loader),
                     "history": info["history"],
                 },
@@ -384,9 +407,20 @@ def _train(
     desc = "map" if info.get("engine") == "map" else "svi"
     bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs)
     _train_mode(model, frozen_stats)
+    # A diverged run keeps an epoch's starting state whose first loss was finite: the start
+    # of the current epoch, or of the one before if the current one failed at once.
+    sane = earlier = _snapshot(model, q)
+
+    def diverged(message: str, snapshot: tuple[dict, dict]) -> TrainingDiverged:
+        _restore_snapshot(model, q, snapshot)
+        return TrainingDiverged(f"{message}; {_KEPT}", posterior)
+
     for epoch in bar:
+        if epoch > start:
+            earlier, sane = sane, _snapshot(model, q)
         sums = torch.zeros(3, device=device)  # loss, data term, KL: one sync per epoch
         count = 0
+
         for step, (x, y) in enumerate(_batches(loader)):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if epoch == start:
@@ -394,13 +428,18 @@ def _train(
             progress_frac = (epoch + step / num_batches) / epochs if num_batches else epoch / epochs
             weight = kl_weight(progress_frac) if callable(kl_weight) else kl_weight
             where = f"epoch {epoch + 1}, step {step + 1}"
-            terms = _terms(model, q, x, y, reparam, temperature, where, posterior)
+            try:
+                terms = _terms(model, q, x, y, reparam, temperature)
+            except _InvalidParameters as err:
+                raise diverged(
+                    f"SVI parameters became invalid at {where} ({err})", sane if step else earlier
+                ) from err
             loss = terms.loss(weight, temperature)
             if not torch.isfinite(loss):
-                raise TrainingDiverged(
+                raise diverged(
                     f"SVI loss became {loss.item()} at {where} (data term "
-                    f"{terms.data.item():.4g}, KL {terms.kl.item():.4g}); {_KEPT}",
-                    posterior,
+                    f"{terms.data.item():.4g}, KL {terms.kl.item():.4g})",
+                    sane if step else earlier,
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -430,11 +469,24 @@ def _train_mode(model: nn.Module, frozen_stats: bool) -> None:
                 module.eval()
 
 
-_KEPT = "parameters are kept at the last finite step. Try a lower lr or init_scale."
+_KEPT = (
+    "the posterior holds the state at the start of the last epoch whose first loss was "
+    "finite. Try a lower lr or init_scale."
+)
 
 
-def _terms(model, guide, x, y, reparam, temperature, where, posterior):
-    """ELBO terms of one step; a guide whose parameters left their support has diverged."""
+def _snapshot(model: nn.Module, guide: nn.Module) -> tuple[dict, dict]:
+    return copy.deepcopy(model.state_dict()), copy.deepcopy(guide.state_dict())
+
+
+def _restore_snapshot(model: nn.Module, guide: nn.Module, snapshot: tuple[dict, dict]) -> None:
+    model.load_state_dict(snapshot[0])
+    guide.load_state_dict(snapshot[1])
+
+
+def _terms(model, guide, x, y, reparam, temperature):
+    """ELBO terms of one step. A guide whose parameters left their support raises Pyro's
+    ValueError naming "found invalid values"; the loop reports it as a divergence."""
     handler = make_reparam(reparam)
     try:
         with handler if handler is not None else contextlib.nullcontext():
@@ -442,10 +494,11 @@ def _terms(model, guide, x, y, reparam, temperature, where, posterior):
     except ValueError as err:
         if "found invalid values" not in str(err):
             raise
-        message = str(err).splitlines()[0]
-        raise TrainingDiverged(
-            f"SVI parameters became invalid at {where} ({message}); {_KEPT}", posterior
-        ) from err
+        raise _InvalidParameters(str(err).splitlines()[0]) from err
+
+
+class _InvalidParameters(ValueError):
+    """Guide parameters left their support (Pyro's distribution validation said so)."""
 
 
 def _num_batches(loader) -> int:
@@ -461,8 +514,20 @@ def _check_batch(model: BayesianModel, x: torch.Tensor, y: torch.Tensor, out: to
     model.check_targets(y, out)
 
 
-def _restore(ckpt: Path, model, guide, opt, schedule, loader, info, spec) -> int:
+def _settings(opt: torch.optim.Optimizer, lr: float) -> dict[str, Any]:
+    return {"optimizer": type(opt).__name__, "lr": float(lr)}
+
+
+def _restore(ckpt: Path, model, guide, opt, schedule, loader, info, spec, settings) -> int:
     state = load_safe(ckpt, format=CHECKPOINT_FORMAT, keys=CHECKPOINT_KEYS)
+    stored = state.get("optimizer_settings", settings)
+    if stored != settings:
+        warnings.warn(
+            f"{ckpt} was written with {stored}; resuming continues its optimizer state and "
+            f"schedule as stored, not {settings}. Start a new run (overwrite=True) to change "
+            "them.",
+            stacklevel=4,
+        )
     check_architecture(model, state["arch"], ckpt)
     if state["spec"] != spec:
         raise ValueError(f"{ckpt} was written with guide settings {state['spec']}, not {spec}")
