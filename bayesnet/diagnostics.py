@@ -52,7 +52,10 @@ def to_arviz(
     ``posterior_predictive`` (sampled ``obs`` and the predictive ``probs``),
     ``log_likelihood`` (pointwise ``obs``, for ``az.loo``/``az.waic``) and ``observed_data``.
 
-    SVI posteriors contribute ``num_samples`` guide draws as one chain.
+    SVI posteriors contribute ``num_samples`` guide draws as one chain. Labels are
+    checked as in training (integer classes in range, one per input). A point estimate
+    exports its single draw; ``az.loo`` cannot use it (``bayesnet.diagnostics.compare``
+    says so by name).
     """
     draws, chains, per_chain = _draws(posterior, num_samples)
     post = {k: _by_chain(v, chains, per_chain) for k, v in draws.items()}
@@ -74,6 +77,12 @@ def to_arviz(
         dims["probs"] = ["obs_dim_0", "class"]
         if y_eval is not None:
             y = torch.as_tensor(y_eval).to(outputs.device)
+            if y.shape[:1] != outputs.shape[1:2]:
+                raise ValueError(
+                    f"y_eval has {y.shape[0] if y.dim() else 0} labels for "
+                    f"{outputs.shape[1]} inputs in x_eval"
+                )
+            posterior.model.check_targets(y, outputs[0])
             per_draw = [{k: v[s] for k, v in draws.items()} for s in range(outputs.shape[0])]
             log_lik = torch.stack(
                 [
@@ -184,4 +193,12 @@ def compare(
     missing = [n for n, d in idatas.items() if "log_likelihood" not in d.groups()]
     if missing:
         raise ValueError(f"{missing} have no pointwise log-likelihood: export them with y_eval")
+    single = [
+        n for n, d in idatas.items() if d.posterior.sizes["chain"] * d.posterior.sizes["draw"] < 2
+    ]
+    if single:
+        raise ValueError(
+            f"{single} have a single draw (a point estimate or temperature scaling): PSIS-LOO "
+            "needs several posterior draws, so it cannot rank them"
+        )
     return az.compare(idatas, ic="loo", **kwargs)

@@ -1,6 +1,10 @@
 """Nothing silently wrong: each test reproduces a defect that once gave a wrong result or an
 error that did not name the problem."""
 
+import os
+import subprocess
+import sys
+
 import pyro
 import pytest
 import torch
@@ -157,3 +161,34 @@ def test_resuming_with_another_learning_rate_warns_and_keeps_the_stored_one(digi
     with pytest.warns(UserWarning, match=r"written with \{'optimizer': 'Adam', 'lr': 0.01\}"):
         post = _checkpointed(digits, tmp_path, lr=0.5, epochs=2, resume=True)
     assert [h["epoch"] for h in post.info["history"]] == [1, 2]
+
+
+def test_to_arviz_checks_labels_and_loo_refuses_a_single_draw(digits):
+    x, y = (t[:64] for t in digits[0].tensors)
+    softmax = bn.baselines.point_estimate(
+        bn.zoo.mlp(64, 10, (8,)), loader_of(x, y, 64), epochs=1, progress=False
+    )
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        softmax.to_arviz(x[:8], y[:8] + 10)
+    with pytest.raises(ValueError, match="7 labels for 8 inputs"):
+        softmax.to_arviz(x[:8], y[:7])
+    with pytest.raises(ValueError, match="must be integers"):
+        softmax.to_arviz(x[:8], y[:8].float())
+    with pytest.raises(ValueError, match="single draw .* PSIS-LOO needs several"):
+        bn.diagnostics.compare({"softmax": softmax}, x[:8], y[:8])
+
+
+def test_importing_bayesnet_leaves_the_matplotlib_backend_alone(tmp_path):
+    """It once switched a notebook's backend to Agg; figures are built without pyplot."""
+    code = (
+        "import matplotlib, bayesnet, bayesnet.evaluate.plots as plots;"
+        "fig, axes = plots.grid(1, 2); axes[0, 0].plot([0, 1]);"
+        f"plots.save(fig, {str(tmp_path / 'f.png')!r});"
+        "print(matplotlib.get_backend())"
+    )
+    env = {**os.environ, "MPLBACKEND": "svg"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "svg"
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,14 +6,10 @@ Every per-example metric applies per pixel once pixels are flattened into exampl
 
 from __future__ import annotations
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from . import metrics  # noqa: E402
+from . import metrics, plots
 
 __all__ = ["flatten_pixels", "pixel_metrics", "uncertainty_maps", "pixel_figure"]
 
@@ -72,9 +68,7 @@ def pixel_figure(
         "epistemic (mutual information)": (maps["epistemic"], "viridis", None),
     }
     rows = len(images)
-    fig, axes = plt.subplots(
-        rows, len(panels), figsize=(2.6 * len(panels), 2.6 * rows), squeeze=False
-    )
+    fig, axes = plots.grid(rows, len(panels), 2.6, 2.6)
     for j, (title, (values, cmap, limits)) in enumerate(panels.items()):
         vmin, vmax = limits or (0.0, max(values.max().item(), 1e-6))
         for i in range(rows):

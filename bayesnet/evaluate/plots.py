@@ -1,5 +1,9 @@
 """Figures of a comparison. Each function returns a matplotlib ``Figure``; ``save`` writes
-one to a file and ``png`` encodes it for embedding (the report inlines every figure)."""
+one to a file and ``png`` encodes it for embedding (the report inlines every figure).
+
+Figures are built with matplotlib's object-oriented API (``Figure``, not ``pyplot``): no
+backend is selected and no global figure registry is touched, so importing bayesnet leaves
+a notebook's or a ``MPLBACKEND`` setting as it was."""
 
 from __future__ import annotations
 
@@ -9,17 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from . import metrics  # noqa: E402
+from . import metrics
 
 __all__ = [
+    "grid",
     "save",
     "png",
     "reliability_diagram",
@@ -31,33 +32,33 @@ __all__ = [
 
 
 def save(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` to ``path`` (PNG, parents created) and close it."""
+    """Write ``fig`` to ``path`` (PNG, parents created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
 def png(fig: Figure) -> bytes:
-    """``fig`` as PNG bytes, closed afterwards."""
+    """``fig`` as PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
     return buffer.getvalue()
 
 
-def _grid(rows: int, cols: int, width: float = 3.6, height: float = 3.2):
-    """A grid of panels; every figure colours method number ``k`` as ``C{k}`` so a
-    method keeps its colour in panels where others are missing."""
-    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+def grid(rows: int, cols: int, width: float = 3.6, height: float = 3.2):
+    """A ``Figure`` and its ``[rows, cols]`` array of axes, each panel ``width x height``
+    inches; every figure colours method number ``k`` as ``C{k}`` so a method keeps its
+    colour in panels where others are missing."""
+    fig = Figure(figsize=(width * cols, height * rows))
+    return fig, fig.subplots(rows, cols, squeeze=False)
 
 
 def reliability_diagram(
     probs: dict[str, torch.Tensor], labels: torch.Tensor, bins: int = 15
 ) -> Figure:
     """Accuracy against confidence per equal-width bin, one panel per method."""
-    fig, axes = _grid(1, len(probs))
+    fig, axes = grid(1, len(probs))
     centres = (torch.arange(bins, dtype=torch.float64) + 0.5) / bins
     for ax, (name, p) in zip(axes[0], probs.items(), strict=True):
         _, acc, _ = metrics.calibration_bins(p, labels, bins)
@@ -75,7 +76,7 @@ def histograms(probs: dict[str, dict[str, torch.Tensor]], in_name: str) -> Figur
     """Per method (columns): the fraction of each set's inputs per bin of confidence (top,
     over ``[1/C, 1]``) and of predictive entropy (bottom, over ``[0, log C]``), the
     in-distribution set in black."""
-    fig, axes = _grid(2, len(probs), height=2.8)
+    fig, axes = grid(2, len(probs), height=2.8)
     classes = next(iter(next(iter(probs.values())).values())).shape[-1]
     panels = (
         ("max probability", metrics.max_probability, (1 / classes, 1.0)),
@@ -108,7 +109,7 @@ def roc_curves(
     """ROC of each uncertainty score (rows) for each OOD set (columns), one line per
     method; scores that are constant for a method (MI of a point estimate) are skipped."""
     out_names = [n for n in next(iter(probs.values())) if n != in_name]
-    fig, axes = _grid(len(scores), len(out_names))
+    fig, axes = grid(len(scores), len(out_names))
     for i, score in enumerate(scores):
         for j, out in enumerate(out_names):
             ax = axes[i][j]
@@ -134,7 +135,7 @@ def risk_coverage_curves(
     probs: dict[str, torch.Tensor], labels: torch.Tensor, scores: Sequence[str]
 ) -> Figure:
     """Error rate among the kept examples against coverage, one panel per score."""
-    fig, axes = _grid(1, len(scores))
+    fig, axes = grid(1, len(scores))
     for ax, score in zip(axes[0], scores, strict=True):
         for method, p in probs.items():
             coverage, risk = metrics.risk_coverage(p, labels, metrics.SCORES[score](p))
@@ -153,7 +154,7 @@ def metric_curves(
     rows = [r for r in rows if r["kind"] == kind]
     conditions = list(dict.fromkeys(r["condition"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    fig, axes = _grid(len(columns), len(conditions), height=2.8)
+    fig, axes = grid(len(columns), len(conditions), height=2.8)
     for j, condition in enumerate(conditions):
         for i, column in enumerate(columns):
             ax = axes[i][j]

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .metrics import max_probability  # noqa: E402
+from . import plots
+from .metrics import max_probability
 
 __all__ = ["far_points", "far_confidence", "toy_figure"]
 
@@ -43,7 +40,7 @@ def toy_figure(
     grid = torch.linspace(-extent, extent, 120)
     gx, gy = torch.meshgrid(grid, grid, indexing="xy")
     points = torch.stack([gx.flatten(), gy.flatten()], 1).to(x)
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.8 * len(methods), 3.6), squeeze=False)
+    fig, axes = plots.grid(1, len(methods), 3.8, 3.6)
     for ax, (name, post) in zip(axes[0], methods.items(), strict=True):
         conf = max_probability(post.predict(points, num_samples=None).cpu()).view_as(gx)
         image = ax.contourf(
