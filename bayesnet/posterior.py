@@ -229,7 +229,15 @@ class Posterior:
         ``"vmap"`` one ``torch.func.vmap`` pass over all; ``"auto"`` takes the one
         measured faster on the device (``benchmarks/core.py``): loop on CPU, vmap on CUDA.
         """
-        return self.forward(x, self.sample_params(num_samples), batch_size, strategy)
+        probs = self.forward(x, self.sample_params(num_samples), batch_size, strategy)
+        bad = (~torch.isfinite(probs)).flatten(1).any(1)
+        if bad.any():
+            raise FloatingPointError(
+                f"{int(bad.sum())} of {len(bad)} draws predict NaN or Inf "
+                f"(engine {self.info.get('engine', 'unknown')!r}): the network or its draws "
+                "are not finite; these predictions cannot be trusted"
+            )
+        return probs
 
     def forward(
         self,

@@ -192,3 +192,28 @@ def test_importing_bayesnet_leaves_the_matplotlib_backend_alone(tmp_path):
     )
     assert out.stdout.strip() == "svg"
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class _BreaksAfter(nn.Module):
+    """Finite for its first ``calls`` forward passes, NaN ever after."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.left = calls
+
+    def forward(self, x):
+        self.left -= 1
+        return x if self.left >= 0 else x * float("nan")
+
+
+def test_nuts_that_meets_nan_mid_run_raises_and_predict_never_returns_nan(conjugate):
+    c = conjugate
+    net = nn.Sequential(bn.nn.BayesLinear(3, 1, bias=False), _BreaksAfter(40))
+    model = bn.Regressor(net, num_data=40, noise=c["sigma"])
+    with pytest.raises(bn.infer.SamplingDiverged, match=r"chain\(s\) \[0\] diverged at every draw"):
+        bn.fit_hmc(model, (c["x"], c["y"]), num_samples=10, warmup=10, progress=False, seed=0)
+    # the plain twin that predictions run through carries the broken module too
+    net[1].left = 0
+    broken = bn.Posterior(model, bn.posterior.DrawsSampler({"0.weight": torch.zeros(2, 1, 3)}))
+    with pytest.raises(FloatingPointError, match="2 of 2 draws predict NaN"):
+        broken.predict(c["x"][:4])

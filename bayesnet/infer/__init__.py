@@ -4,7 +4,7 @@ from . import baselines
 from .collapse import CollapseWarning
 from .elbo import ELBOTerms, elbo_terms
 from .guides import GUIDES, MeanFieldNormal, make_guide
-from .mcmc import FunctionalPotential, fit_hmc
+from .mcmc import FunctionalPotential, SamplingDiverged, fit_hmc
 from .reparam import Flipout, LocalReparameterization, make_reparam
 from .svi import DEFAULT_TEMPERATURE, TEMPERATURES, TrainingDiverged, fit_svi, linear_warmup
 
@@ -17,6 +17,7 @@ __all__ = [
     "GUIDES",
     "LocalReparameterization",
     "MeanFieldNormal",
+    "SamplingDiverged",
     "TEMPERATURES",
     "TrainingDiverged",
     "baselines",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -43,7 +44,7 @@ from ..models import BayesianModel
 from ..nn.convert import bayesian_layers
 from ..posterior import DrawsSampler, Posterior
 
-__all__ = ["fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
+__all__ = ["SamplingDiverged", "fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
 
 KERNELS = ("nuts", "hmc")
 CHAIN_METHODS = ("sequential", "parallel")
@@ -420,23 +421,53 @@ def fit_hmc(
     stacked = _stack(draws)
     if checkpoint_path is not None:
         save_atomic({"draws": stacked, "stats": stats, "info": info}, checkpoint_path)
-    return Posterior(model, DrawsSampler(stacked), info)
+    posterior = Posterior(model, DrawsSampler(stacked), info)
+    _check_divergent_chains(posterior, stats["diverging"])
+    return posterior
+
+
+class SamplingDiverged(RuntimeError):
+    """Every draw of every chain diverged; ``posterior`` holds them for inspection."""
+
+    def __init__(self, message: str, posterior: Posterior) -> None:
+        super().__init__(message)
+        self.posterior = posterior
+
+
+def _check_divergent_chains(posterior: Posterior, diverging: list[list[float]]) -> None:
+    """A chain whose every draw diverged did not move through the posterior (a NaN or Inf
+    in the potential, or a step size it could not adapt): say so, by chain."""
+    broken = [c for c, flags in enumerate(diverging) if flags and all(flags)]
+    posterior.info["all_divergent_chains"] = broken
+    if not broken:
+        return
+    message = (
+        f"HMC chain(s) {broken} diverged at every draw: their draws are not samples of the "
+        "posterior (a NaN or Inf in the model's log density, or a step size too large). "
+        "Check the model on the data, or lower step_size / raise target_accept."
+    )
+    if len(broken) == len(diverging):
+        raise SamplingDiverged(message, posterior)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _chain_worker(model, data, start, options, seed, threads):
     """One chain in a fresh process (spawned: safe with torch's threads)."""
     torch.set_num_threads(threads)
-    post = fit_hmc(
-        model,
-        data,
-        num_chains=1,
-        initial_params=start,
-        progress=False,
-        seed=seed,
-        device="cpu",
-        draws_device="cpu",
-        **options,
-    )
+    try:
+        post = fit_hmc(
+            model,
+            data,
+            num_chains=1,
+            initial_params=start,
+            progress=False,
+            seed=seed,
+            device="cpu",
+            draws_device="cpu",
+            **options,
+        )
+    except SamplingDiverged as err:  # the parent judges the chains together
+        post = err.posterior
     return post.sampler.draws, post.info["sample_stats"]
 
 
