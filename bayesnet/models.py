@@ -16,17 +16,17 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro.nn import PyroModule
-from pyro.nn.module import _Context
 from torch import nn
 
 from ._checks import check_batch_size, check_finite, check_labels
+from ._compat import Scope, name_module, new_scope
 from .nn.convert import bayesian_layers, deterministic
 from .priors import PRIOR_PARAMETER, Hierarchical
 
 __all__ = ["BayesianModel", "Classifier", "Regressor"]
 
 
-def _name_sites(net: nn.Module) -> _Context:
+def _name_sites(net: nn.Module) -> Scope:
     """Name each top-most PyroModule by its path in ``net`` so sites are ``conv1.weight``,
     and give them all one shared context, which is returned.
 
@@ -35,13 +35,13 @@ def _name_sites(net: nn.Module) -> _Context:
     context makes one model execution one PyroModule scope: a layer applied twice reuses
     its draw, and the scope is entered once per forward pass, not once per layer.
     """
-    context = _Context()
+    context = new_scope()
     for path, module in net.named_modules():
         if not isinstance(module, PyroModule):
             continue
         parent = net.get_submodule(path.rpartition(".")[0]) if path else None
         if parent is None or not isinstance(parent, PyroModule):
-            module._pyro_set_supermodule(path, context)
+            name_module(module, path, context)
     return context
 
 

@@ -22,6 +22,8 @@ from pyro.nn import PyroSample
 from torch import nn
 from torch.distributions import constraints
 
+from ._compat import module_name
+
 if TYPE_CHECKING:
     from .nn.layers import BayesianLayer
 
@@ -242,7 +244,7 @@ class Pretrained(Prior):
 
     def distribution(self, layer, name):
         like = _point(layer, name)
-        path = getattr(layer, "_pyro_name", "")
+        path = module_name(layer)
         key = f"{path}.{name}" if path else name
         loc = self._state.get(key)
         if loc is None or loc.shape != like.shape:

@@ -33,6 +33,15 @@ from .svi import OPTIMIZERS, _batches, _first_batch
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
 
+#: torch's dropout layers (their common base class is private)
+DROPOUT = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
 TASKS = {"classification": (Classifier, F.cross_entropy), "regression": (Regressor, F.mse_loss)}
 
 
@@ -185,7 +194,7 @@ def mc_dropout(
     if seed is not None:
         torch.manual_seed(seed)
     device = resolve(device)
-    has_dropout = any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules())
+    has_dropout = any(isinstance(m, DROPOUT) for m in net.modules())
     net = (copy.deepcopy(net) if has_dropout else insert_dropout(net, p)).to(device)
     example = _first_batch(loader)[0][:1].to(device)
     net = masked_dropout(net, example)

@@ -38,6 +38,7 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
+from .._compat import kernel_stats
 from ..checkpoint import save_atomic
 from ..device import resolve
 from ..models import BayesianModel
@@ -315,15 +316,16 @@ def fit_hmc(
         }
         for k, v in values.items():
             draws[chain].setdefault(k, []).append(v)
-        lp = -float(kern._potential_energy_last)
+        kernel = kernel_stats(kern)
+        lp = -kernel.potential_energy
         if math.isnan(lp):
             raise ValueError(
                 f"chain {chain} produced a NaN log density at draw {len(stats['lp'][chain])}"
             )
         row = {
             "step_size": float(kern.step_size),
-            "diverging": float(len(kern._divergences) > divergences_before),
-            "acceptance_rate": float(kern._mean_accept_prob),
+            "diverging": float(kernel.divergences > divergences_before),
+            "acceptance_rate": kernel.mean_accept_prob,
             "n_steps": float(potential_fn.calls - calls_before),
             "lp": lp,
             "energy": float(kern._start_kinetic) - lp
@@ -385,16 +387,17 @@ def fit_hmc(
             state = {"calls": potential_fn.calls, "div": 0, "i": 0}
 
             def hook(kern, sample, stage, i, chain=chain, state=state):
+                kernel = kernel_stats(kern)
                 bar.update()
                 bar.set_postfix(
                     chain=chain,
                     step=f"{float(kern.step_size):.2e}",
-                    acc=f"{kern._mean_accept_prob:.2f}",
-                    div=len(kern._divergences),
+                    acc=f"{kernel.mean_accept_prob:.2f}",
+                    div=kernel.divergences,
                 )
                 if stage == "Sample" and i % thinning == 0:
                     record(chain, kern, sample, state["calls"], state["div"])
-                state["calls"], state["div"] = potential_fn.calls, len(kern._divergences)
+                state["calls"], state["div"] = potential_fn.calls, kernel.divergences
 
             mcmc = MCMC(
                 kern,

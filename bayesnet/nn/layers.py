@@ -25,6 +25,7 @@ from pyro.poutine.runtime import effectful
 from torch import nn
 
 from .. import priors as _priors
+from .._compat import conv_forward, module_name, version
 
 __all__ = [
     "BayesianLayer",
@@ -87,7 +88,7 @@ class BayesianLayer:
         if not prior.cacheable:
             return prior.distribution(self, name)
         point = self._buffers[f"{name}_point"]
-        key = (id(prior), self._pyro_name, point.device, point.dtype, point._version)
+        key = (id(prior), module_name(self), point.device, point.dtype, version(point))
         cache = self.__dict__.setdefault("_prior_cache", {})
         hit = cache.get(name)
         if hit is None or hit[0] != key:
@@ -102,15 +103,15 @@ class BayesianLayer:
 
     def site_name(self, name: str) -> str:
         """The Pyro site name of ``self.<name>`` (module path + attribute)."""
-        prefix = self._pyro_name
+        prefix = module_name(self)
         return f"{prefix}.{name}" if prefix else name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return apply_layer(self, x, self.weight, self.bias, name=self._pyro_name)
+        return apply_layer(self, x, self.weight, self.bias, name=module_name(self))
 
     def functional(self, x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor:
         """The layer's map with explicit weights (linear in ``weight``)."""
-        return self._conv_forward(x, weight, bias)
+        return conv_forward(self, x, weight, bias)
 
     def sign_shape(self, t: torch.Tensor) -> tuple[int, ...]:
         """Shape of flipout's random signs for an input/output ``t`` of this layer.
@@ -131,12 +132,15 @@ class BayesianLayer:
     def to_torch(self) -> nn.Module:
         """The deterministic torch layer of the same shape, holding the point values."""
         plain = copy.deepcopy(self)
-        points = {n: plain._buffers.pop(f"{n}_point") for n in self.param_names}
+        points = {n: plain.get_buffer(f"{n}_point") for n in self.param_names}
+        for name in self.param_names:
+            delattr(plain, f"{name}_point")
         for key in [k for k in plain.__dict__ if k.startswith("_pyro")] + ["prior", "_prior_cache"]:
             plain.__dict__.pop(key, None)
         plain.__class__ = self.torch_class
-        for name in [n for n in plain._parameters if n.startswith(_priors.PRIOR_PARAMETER)]:
-            del plain._parameters[name]
+        for name, _ in list(plain.named_parameters(recurse=False)):
+            if name.startswith(_priors.PRIOR_PARAMETER):
+                delattr(plain, name)
         for name in PARAM_NAMES:
             value = points.get(name)
             plain.register_parameter(name, None if value is None else nn.Parameter(value))

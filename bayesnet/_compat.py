@@ -1,0 +1,78 @@
+"""The private Pyro and torch APIs bayesnet needs, each with no public equivalent, in one
+place. ``tests/test_compat.py`` exercises every one against the installed versions, so an
+upgrade that moves or renames one fails there, by name, rather than somewhere downstream;
+``pyproject.toml`` bounds ``pyro-ppl`` to the major version they were tested with.
+
+- A PyroModule learns its site-name prefix only from a PyroModule parent; in a user's plain
+  ``nn.Module`` it stays anonymous. Pyro has no public way to name it or to share one scope
+  (``_Context``) between sibling PyroModules.
+- Pyro's HMC and NUTS kernels keep their per-iteration statistics (potential energy,
+  divergences, acceptance) in private attributes; its public diagnostics only summarise
+  them after the run, and the progress bar and ArviZ's ``sample_stats`` need them per draw.
+- torch's convolutions apply their padding mode inside ``_conv_forward``; calling the
+  functional op instead would drop the non-zero padding modes.
+- A tensor's ``_version`` counter is the only cheap way to know a buffer changed in place.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from pyro.nn.module import _Context
+from torch import nn
+
+__all__ = [
+    "Scope",
+    "new_scope",
+    "name_module",
+    "module_name",
+    "conv_forward",
+    "version",
+    "KernelStats",
+    "kernel_stats",
+]
+
+Scope = _Context
+
+
+def new_scope() -> Scope:
+    """A PyroModule scope to be shared by several top-level PyroModules."""
+    return _Context()
+
+
+def name_module(module: nn.Module, path: str, scope: Scope) -> None:
+    """Give a PyroModule the site-name prefix ``path`` and the shared ``scope``."""
+    module._pyro_set_supermodule(path, scope)
+
+
+def module_name(module: nn.Module) -> str:
+    """A PyroModule's site-name prefix ("" when it is anonymous)."""
+    return getattr(module, "_pyro_name", "")
+
+
+def conv_forward(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor:
+    """A torch convolution's map with explicit weights, its padding mode included."""
+    return layer._conv_forward(x, weight, bias)
+
+
+def version(t: torch.Tensor) -> int:
+    """How many in-place changes ``t`` has seen."""
+    return t._version
+
+
+class KernelStats(NamedTuple):
+    """One iteration of a Pyro HMC/NUTS kernel."""
+
+    potential_energy: float
+    divergences: int  # so far, warm-up included
+    mean_accept_prob: float
+
+
+def kernel_stats(kernel) -> KernelStats:
+    """The statistics a Pyro HMC or NUTS kernel keeps after its last ``sample`` call."""
+    return KernelStats(
+        float(kernel._potential_energy_last),
+        len(kernel._divergences),
+        float(kernel._mean_accept_prob),
+    )

@@ -1,0 +1,56 @@
+"""Every private Pyro and torch API bayesnet relies on (``bayesnet._compat``), exercised on
+the installed versions: an upgrade that breaks one fails here, by name."""
+
+import math
+
+import pyro
+import torch
+import torch.nn.functional as F
+from pyro.infer.mcmc import NUTS
+from pyro.nn import PyroModule, PyroSample
+from torch import nn
+
+from bayesnet import _compat
+
+
+def test_pyro_modules_take_a_name_and_a_shared_scope():
+    a, b = PyroModule[nn.Linear](2, 2), PyroModule[nn.Linear](2, 2)
+    a.weight = PyroSample(pyro.distributions.Normal(0.0, 1.0).expand([2, 2]).to_event(2))
+    scope = _compat.new_scope()
+    _compat.name_module(a, "encoder.0", scope)
+    _compat.name_module(b, "head", scope)
+    assert _compat.module_name(a) == "encoder.0" and _compat.module_name(b) == "head"
+    with scope:  # one scope: the draw is made once and reused
+        trace = pyro.poutine.trace(lambda: (a.weight, a.weight)).get_trace()
+        first, second = trace.nodes["_RETURN"]["value"]
+    assert "encoder.0.weight" in trace.nodes and torch.equal(first, second)
+    assert _compat.module_name(nn.Linear(1, 1)) == ""
+
+
+def test_conv_forward_applies_the_padding_mode():
+    conv = nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular")
+    x, w = torch.randn(1, 1, 5, 5), torch.randn(2, 1, 3, 3)
+    expected = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="circular"), w)
+    assert torch.allclose(_compat.conv_forward(conv, x, w, None), expected, atol=1e-6)
+
+
+def test_version_counts_in_place_changes():
+    t = torch.zeros(3)
+    before = _compat.version(t)
+    t.add_(1)
+    assert _compat.version(t) == before + 1
+
+
+def test_nuts_kernel_statistics_after_a_step():
+    def model():
+        pyro.sample("z", pyro.distributions.Normal(0.0, 1.0))
+
+    kernel = NUTS(model)
+    kernel.setup(warmup_steps=5)
+    params = kernel.initial_params
+    for _ in range(3):
+        params = kernel.sample(params)
+    stats = _compat.kernel_stats(kernel)
+    assert 0.0 <= stats.mean_accept_prob <= 1.0 and stats.divergences == 0
+    # the potential -log N(z; 0, 1) = z^2 / 2 + log sqrt(2 pi) is never below log sqrt(2 pi)
+    assert stats.potential_energy >= math.log(math.sqrt(2 * math.pi)) - 1e-6
