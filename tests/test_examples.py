@@ -32,5 +32,5 @@ def test_train_config_example_is_valid(tmp_path, monkeypatch):
     config = tmp_path / "train.toml"
     config.write_text(text)
     post = run_train(config)
-    assert post.info["reparam"] == "flipout"
+    assert post.info["temperature"] == 0.01 and post.info["init"] == "map"
     assert (tmp_path / "posterior.pt").exists()
