@@ -65,7 +65,8 @@ def toy_demo(seed: int = 0, quick: bool = False, hmc: bool = True, progress: boo
             _bnn(point, len(x), 1.0),
             (x, y),
             num_samples=draws,
-            warmup=draws,
+            # 20 warm-up steps left the step size unadapted: every draw diverged
+            warmup=40 if quick else draws,
             max_tree_depth=4 if quick else 6,
             **common,
         )
