@@ -17,9 +17,9 @@ from dataclasses import replace
 from bayesnet.jobs import CompareSettings, run_compare
 
 VARIANTS = {
-    "default (Normal(1), T=0.1)": {},
-    "untempered (Normal(1), T=1)": {"temperature": 1.0},
-    "FanIn(1) prior, T=0.1": {"prior": "fan_in"},
+    "default (MAP warm start, Normal(1), T=0.01)": {},
+    "untempered (MAP warm start, Normal(1), T=1)": {"temperature": "1"},
+    "FanIn(1) prior, T=0.01": {"prior": "fan_in"},
 }
 COLUMNS = ("accuracy", "nll", "brier", "ece")
 

@@ -117,8 +117,9 @@ def test_interrupted_run_keeps_its_draws(conjugate, tmp_path):
         conjugate_model(c),
         (c["x"], c["y"]),
         num_samples=100,
-        warmup=20,
+        warmup=50,  # 20 could leave the step size at 6 and every draw divergent (an error)
         progress=False,
+        seed=0,
         callbacks=[stop],
         keep_on_interrupt=True,
         checkpoint_path=tmp_path / "draws.pt",
