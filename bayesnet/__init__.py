@@ -4,10 +4,11 @@ The softmax of a trained network is not an uncertainty measure; the posterior
 predictive of a Bayesian network is one. See README.md.
 """
 
+import importlib
+
 from . import (
     _pyro,  # noqa: F401  (settings first, before any PyroModule exists)
     data,
-    diagnostics,
     evaluate,
     nn,
     priors,
@@ -19,6 +20,16 @@ from .nn import bayesianize
 from .posterior import Posterior
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # ArviZ (and xarray, pandas) load on first use of bn.diagnostics: importing them costs
+    # a second and ArviZ warns about its refactor on import, which users of bayesnet who
+    # never touch diagnostics should not see.
+    if name == "diagnostics":
+        return importlib.import_module(f"{__name__}.diagnostics")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Classifier",

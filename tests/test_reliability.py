@@ -217,3 +217,17 @@ def test_nuts_that_meets_nan_mid_run_raises_and_predict_never_returns_nan(conjug
     broken = bn.Posterior(model, bn.posterior.DrawsSampler({"0.weight": torch.zeros(2, 1, 3)}))
     with pytest.raises(FloatingPointError, match="2 of 2 draws predict NaN"):
         broken.predict(c["x"][:4])
+
+
+def test_import_writes_nothing_and_loads_arviz_only_when_used():
+    code = (
+        "import sys, bayesnet as bn; assert 'arviz' not in sys.modules;"
+        "bn.diagnostics.summary; assert 'arviz' in sys.modules"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # ArviZ's own FutureWarning shows when a user reaches for diagnostics, not on import
+    quiet = subprocess.run(
+        [sys.executable, "-c", "import bayesnet"], capture_output=True, text=True
+    )
+    assert quiet.stderr == ""
