@@ -84,12 +84,7 @@ def to_arviz(
                 )
             posterior.model.check_targets(y, outputs[0])
             per_draw = [{k: v[s] for k, v in draws.items()} for s in range(outputs.shape[0])]
-            log_lik = torch.stack(
-                [
-                    posterior.model.log_likelihood(outputs[s], y, per_draw[s])
-                    for s in range(outputs.shape[0])
-                ]
-            )
+            log_lik = posterior.model.log_likelihood_draws(outputs, y, draws)
             sampled = torch.stack(
                 [
                     posterior.model.likelihood(outputs[s], per_draw[s]).sample()

@@ -147,6 +147,18 @@ class BayesianModel(nn.Module, ABC):
         """Pointwise ``log p(y_n | x_n, w)`` ``[B]`` from the network's output for one draw."""
         return self.likelihood(output, draw).log_prob(y)
 
+    def log_likelihood_draws(
+        self, outputs: torch.Tensor, y: torch.Tensor, draws: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Pointwise log-likelihood ``[S, B]`` for outputs ``[S, B, ...]`` of ``S`` draws
+        (``draws`` holds any other latents, ``[S, ...]`` each)."""
+        return torch.stack(
+            [
+                self.log_likelihood(out, y, {k: v[s] for k, v in draws.items()})
+                for s, out in enumerate(outputs)
+            ]
+        )
+
 
 class Classifier(BayesianModel):
     """Categorical likelihood on the network's logits ``[B, C]``.

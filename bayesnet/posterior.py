@@ -181,6 +181,8 @@ class Posterior:
         self.info = dict(info or {})
         self._net: nn.Module | None = None
         self._links: list[tuple[torch.Tensor, nn.Module, str]] = []
+        self._names: set[str] = set()  # the twin's parameters and buffers
+        self._sites: tuple[set[str], set[str]] = (set(), set())  # weight, all latent
 
     @property
     def net(self) -> nn.Module:
@@ -192,6 +194,11 @@ class Posterior:
             for p in self._net.parameters():
                 p.requires_grad_(False)
             self._links = _twin_links(self._net, self.model.net)
+            self._names = {
+                n
+                for n, _ in itertools.chain(self._net.named_parameters(), self._net.named_buffers())
+            }
+            self._sites = (set(self.model.weight_sites), set(self.model.latent_sites))
         return self._net
 
     @torch.no_grad()
@@ -257,41 +264,27 @@ class Posterior:
         if x.shape[0] == 0:
             raise ValueError("predict got an empty input batch")
         check_finite(x)
-        net = self.net
-        names = {n for n, _ in itertools.chain(net.named_parameters(), net.named_buffers())}
-        self._check_draws(draws, names)
-        params = {k: v.to(device) for k, v in draws.items() if k in names}
+        net = self.net  # synced once per call: _forward runs on this one
+        self._check_draws(draws)
+        params = {k: v.to(device) for k, v in draws.items() if k in self._names}
         if strategy == "auto":
             strategy = "vmap" if device.type == "cuda" else "loop"
         fn = self.model.link if link else _identity
         chunks = x.split(batch_size or x.shape[0])
-        return torch.cat([self._forward(params, xb, strategy, fn) for xb in chunks], dim=1)
+        return torch.cat([_forward(net, params, xb, strategy, fn) for xb in chunks], dim=1)
 
-    def _check_draws(self, draws: dict[str, torch.Tensor], names: set[str]) -> None:
+    def _check_draws(self, draws: dict[str, torch.Tensor]) -> None:
         """Draws must cover every sampled weight and name nothing the model lacks: a draw
         set that does not match the network would silently predict with point weights."""
-        missing = sorted(set(self.model.weight_sites) - set(draws))
-        unknown = sorted(set(draws) - names - set(self.model.latent_sites))
+        weights, latent = self._sites
+        missing = sorted(weights - set(draws))
+        unknown = sorted(set(draws) - self._names - latent)
         if missing or unknown:
             raise ValueError(
                 f"the draws do not match the network: missing weight sites {missing[:5]}"
                 f"{' ...' if len(missing) > 5 else ''}, unknown names {unknown[:5]}"
                 f"{' ...' if len(unknown) > 5 else ''}"
             )
-
-    def _forward(self, params, x, strategy, link) -> torch.Tensor:
-        net = self.net
-        if not params:
-            return link(net(x)).unsqueeze(0)
-        if strategy == "vmap":
-            return vmap(lambda p: link(functional_call(net, p, (x,))))(params)
-        num = next(iter(params.values())).shape[0]
-        return torch.stack(
-            [
-                link(functional_call(net, {k: v[s] for k, v in params.items()}, (x,)))
-                for s in range(num)
-            ]
-        )
 
     def to_arviz(
         self,
@@ -351,6 +344,18 @@ class Posterior:
                 "reads 'guide', 'draws', 'dropout' and 'prior'"
             )
         return cls(model, sampler, payload["info"])
+
+
+def _forward(net: nn.Module, params, x, strategy, link) -> torch.Tensor:
+    """``net`` on ``x`` for each draw in ``params`` (none: the network as it is)."""
+    if not params:
+        return link(net(x)).unsqueeze(0)
+    if strategy == "vmap":
+        return vmap(lambda p: link(functional_call(net, p, (x,))))(params)
+    num = next(iter(params.values())).shape[0]
+    return torch.stack(
+        [link(functional_call(net, {k: v[s] for k, v in params.items()}, (x,))) for s in range(num)]
+    )
 
 
 def _twin_links(twin: nn.Module, net: nn.Module) -> list[tuple[torch.Tensor, nn.Module, str]]:

@@ -68,7 +68,7 @@ class Prior(ABC):
     """A prior over the parameters of Bayesian layers."""
 
     #: the constructor argument that sets the prior's width (``get(name, scale=...)``)
-    scale_arg: str | None = "scale"
+    scale_arg: str = "scale"
 
     #: whether ``distribution`` depends only on the layer's buffers (layers cache it)
     cacheable = True
@@ -304,7 +304,7 @@ _BY_NAME = {
 
 
 def get(prior: Prior | str | None, scale: float | None = None) -> Prior:
-    """Resolve ``None`` (the default, ``DEFAULT``), a name, or a Prior object. With a name,
+    """Resolve ``None`` (the default, ``Normal(1)``), a name, or a Prior object. With a name,
     ``scale`` sets the prior's width through its own argument (``scale_arg``: ``gain`` for
     the fan-in priors, ``sigma1`` for the scale mixture)."""
     if prior is None:

@@ -225,17 +225,15 @@ def fit_svi(
         _check_checkpoint_dir(ckpt, resume, overwrite)
     info["map_history"] = _warm_start(model, loader, spec, map_epochs, train, ckpt, resume)
     info.update({"temperature": temperature, "init": init, "history": []})
-    spec = {**spec, "init": "point_estimate" if init == "map" else init}
     post = _train(
         model,
         loader,
-        spec,
+        *_after_warm_start(spec),
         info,
         temperature=temperature,
         callbacks=callbacks,
         ckpt=ckpt / CHECKPOINT_NAME if ckpt is not None else None,
         resume=resume,
-        frozen_stats=init == "map",
         **train,
     )
     check_collapse(post.info, null_nll(y0, isinstance(model, Classifier)), model)
@@ -273,12 +271,12 @@ def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[Ep
             model,
             loader,
             {"name": "delta", "init": "point_estimate", "init_scale": 1.0, "rank": None},
+            False,
             info,
             temperature=1.0,
             callbacks=(),
             ckpt=ckpt / MAP_CHECKPOINT_NAME if ckpt is not None else None,
             resume=resume,
-            frozen_stats=False,
             **{
                 **train,
                 "epochs": map_epochs or train["epochs"],
@@ -295,6 +293,13 @@ def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[Ep
     values = post.sampler.guide.median()  # also holds hierarchical scales: not point values
     model.set_point_values({site: values[site] for site in model.weight_sites})
     return info["history"]
+
+
+def _after_warm_start(spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The SVI phase's guide spec and whether it keeps normalisation statistics fixed: after
+    a MAP warm start the guide starts at the (MAP) point values and the statistics stay."""
+    warm = spec["init"] == "map"
+    return {**spec, "init": "point_estimate" if warm else spec["init"]}, warm
 
 
 def _auto_temperature(model, loader, validation, spec, map_epochs, train):
@@ -320,13 +325,12 @@ def _auto_temperature(model, loader, validation, spec, map_epochs, train):
         post = _train(
             trial,
             sub_loader,
-            {**spec, "init": "point_estimate" if spec["init"] == "map" else spec["init"]},
+            *_after_warm_start(spec),
             {"history": []},
             temperature=t,
             callbacks=(),
             ckpt=None,
             resume=False,
-            frozen_stats=spec["init"] == "map",
             **{**train, "progress": False},
         )
         scores[t] = _predictive_nll(post, x_val.to(train["device"]), y_val.to(train["device"]))
@@ -337,13 +341,7 @@ def _auto_temperature(model, loader, validation, spec, map_epochs, train):
 def _predictive_nll(post: Posterior, x: torch.Tensor, y: torch.Tensor) -> float:
     """``-mean_n log mean_s p(y_n | x_n, w_s)`` over ``AUTO_SAMPLES`` draws."""
     draws = post.sample_params(AUTO_SAMPLES)
-    outputs = post.forward(x, draws, link=False)
-    logp = torch.stack(
-        [
-            post.model.log_likelihood(out, y, {k: v[s] for k, v in draws.items()})
-            for s, out in enumerate(outputs)
-        ]
-    )
+    logp = post.model.log_likelihood_draws(post.forward(x, draws, link=False), y, draws)
     return -(logp.logsumexp(0) - math.log(len(logp))).mean().item()
 
 
@@ -351,6 +349,7 @@ def _train(
     model: BayesianModel,
     loader: Iterable,
     spec: dict[str, Any],
+    frozen_stats: bool,
     info: dict[str, Any],
     *,
     epochs: int,
@@ -366,7 +365,6 @@ def _train(
     callbacks: Iterable[Callback],
     ckpt: Path | None,
     resume: bool,
-    frozen_stats: bool,
 ) -> Posterior:
     """One SVI run of ``spec``'s guide; the loop behind both phases of ``fit_svi``."""
     x0, out0 = first
