@@ -7,7 +7,6 @@ predictive of a Bayesian network is one. See README.md.
 import importlib
 
 from . import (
-    _pyro,  # noqa: F401  (settings first, before any PyroModule exists)
     data,
     evaluate,
     nn,

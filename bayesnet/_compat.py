@@ -22,6 +22,8 @@ import torch
 from pyro.nn.module import _Context
 from torch import nn
 
+from ._pyro import local_params
+
 __all__ = [
     "Scope",
     "new_scope",
@@ -38,7 +40,8 @@ Scope = _Context
 
 def new_scope() -> Scope:
     """A PyroModule scope to be shared by several top-level PyroModules."""
-    return _Context()
+    with local_params():
+        return _Context()
 
 
 def name_module(module: nn.Module, path: str, scope: Scope) -> None:

@@ -20,6 +20,7 @@ from torch import nn
 
 from ._checks import check_batch_size, check_finite, check_labels
 from ._compat import Scope, name_module, new_scope
+from ._pyro import local_params
 from .nn.convert import bayesian_layers, deterministic
 from .priors import PRIOR_PARAMETER, Hierarchical
 
@@ -126,7 +127,7 @@ class BayesianModel(nn.Module, ABC):
         )
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
-        with self._context:
+        with local_params(), self._context:
             return self.net(x)
 
     @abstractmethod

@@ -231,3 +231,31 @@ def test_import_writes_nothing_and_loads_arviz_only_when_used():
         [sys.executable, "-c", "import bayesnet"], capture_output=True, text=True
     )
     assert quiet.stderr == ""
+
+
+def test_bayesnet_keeps_pyros_global_settings_and_parameter_store(digits):
+    """Importing or using bayesnet once switched Pyro into module-local mode for the whole
+    process; a user's own Pyro code must keep Pyro's defaults (the global param store)."""
+    assert pyro.settings.get("module_local_params") is False
+    pyro.clear_param_store()
+    (x, y), _ = (t.tensors for t in digits)
+    posts = [
+        bn.fit_svi(
+            bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn(channels=(2, 4), hidden=8)), 256),
+            loader_of(x[:256], y[:256], 64),
+            epochs=1,
+            progress=False,
+            seed=seed,
+        )
+        for seed in (0, 1)
+    ]
+    assert pyro.settings.get("module_local_params") is False
+    # two guides over the same layer names keep their own parameters, none in the store
+    assert not list(pyro.get_param_store().keys())
+    a, b = (p.sampler.guide.locs["0/weight"] for p in posts)
+    assert a is not b and not torch.equal(a, b)
+    # a user's PyroModule, made after bayesnet ran, registers globally as Pyro documents
+    user = pyro.nn.PyroModule[nn.Linear](2, 1)
+    user(torch.zeros(1, 2))
+    assert set(pyro.get_param_store().keys()) == {"weight", "bias"}
+    pyro.clear_param_store()

@@ -28,6 +28,7 @@ from torch.distributions import biject_to
 from torch.distributions.transforms import identity_transform
 
 from .._checks import check_choice
+from .._pyro import LocalParams
 
 __all__ = ["MeanFieldNormal", "make_guide", "GUIDES", "INITS"]
 
@@ -45,7 +46,7 @@ def _inverse_softplus(x: torch.Tensor) -> torch.Tensor:
     return x + torch.log(-torch.expm1(-x))
 
 
-class MeanFieldNormal(autoguide.AutoGuide):
+class MeanFieldNormal(LocalParams, autoguide.AutoGuide):
     """Independent Normal per site: ``Normal(loc, softplus(raw_scale)).to_event``.
 
     Constrained sites (a hierarchical prior's scale) get the Normal pushed through the
@@ -126,6 +127,18 @@ class MeanFieldNormal(autoguide.AutoGuide):
         }
 
 
+class LowRankNormal(LocalParams, autoguide.AutoLowRankMultivariateNormal):
+    """Pyro's low-rank multivariate Normal guide, its parameters local to it."""
+
+
+class FullRankNormal(LocalParams, autoguide.AutoMultivariateNormal):
+    """Pyro's full-covariance Normal guide, its parameters local to it."""
+
+
+class Delta(LocalParams, autoguide.AutoDelta):
+    """Pyro's point-mass guide (MAP), its parameters local to it."""
+
+
 def make_guide(
     model,
     name: str = "mean_field",
@@ -147,11 +160,7 @@ def make_guide(
     if name == "mean_field":
         return MeanFieldNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
     if name == "low_rank":
-        return autoguide.AutoLowRankMultivariateNormal(
-            model, init_loc_fn=init_loc_fn, init_scale=init_scale, rank=rank
-        )
+        return LowRankNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale, rank=rank)
     if name == "full_rank":
-        return autoguide.AutoMultivariateNormal(
-            model, init_loc_fn=init_loc_fn, init_scale=init_scale
-        )
-    return autoguide.AutoDelta(model, init_loc_fn=init_loc_fn)
+        return FullRankNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
+    return Delta(model, init_loc_fn=init_loc_fn)

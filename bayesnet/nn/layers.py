@@ -26,6 +26,7 @@ from torch import nn
 
 from .. import priors as _priors
 from .._compat import conv_forward, module_name, version
+from .._pyro import LocalParams, local_params
 
 __all__ = [
     "BayesianLayer",
@@ -55,7 +56,7 @@ def _new_layer(cls: type) -> BayesianLayer:
     return cls.__new__(cls)
 
 
-class BayesianLayer:
+class BayesianLayer(LocalParams):
     """Mixin turning a torch layer's ``weight`` and ``bias`` into prior-distributed sites."""
 
     torch_class: type[nn.Module]
@@ -124,7 +125,8 @@ class BayesianLayer:
     def from_torch(cls, module: nn.Module, prior=None) -> BayesianLayer:
         """A Bayesian copy of a torch layer, its current weights kept as ``*_point``."""
         layer = copy.deepcopy(module)
-        to_pyro_module_(layer, recurse=False)
+        with local_params():
+            to_pyro_module_(layer, recurse=False)
         layer.__class__ = cls
         layer._make_bayesian(prior)
         return layer
