@@ -178,19 +178,20 @@ def test_to_arviz_checks_labels_and_loo_refuses_a_single_draw(digits):
         bn.diagnostics.compare({"softmax": softmax}, x[:8], y[:8])
 
 
-def test_importing_bayesnet_leaves_the_matplotlib_backend_alone(tmp_path):
-    """It once switched a notebook's backend to Agg; figures are built without pyplot."""
+def test_importing_bayesnet_leaves_the_matplotlib_backend_and_pyro_settings_alone(tmp_path):
+    """It once switched a notebook's backend to Agg (figures are now built without pyplot)
+    and Pyro into module-local mode for the whole process."""
     code = (
-        "import matplotlib, bayesnet, bayesnet.evaluate.plots as plots;"
+        "import matplotlib, pyro, bayesnet, bayesnet.evaluate.plots as plots;"
         "fig, axes = plots.grid(1, 2); axes[0, 0].plot([0, 1]);"
         f"plots.save(fig, {str(tmp_path / 'f.png')!r});"
-        "print(matplotlib.get_backend())"
+        "print(matplotlib.get_backend(), pyro.settings.get('module_local_params'))"
     )
     env = {**os.environ, "MPLBACKEND": "svg"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "svg"
+    assert out.stdout.strip() == "svg False"
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
 
 
