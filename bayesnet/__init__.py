@@ -6,13 +6,7 @@ predictive of a Bayesian network is one. See README.md.
 
 import importlib
 
-from . import (
-    data,
-    evaluate,
-    nn,
-    priors,
-    zoo,
-)
+from . import data, nn, priors, zoo
 from .infer import CollapseWarning, baselines, fit_hmc, fit_svi
 from .models import Classifier, Regressor
 from .nn import bayesianize
@@ -21,12 +15,15 @@ from .posterior import Posterior
 __version__ = "0.1.0"
 
 
+#: subpackages that load on first use: diagnostics needs ArviZ (and xarray, pandas), which
+#: costs a second and warns about its refactor on import; evaluate needs scikit-learn and
+#: matplotlib. Users who never touch them should neither wait for them nor see the warning.
+LAZY = ("diagnostics", "evaluate")
+
+
 def __getattr__(name: str):
-    # ArviZ (and xarray, pandas) load on first use of bn.diagnostics: importing them costs
-    # a second and ArviZ warns about its refactor on import, which users of bayesnet who
-    # never touch diagnostics should not see.
-    if name == "diagnostics":
-        return importlib.import_module(f"{__name__}.diagnostics")
+    if name in LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -1,4 +1,5 @@
-"""The ``bayesnet`` command: ``compare`` (main job) and ``train CONFIG.toml``."""
+"""The ``bayesnet`` command: ``compare`` (main job), ``train CONFIG.toml`` and ``diagnose
+RUN_DIR``. The jobs load when a command runs, so ``bayesnet --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 from dataclasses import fields
 
-from .jobs import CompareSettings, run_compare, run_diagnose, run_train
+from .settings import CompareSettings
 
 
 def _compare_parser(sub) -> None:
@@ -39,21 +40,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     diagnose.add_argument("run_dir")
     args = parser.parse_args(argv)
+    from . import jobs  # the evaluation and plotting stack: only when a command runs
 
     try:
         if args.command == "train":
-            post = run_train(args.config)
+            post = jobs.run_train(args.config)
             print(f"trained: {post.info['history'][-1]}")
             return 0
         if args.command == "diagnose":
-            print(run_diagnose(args.run_dir))
+            print(jobs.run_diagnose(args.run_dir))
             print(f"\nplots: {args.run_dir}/trace.png, rank.png, energy.png (MCMC only)")
             return 0
         values = {f.name: getattr(args, f.name) for f in _option_fields()}
         settings = CompareSettings(**values, progress=not args.no_progress)
         if args.quick:
             settings = settings.quick()
-        result = run_compare(settings)
+        result = jobs.run_compare(settings)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"bayesnet: error: {err}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,101 +21,13 @@ from .demos import segmentation_demo, toy_demo
 from .evaluate import compare
 from .evaluate.attacks import fooling_images
 from .evaluate.shift import SHIFTS, noise_like, rotate
-from .infer import DEFAULT_TEMPERATURE, baselines, fit_hmc, fit_svi
+from .infer import baselines, fit_hmc, fit_svi
 from .models import Classifier
 from .nn import bayesianize
 from .posterior import Posterior
+from .settings import ATTACKS, DEMOS, SVI_REPARAM, CompareSettings, parse_floats, parse_names
 
 __all__ = ["CompareSettings", "run_compare", "run_diagnose", "run_train"]
-
-
-SVI_REPARAM = {"svi": None, "svi_local": "local", "svi_flipout": "flipout"}
-METHODS = ("softmax", "temperature", "dropout", "ensemble", *SVI_REPARAM, "hmc")
-ATTACKS = ("fgsm", "pgd")
-DEMOS = ("toy", "pixel")
-
-
-def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = sorted(set(names) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown {what} {unknown}; choose from {', '.join(allowed)}")
-    return names
-
-
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as err:
-        raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from err
-    if not values:
-        raise ValueError(f"{what} is an empty list")
-    return values
-
-
-@dataclass
-class CompareSettings:
-    """Defaults of ``bayesnet compare``; ``quick`` shrinks them to a smoke test.
-
-    ``methods``: any of ``METHODS`` (softmax always runs: every method is compared with it).
-    ``held_out``: comma-separated digit classes left out of training and used as an OOD
-    set. ``demos``: the toy and per-pixel sections of the report (``""`` skips both).
-    """
-
-    out: str = "runs/compare"
-    methods: str = "softmax,temperature,dropout,ensemble,svi"
-    held_out: str = ""
-    epochs: int = 30
-    svi_epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    svi_lr: float = 1e-2
-    prior: str = "normal"
-    prior_scale: float = 1.0
-    temperature: str = str(DEFAULT_TEMPERATURE)
-    validation: float = 0.1
-    dropout: float = 0.1
-    members: int = 5
-    hmc_subset: int = 300
-    hmc_warmup: int = 100
-    hmc_samples: int = 100
-    hmc_chains: int = 2
-    hmc_tree_depth: int = 5
-    attacks: str = "fgsm,pgd"
-    epsilons: str = "0,0.05,0.1,0.2"
-    demos: str = "toy,pixel"
-    num_samples: int = 100
-    device: str = "auto"
-    seed: int = 0
-    progress: bool = True
-    quick_run: bool = False
-
-    def quick(self) -> CompareSettings:
-        small = {
-            "epochs": 2,
-            "svi_epochs": 2,
-            "members": 2,
-            "num_samples": 10,
-            "hmc_subset": 100,
-            "hmc_warmup": 10,
-            "hmc_samples": 10,
-            "hmc_tree_depth": 3,
-            "epsilons": "0,0.1",
-        }
-        return CompareSettings(**{**asdict(self), **small, "quick_run": True})
-
-    def method_list(self) -> list[str]:
-        methods = _names(self.methods, METHODS, "methods")
-        return ["softmax"] + [m for m in methods if m != "softmax"]
-
-    def svi_temperature(self) -> float | str:
-        """``--temperature``: a number, or ``auto`` (picked on a validation split)."""
-        if self.temperature == "auto":
-            return "auto"
-        return _floats(self.temperature, "--temperature")[0]
-
-    def held_out_classes(self) -> list[int]:
-        return [int(c) for c in _floats(self.held_out, "--held-out")] if self.held_out else []
 
 
 def _split(settings: CompareSettings):
@@ -210,9 +122,9 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
     same architecture on the digits; compare them in distribution, out of distribution
     (noise, rotation, held-out classes, fooling images), along the shift suite and under
     attack; add the toy and per-pixel demonstrations; write the run directory."""
-    attacks = _names(settings.attacks, ATTACKS, "attacks")
-    epsilons = _floats(settings.epsilons, "--epsilons")
-    demos = _names(settings.demos, DEMOS, "demos")
+    attacks = parse_names(settings.attacks, ATTACKS, "attacks")
+    epsilons = parse_floats(settings.epsilons, "--epsilons")
+    demos = parse_names(settings.demos, DEMOS, "demos")
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)  # the networks' initial weights too

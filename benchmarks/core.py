@@ -6,7 +6,8 @@
    for plain reparameterization, local reparameterization and flipout.
 2. Posterior predictive with S=100 / S plain forward passes of the same network,
    for the Python loop and for torch.func.vmap.
-3. ``bayesnet compare`` wall time and peak memory (a subprocess, defaults).
+3. One model step at a small and an ImageNet-sized ``num_data`` (the plate's scale).
+4. ``bayesnet compare`` wall time and peak memory (a subprocess, defaults).
 
 Each timing is the median of ``--repeats`` runs after a warm-up; ratios compare runs
 made in the same process, one after the other, on the same device.
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 
+import pyro
 import torch
 import torch.nn.functional as F
 from timing import interleaved, median_ratio, seconds, sync
@@ -111,6 +113,22 @@ def bench_predict(device, repeats, num_samples=100):
     return rows
 
 
+def bench_plate(device, repeats, big=1_281_167):
+    """One model step (trace) at ``num_data`` = 1,437 digits vs ImageNet's 1,281,167: the
+    likelihood's ``num_data / B`` scale costs nothing per step (it once drew and discarded
+    ``randperm(num_data)``, 63 ms at the larger size)."""
+    train, _ = bn.data.digits()
+    x, y = (t[:64].to(device) for t in train.tensors)
+    net = bn.bayesianize(bn.zoo.digits_cnn()).to(device)
+    models = {"small": bn.Classifier(net, len(train)), "large": bn.Classifier(net, big)}
+    runs = {k: (lambda m=m: pyro.poutine.trace(m).get_trace(x, y)) for k, m in models.items()}
+    times = interleaved(runs, device, max(repeats, 20))
+    return {
+        "model_step_small_num_data_s": statistics.median(times["small"]),
+        "model_step_imagenet_num_data_ratio": median_ratio(times["large"], times["small"]),
+    }
+
+
 def bench_compare():
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -140,6 +158,7 @@ def main() -> None:
     }
     result.update(bench_svi(device, args.repeats))
     result.update(bench_predict(device, args.repeats))
+    result.update(bench_plate(device, args.repeats))
     if not args.skip_compare:
         result.update(bench_compare())
     print(json.dumps(result, indent=2))

@@ -221,9 +221,12 @@ def test_nuts_that_meets_nan_mid_run_raises_and_predict_never_returns_nan(conjug
 
 
 def test_import_writes_nothing_and_loads_arviz_only_when_used():
+    heavy = "('arviz', 'sklearn', 'matplotlib', 'xarray', 'pandas')"
     code = (
-        "import sys, bayesnet as bn; assert 'arviz' not in sys.modules;"
-        "bn.diagnostics.summary; assert 'arviz' in sys.modules"
+        "import sys, bayesnet as bn, bayesnet.cli;"
+        f"assert not [m for m in {heavy} if m in sys.modules], sys.modules.keys();"
+        "bn.diagnostics.summary; assert 'arviz' in sys.modules;"
+        "assert callable(bn.evaluate.compare) and 'matplotlib' in sys.modules"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -1,6 +1,22 @@
-"""Evaluation: posterior predictive against the point-estimate softmax."""
+"""Evaluation: posterior predictive against the point-estimate softmax.
 
-from . import attacks, metrics, pixel, plots, shift, toy
-from .compare import SECTIONS, Report, compare
+Everything loads on first use: metrics need scikit-learn and the figures matplotlib,
+which ``import bayesnet`` should not pay for.
+"""
 
-__all__ = ["SECTIONS", "Report", "attacks", "compare", "metrics", "pixel", "plots", "shift", "toy"]
+import importlib
+
+SUBMODULES = ("attacks", "comparison", "metrics", "pixel", "plots", "shift", "toy")
+#: names re-exported from ``comparison``
+COMPARISON = ("SECTIONS", "Report", "compare")
+
+
+def __getattr__(name: str):
+    if name in SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in COMPARISON:
+        return getattr(importlib.import_module(f"{__name__}.comparison"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [*COMPARISON, *SUBMODULES]
