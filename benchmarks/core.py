@@ -3,7 +3,8 @@
     python benchmarks/core.py [--device auto] [--repeats 5] [--skip-compare]
 
 1. SVI epoch time / plain torch training epoch (same zoo CNN, loader, batch, Adam),
-   for plain reparameterization, local reparameterization and flipout.
+   for plain reparameterization, local reparameterization and flipout, each with the
+   functional step (the default) and the traced one.
 2. Posterior predictive with S=100 / S plain forward passes of the same network,
    for the Python loop and for torch.func.vmap.
 3. One model step at a small and an ImageNet-sized ``num_data`` (the plate's scale).
@@ -16,6 +17,7 @@ made in the same process, one after the other, on the same device.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import resource
@@ -56,7 +58,7 @@ def bench_svi(device, repeats):
     floor = plain_epoch(bn.zoo.digits_cnn().to(device), loader, device)
     floor()  # warm-up
     rows = {}
-    for reparam in (None, "local", "flipout"):
+    for step, reparam in itertools.product(("functional", "traced"), (None, "local", "flipout")):
         model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(train))
         marks, floors = [], []
 
@@ -71,12 +73,14 @@ def bench_svi(device, repeats):
             loader,
             epochs=repeats + 1,
             reparam=reparam,
+            step=step,
+            init="point_estimate",
             device=device,
             progress=False,
             callbacks=[interleave],
         )
         svi = [b - f - a for a, b, f in zip(marks[:-1], marks[1:], floors[1:], strict=True)]
-        key = reparam or "reparam"
+        key = f"{step}_{reparam or 'reparam'}"
         rows[f"plain_torch_epoch_s[{key}]"] = statistics.median(floors)
         rows[f"svi_{key}_epoch_s"] = statistics.median(svi)
         rows[f"svi_{key}_ratio"] = median_ratio(svi, floors[1:])

@@ -5,7 +5,9 @@ through an auxiliary sample and a ``Delta``, which hides the Normal from the ELB
 from effect handlers, and reads its parameters through Pyro's parameter machinery on
 every step. Sampling each site from its (transformed) Normal directly gives analytic KL
 against Normal priors, lets local reparameterization and flipout read the guide's means
-and scales, and keeps the training step lean. The other families are Pyro's autoguides.
+and scales, and keeps the training step lean. ``delta`` (a point mass, the MAP warm start)
+is its one-parameter sibling; both can run the functional SVI step (``functional.py``).
+The low- and full-rank families are Pyro's autoguides.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from pyro.infer.autoguide.initialization import (
 )
 from torch import nn
 from torch.distributions import biject_to
-from torch.distributions.transforms import identity_transform
+from torch.distributions.transforms import SoftplusTransform, identity_transform
 
 from .._checks import check_choice
 from .._pyro import LocalParams
 
-__all__ = ["MeanFieldNormal", "make_guide", "GUIDES", "INITS"]
+__all__ = ["MeanFieldNormal", "PointMass", "make_guide", "GUIDES", "INITS"]
 
 GUIDES = ("mean_field", "low_rank", "full_rank", "delta")
 INITS = ("point_estimate", "prior")
@@ -42,67 +44,110 @@ def _is_identity(transform) -> bool:
     return transform is identity_transform
 
 
-def _inverse_softplus(x: torch.Tensor) -> torch.Tensor:
-    return x + torch.log(-torch.expm1(-x))
+class _PerSite(LocalParams, autoguide.AutoGuide):
+    """A guide with one unconstrained mean per site, a plain ``nn.Parameter`` (``locs``,
+    keyed by the site name with "." as "/"), so a step touches no Pyro parameter
+    machinery. Constrained sites (a hierarchical prior's scale) are pushed through the
+    bijection to their support."""
 
-
-class MeanFieldNormal(LocalParams, autoguide.AutoGuide):
-    """Independent Normal per site: ``Normal(loc, softplus(raw_scale)).to_event``.
-
-    Constrained sites (a hierarchical prior's scale) get the Normal pushed through the
-    bijection to their support, as a single ``TransformedDistribution`` site. Means and
-    raw scales are plain ``nn.Parameter``s (``locs``/``scales`` dicts keyed by the site
-    name with "." as "/"), so a step touches no Pyro parameter machinery.
-    """
-
-    def __init__(self, model, *, init_loc_fn=init_to_median, init_scale: float = 0.1) -> None:
-        if not init_scale > 0:
-            raise ValueError(f"init_scale must be > 0, got {init_scale}")
+    def __init__(self, model, *, init_loc_fn=init_to_median) -> None:
         self.init_loc_fn = init_loc_fn
-        self._init_scale = float(init_scale)
         super().__init__(InitMessenger(init_loc_fn)(model))
 
     def _setup_prototype(self, *args, **kwargs):
         super()._setup_prototype(*args, **kwargs)
         self.locs = nn.ParameterDict()
-        self.scales = nn.ParameterDict()
         self._sites = []
         for name, site in self.prototype_trace.iter_stochastic_nodes():
             if site["cond_indep_stack"]:
                 raise ValueError(
-                    f"mean_field guide supports global latent sites only; {name!r} is in a plate"
+                    f"{type(self).__name__} supports global latent sites only; {name!r} is in "
+                    "a plate"
                 )
             transform = biject_to(site["fn"].support)
             init = transform.inv(site["value"].detach()).detach()
             key = name.replace(".", "/")
             self.locs[key] = nn.Parameter(init.clone())
-            self.scales[key] = nn.Parameter(
-                _inverse_softplus(torch.full_like(init, self._init_scale))
-            )
             event_dim = site["fn"].event_dim + init.dim() - site["value"].dim()
             self._sites.append(
                 (name, key, event_dim, None if _is_identity(transform) else transform)
             )
+            self._add_site(key, init)
+
+    def _add_site(self, key: str, init: torch.Tensor) -> None:
+        """Parameters of one site beyond its mean."""
+
+    @property
+    def site_names(self) -> list[str]:
+        """The guide's sites, in the order it draws them."""
+        return [name for name, *_ in self._sites]
+
+    @property
+    def all_real(self) -> bool:
+        """Whether every site is unconstrained (no bijection between mean and value)."""
+        return all(t is None for *_, t in self._sites)
+
+    def site_distribution(self, key: str, event_dim: int):
+        """The guide's distribution of one site in unconstrained space."""
+        raise NotImplementedError
+
+    def forward(self, *args, **kwargs):
+        if self.prototype_trace is None:
+            self._setup_prototype(*args, **kwargs)
+        result = {}
+        for name, key, event_dim, transform in self._sites:
+            fn = self.site_distribution(key, event_dim)
+            if transform is not None:
+                fn = dist.TransformedDistribution(fn, transform)
+            result[name] = pyro.sample(name, fn)
+        return result
+
+    @torch.no_grad()
+    def median(self, *args, **kwargs) -> dict[str, torch.Tensor]:
+        return {
+            name: self.locs[key].clone() if t is None else t(self.locs[key])
+            for name, key, _, t in self._sites
+        }
+
+
+class MeanFieldNormal(_PerSite):
+    """Independent Normal per site: ``Normal(loc, softplus(raw_scale)).to_event``.
+
+    Sampling each site from its Normal directly (not through an auxiliary site and a
+    ``Delta`` as ``AutoNormal`` does) gives analytic KL against Normal priors and lets
+    local reparameterization and flipout read the guide's means and scales. Raw scales
+    are plain parameters too (``scales``).
+    """
+
+    def __init__(self, model, *, init_loc_fn=init_to_median, init_scale: float = 0.1) -> None:
+        if not init_scale > 0:
+            raise ValueError(f"init_scale must be > 0, got {init_scale}")
+        self._init_scale = float(init_scale)
+        super().__init__(model, init_loc_fn=init_loc_fn)
+
+    def _setup_prototype(self, *args, **kwargs):
+        self.scales = nn.ParameterDict()
+        super()._setup_prototype(*args, **kwargs)
+
+    def _add_site(self, key, init):
+        scale = torch.full_like(init, self._init_scale)
+        self.scales[key] = nn.Parameter(SoftplusTransform().inv(scale))
 
     def loc_and_scale(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The Normal's mean and standard deviation for site ``name`` (unconstrained space)."""
         key = name.replace(".", "/")
         return self.locs[key], F.softplus(self.scales[key])
 
-    def forward(self, *args, **kwargs):
-        if self.prototype_trace is None:
-            self._setup_prototype(*args, **kwargs)
-        locs, scales = self.locs, self.scales
-        result = {}
-        for name, key, event_dim, transform in self._sites:
-            # softplus keeps the scale positive by construction: no validation needed
-            fn = dist.Normal(locs[key], F.softplus(scales[key]), validate_args=False).to_event(
-                event_dim
-            )
-            if transform is not None:
-                fn = dist.TransformedDistribution(fn, transform)
-            result[name] = pyro.sample(name, fn)
-        return result
+    def site_distribution(self, key, event_dim):
+        # softplus keeps the scale positive by construction: no validation needed
+        normal = dist.Normal(self.locs[key], F.softplus(self.scales[key]), validate_args=False)
+        return normal.to_event(event_dim)
+
+    def functional_draw(self) -> tuple[dict[str, dist.Distribution], dict[str, torch.Tensor]]:
+        """Each (real) site's distribution and one reparameterised draw from it, as
+        ``forward`` draws them, without Pyro's tracing: the functional SVI step."""
+        fns = {name: self.site_distribution(key, d) for name, key, d, _ in self._sites}
+        return fns, {name: fn.rsample() for name, fn in fns.items()}
 
     @torch.no_grad()
     def sample_draws(self, num_samples: int) -> dict[str, torch.Tensor]:
@@ -119,11 +164,25 @@ class MeanFieldNormal(LocalParams, autoguide.AutoGuide):
             result[name] = value if transform is None else transform(value)
         return result
 
+
+class PointMass(_PerSite):
+    """A point mass per site (``Delta``): its mean is the maximum-a-posteriori estimate."""
+
+    def site_distribution(self, key, event_dim):
+        return dist.Delta(self.locs[key], event_dim=event_dim)
+
+    def functional_draw(self) -> tuple[dict[str, None], dict[str, torch.Tensor]]:
+        """No distribution (a point mass: ``log q = 0``) and the means, for every site."""
+        return {name: None for name in self.site_names}, {
+            name: self.locs[key] for name, key, *_ in self._sites
+        }
+
     @torch.no_grad()
-    def median(self, *args, **kwargs) -> dict[str, torch.Tensor]:
+    def sample_draws(self, num_samples: int) -> dict[str, torch.Tensor]:
+        """The point, repeated ``num_samples`` times."""
         return {
-            name: self.locs[key].clone() if t is None else t(self.locs[key])
-            for name, key, _, t in self._sites
+            name: value.expand(num_samples, *value.shape).clone()
+            for name, value in self.median().items()
         }
 
 
@@ -133,10 +192,6 @@ class LowRankNormal(LocalParams, autoguide.AutoLowRankMultivariateNormal):
 
 class FullRankNormal(LocalParams, autoguide.AutoMultivariateNormal):
     """Pyro's full-covariance Normal guide, its parameters local to it."""
-
-
-class Delta(LocalParams, autoguide.AutoDelta):
-    """Pyro's point-mass guide (MAP), its parameters local to it."""
 
 
 def make_guide(
@@ -163,4 +218,4 @@ def make_guide(
         return LowRankNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale, rank=rank)
     if name == "full_rank":
         return FullRankNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
-    return Delta(model, init_loc_fn=init_loc_fn)
+    return PointMass(model, init_loc_fn=init_loc_fn)

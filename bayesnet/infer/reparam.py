@@ -21,10 +21,19 @@ from pyro.poutine.messenger import Messenger
 
 from .._checks import check_choice
 
-__all__ = ["LocalReparameterization", "Flipout", "REPARAMS", "make_reparam"]
+__all__ = [
+    "LocalReparameterization",
+    "Flipout",
+    "REPARAMS",
+    "make_reparam",
+    "local_noise",
+    "flipout_noise",
+    "normal_of",
+]
 
 
-def _normal_of(fn) -> dist.Normal | None:
+def normal_of(fn) -> dist.Normal | None:
+    """The Normal inside a (reinterpreted) Normal distribution, else None."""
     while isinstance(fn, dist.Independent):
         fn = fn.base_dist
     return fn if isinstance(fn, dist.Normal) else None
@@ -41,7 +50,7 @@ class _LayerReparam(Messenger, ABC):
         # The guide runs first: keep its distribution, not the prior seen later in the model.
         if msg["is_observed"] or msg["name"] in self._guide:
             return
-        normal = _normal_of(msg["fn"])
+        normal = normal_of(msg["fn"])
         if normal is not None:
             self._guide[msg["name"]] = normal
 
@@ -58,24 +67,34 @@ class _LayerReparam(Messenger, ABC):
         """A sample of the layer's output given the guide's Normal over its weight."""
 
 
+def _signs(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    return torch.empty(shape, device=like.device, dtype=like.dtype).bernoulli_(0.5) * 2 - 1
+
+
+def local_noise(layer, x, mean, weight, normal: dist.Normal) -> torch.Tensor:
+    """Local reparameterization's sample minus the output's mean ``f(x, mu)``: Gaussian
+    with variance ``f(x^2, sigma^2)``, independent per example."""
+    var = layer.functional(x.square(), normal.scale.square(), None)
+    return var.clamp_min(1e-16).sqrt() * torch.randn_like(mean)
+
+
+def flipout_noise(layer, x, mean, weight, normal: dist.Normal) -> torch.Tensor:
+    """Flipout's perturbation of the output: ``f(x * s_in, w - mu) * s_out``."""
+    s_in = _signs(layer.sign_shape(x), x)
+    s_out = _signs(layer.sign_shape(mean), x)
+    return layer.functional(x * s_in, weight - normal.loc, None) * s_out
+
+
 class LocalReparameterization(_LayerReparam):
     def output(self, layer, x, weight, bias, normal):
         mean = layer.functional(x, normal.loc, bias)
-        var = layer.functional(x.square(), normal.scale.square(), None)
-        return mean + var.clamp_min(1e-16).sqrt() * torch.randn_like(mean)
+        return mean + local_noise(layer, x, mean, weight, normal)
 
 
 class Flipout(_LayerReparam):
     def output(self, layer, x, weight, bias, normal):
         mean = layer.functional(x, normal.loc, bias)
-        s_in = (
-            torch.empty(layer.sign_shape(x), device=x.device, dtype=x.dtype).bernoulli_(0.5) * 2 - 1
-        )
-        s_out = (
-            torch.empty(layer.sign_shape(mean), device=x.device, dtype=x.dtype).bernoulli_(0.5) * 2
-            - 1
-        )
-        return mean + layer.functional(x * s_in, weight - normal.loc, None) * s_out
+        return mean + flipout_noise(layer, x, mean, weight, normal)
 
 
 REPARAMS = {"local": LocalReparameterization, "flipout": Flipout}

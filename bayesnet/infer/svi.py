@@ -28,6 +28,7 @@ from ..models import BayesianModel, Classifier
 from ..posterior import GuideSampler, Posterior, architecture, check_architecture
 from .collapse import check_collapse, null_nll
 from .elbo import elbo_terms
+from .functional import STEPS, functional_elbo
 from .guides import INITS, make_guide
 from .reparam import make_reparam
 
@@ -131,6 +132,7 @@ def fit_svi(
     init_scale: float = 1e-2,
     rank: int | None = None,
     reparam: str | None = None,
+    step: str = "auto",
     kl_weight: float | Callable[[float], float] = 1.0,
     temperature: float | str = DEFAULT_TEMPERATURE,
     optimizer: str | type[torch.optim.Optimizer] = "adam",
@@ -161,6 +163,11 @@ def fit_svi(
       same function that ``predict`` evaluates;
     - ``reparam``: None, ``"local"`` (local reparameterization) or ``"flipout"``, both
       with the mean-field guide;
+    - ``step``: ``"auto"`` (default) runs the functional step (``functional.py``: the same
+      ELBO draw for draw, without Pyro's tracing) wherever the model and guide allow it and
+      the traced one elsewhere; ``"traced"`` forces Pyro's tracing, ``"functional"`` refuses
+      what it cannot express. ``info["step"]`` says which ran (``info["step_fallback"]``
+      why not the functional one);
     - ``kl_weight``: a number or ``f(progress in [0, 1]) -> weight`` (``linear_warmup``);
     - ``temperature``: the posterior is tempered to ``p(w | D)^(1/T)``. An untempered
       (``T = 1``) mean-field posterior of a network with far more weights than examples
@@ -184,6 +191,7 @@ def fit_svi(
     if temperature != "auto" and (isinstance(temperature, str) or not temperature > 0):
         raise ValueError(f"temperature must be > 0 or 'auto', got {temperature!r}")
     check_choice(init, (*INITS, "map"), "init")
+    check_choice(step, STEPS, "step")
     make_reparam(reparam)  # validate the name before any work
     if reparam is not None and guide != "mean_field":
         raise ValueError(f"reparam={reparam!r} needs guide='mean_field' (got {guide!r})")
@@ -213,6 +221,7 @@ def fit_svi(
         "device": device,
         "progress": progress,
         "first": (x0, out0),
+        "step": step,
     }
     spec = {"name": guide, "init": init, "init_scale": float(init_scale), "rank": rank}
     info: dict[str, Any] = {"engine": "svi", "guide": guide, "reparam": reparam or "none"}
@@ -362,6 +371,7 @@ def _train(
     device: torch.device,
     progress: bool,
     first: tuple[torch.Tensor, torch.Tensor],
+    step: str,
     callbacks: Iterable[Callback],
     ckpt: Path | None,
     resume: bool,
@@ -372,6 +382,7 @@ def _train(
     with torch.no_grad():
         q(x0)
     q.to(device)
+    elbo = _elbo(model, q, reparam, step, info)
     params = list(q.parameters()) + [p for p in model.parameters() if p.requires_grad]
     opt = optimizer(params, lr=lr)
     num_batches = _num_batches(loader)
@@ -427,7 +438,7 @@ def _train(
             weight = kl_weight(progress_frac) if callable(kl_weight) else kl_weight
             where = f"epoch {epoch + 1}, step {step + 1}"
             try:
-                terms = _terms(model, q, x, y, reparam, temperature)
+                terms = elbo(x, y, temperature != 1.0)
             except _InvalidParameters as err:
                 raise diverged(
                     f"SVI parameters became invalid at {where} ({err})", sane if step else earlier
@@ -482,17 +493,34 @@ def _restore_snapshot(model: nn.Module, guide: nn.Module, snapshot: tuple[dict, 
     guide.load_state_dict(snapshot[1])
 
 
-def _terms(model, guide, x, y, reparam, temperature):
-    """ELBO terms of one step. A guide whose parameters left their support raises Pyro's
-    ValueError naming "found invalid values"; the loop reports it as a divergence."""
-    handler = make_reparam(reparam)
-    try:
+def _elbo(model, guide, reparam, step: str, info: dict[str, Any]):
+    """``(x, y, entropy) -> ELBOTerms`` for one step: the functional step where it can
+    express the model and guide (``step`` allowing), else the traced one.
+
+    A guide whose parameters left their support makes torch's or Pyro's distribution
+    validation raise a ValueError naming "found invalid values"; the loop reports it as
+    a divergence."""
+    fast, why = functional_elbo(model, guide, reparam) if step != "traced" else (None, "")
+    if step == "functional" and fast is None:
+        raise ValueError(f"step='functional' cannot express {why}: use step='auto' or 'traced'")
+    info["step"] = "functional" if fast is not None else "traced"
+    if why:
+        info["step_fallback"] = why
+
+    def traced(x, y, entropy):
+        handler = make_reparam(reparam)
         with handler if handler is not None else contextlib.nullcontext():
-            return elbo_terms(model, guide, x, y, entropy=temperature != 1.0)
-    except ValueError as err:
-        if "found invalid values" not in str(err):
-            raise
-        raise _InvalidParameters(str(err).splitlines()[0]) from err
+            return elbo_terms(model, guide, x, y, entropy=entropy)
+
+    def terms(x, y, entropy):
+        try:
+            return (fast or traced)(x, y, entropy)
+        except ValueError as err:
+            if "found invalid values" not in str(err):
+                raise
+            raise _InvalidParameters(str(err).splitlines()[0]) from err
+
+    return terms
 
 
 class _InvalidParameters(ValueError):
