@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .infer import DEFAULT_TEMPERATURE
-
 __all__ = [
     "CompareSettings",
     "METHODS",
@@ -61,7 +59,7 @@ class CompareSettings:
     svi_lr: float = 1e-2
     prior: str = "normal"
     prior_scale: float = 1.0
-    temperature: str = str(DEFAULT_TEMPERATURE)
+    temperature: str = "recommended"
     validation: float = 0.1
     dropout: float = 0.1
     members: int = 5
@@ -97,8 +95,11 @@ class CompareSettings:
         methods = parse_names(self.methods, METHODS, "methods")
         return ["softmax"] + [m for m in methods if m != "softmax"]
 
-    def svi_temperature(self) -> float | str:
-        """``--temperature``: a number, or ``auto`` (picked on a validation split)."""
+    def svi_temperature(self) -> float | str | None:
+        """``--temperature``: a number, ``auto`` (picked on a validation split) or
+        ``recommended`` (``fit_svi``'s default for the network: None)."""
+        if self.temperature == "recommended":
+            return None
         if self.temperature == "auto":
             return "auto"
         return parse_floats(self.temperature, "--temperature")[0]
