@@ -2,6 +2,7 @@
 
 import math
 import re
+from html import unescape
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from conftest import loader_of
 
 import bayesnet as bn
 from bayesnet.evaluate import SECTIONS, attacks, compare, metrics, pixel, shift, toy
+from bayesnet.evaluate.findings import findings
 from bayesnet.infer import baselines
 
 
@@ -254,9 +256,26 @@ def test_report_has_every_section_and_tidy_rows(softmax, svi, digits, tmp_path):
     assert fgsm0[0]["accuracy"] == metrics.accuracy(softmax.predict(x[:50]), y[:50])
     report.add_figure("Far from the data", b"\x89PNG fake")
     html = report.to_html(tmp_path / "r.html").read_text()
-    assert re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html) == list(SECTIONS)
-    assert html.count("data:image/png;base64,") == 7  # 6 drawn + 1 added
-    assert "Not part of this run" in html  # the per-pixel section was not added
+    with_figures = [s for s in SECTIONS if s not in ("Metrics", "Per-pixel uncertainty")]
+    headings = re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html)
+    assert headings == ["What this run shows", *with_figures, "Tables"]
+    assert html.count("data:image/png;base64,") == html.count("<figcaption>") == 7
+    # every table is collapsed, and scrolls inside itself
+    assert html.count("<table>") == 4
+    assert html.count("<details><summary>") == 4
+    assert html.count("<div class='scroll'><table>") == 4
+    # the findings quote the rows: each number in them is a row's value, rounded
+    shows = html.split("<h2 id='reliability'>")[0]
+    for finding in findings(report.rows):
+        assert finding.text in unescape(shows)
+        for (method, kind, condition, severity, column), value in finding.values.items():
+            row = next(
+                r
+                for r in report.rows
+                if (r["method"], r["kind"], r["condition"], r["severity"])
+                == (method, kind, condition, severity)
+            )
+            assert row[column] == value and f"{value:.3f}" in finding.text
     assert "| svi | shift | rotation | 45.0000 |" in report.to_markdown()
     with pytest.raises(ValueError, match="unknown report section"):
         report.add_figure("Appendix", b"")
@@ -280,3 +299,39 @@ def test_a_method_keeps_its_colour_where_others_are_missing():
     svi_acc = next(line for line in acc if line.get_label() == "svi")
     assert [line.get_label() for line in mi] == ["svi"]
     assert mi[0].get_color() == svi_acc.get_color() != acc[0].get_color()
+
+
+def _row(method, kind, condition, severity=None, **values):
+    return {"method": method, "kind": kind, "condition": condition, "severity": severity, **values}
+
+
+def test_findings_say_where_the_posterior_does_not_do_better():
+    rows = [
+        _row("softmax", "test", "test", ece=0.01, adaptive_ece=0.008, nll=0.08, mi=None),
+        _row("svi", "test", "test", ece=0.02, adaptive_ece=0.009, nll=0.05, mi=0.004),
+        _row("softmax", "ood", "noise", confidence=0.76, mi=None, auroc_entropy=0.93),
+        _row("svi", "ood", "noise", confidence=0.51, mi=0.05, auroc_entropy=0.98),
+        _row("softmax", "shift", "blur", 2.0, nll=0.9),
+        _row("svi", "shift", "blur", 2.0, nll=1.1),
+        _row("hmc", "toy", "two moons", confidence=0.6),  # no test row: not "the posterior"
+    ]
+    calibration, far, fooled, split, flags = findings(rows)
+    assert calibration.text == (
+        "On the test digits the softmax's expected calibration error is 0.010 (adaptive "
+        "0.008), the posterior predictive's (svi) 0.020 (0.009); test NLL 0.080 against "
+        "0.050. The posterior has the lower NLL but does not do better on ECE. Under the "
+        "strongest shifts it does worse on blur at 2 (NLL 1.100 vs 0.900)."
+    )
+    assert far.text == (
+        "On uniform-noise images the softmax's mean confidence is 0.760, the posterior "
+        "predictive's 0.510."
+    )
+    assert fooled.text == "Attacks and fooling images were not part of this run."
+    assert "0.004 on test digits against 0.050 on noise." in split.text
+    assert flags.text.endswith("AUROC 0.930 for the softmax and 0.980 for the posterior (better).")
+    assert flags.values == {
+        ("softmax", "ood", "noise", None, "auroc_entropy"): 0.93,
+        ("svi", "ood", "noise", None, "auroc_entropy"): 0.98,
+    }
+    (only,) = findings([r for r in rows if r["method"] != "svi"])
+    assert "no Bayesian method" in only.text

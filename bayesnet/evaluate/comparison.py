@@ -21,6 +21,7 @@ import torch
 
 from . import metrics, plots
 from .attacks import ATTACKS
+from .findings import findings
 from .shift import SHIFTS
 
 __all__ = ["compare", "Report", "Predictive", "SECTIONS"]
@@ -43,6 +44,36 @@ SECTIONS = (
     "Far from the data",
     "Per-pixel uncertainty",
 )
+FINDINGS = "What this run shows"
+#: how to read each section's figure, in one line
+CAPTIONS = {
+    "Metrics": "The test metrics of every method.",
+    "Reliability": "Confidence against accuracy per bin: on the diagonal is calibrated, "
+    "below it overconfident.",
+    "Confidence and entropy in and out of distribution": "Histograms of confidence and "
+    "entropy on test digits and on each out-of-distribution set: the less they overlap, "
+    "the better the method tells them apart.",
+    "ROC curves": "Detecting out-of-distribution inputs by each uncertainty score: the "
+    "closer to the top-left corner, the better.",
+    "Selective prediction": "Error among the examples kept when the least certain are "
+    "set aside: lower is better at every coverage.",
+    "Dataset shift": "Accuracy, NLL, ECE and mutual information as each shift grows: a "
+    "good predictive loses accuracy but knows it (NLL and ECE stay low).",
+    "Adversarial inputs": "Accuracy, confidence and mutual information against the "
+    "attack's size: confidence that stays high while accuracy falls is the failure.",
+    "Far from the data": "Two moons: colour is confidence; the softmax is certain far from "
+    "the data, a posterior predictive need not be.",
+    "Per-pixel uncertainty": "Per-pixel confidence and mutual information on scenes with "
+    "objects never seen in training (outlined).",
+}
+TABLE_TITLES = {
+    "test": "Test metrics",
+    "ood": "Out of distribution",
+    "shift": "Dataset shift by severity",
+    "attack": "Adversarial attacks by epsilon",
+    "toy": "Far from the data (two moons)",
+    "pixel": "Per-pixel uncertainty",
+}
 SHIFT_COLUMNS = ("accuracy", "nll", "ece", "mi")
 ATTACK_COLUMNS = ("accuracy", "confidence", "mi")
 
@@ -85,8 +116,8 @@ class Report:
         return list(dict.fromkeys(r["kind"] for r in self.rows))
 
     def to_markdown(self, path: str | Path | None = None) -> str:
-        """One table per kind of condition (test, ood, shift, attack, ...)."""
-        parts = []
+        """What this run shows, then one table per kind of condition (test, ood, ...)."""
+        parts = [f"## {FINDINGS}", *(f"**{f.claim}** {f.text}" for f in findings(self.rows))]
         for kind in self._kinds():
             rows = self.select(kind)
             columns = self.columns(rows)
@@ -147,35 +178,44 @@ class Report:
         return drawn
 
     def to_html(self, path: str | Path) -> Path:
-        """One self-contained HTML file: every section of ``SECTIONS``, with the tables of
-        its rows and its figures inlined as PNG data."""
+        """One self-contained HTML file: what this run shows (``findings``, from the
+        rows), then every section's figures with a caption on how to read them, then the
+        tables, each collapsed and scrolling inside itself rather than widening the page."""
         path = Path(path)
         figures = self._figures()
-        section_kinds = {
-            "Metrics": ["test"],
-            "Confidence and entropy in and out of distribution": ["ood"],
-            "Dataset shift": ["shift"],
-            "Adversarial inputs": ["attack"],
-            "Far from the data": ["toy"],
-            "Per-pixel uncertainty": ["pixel"],
-        }
-        body = []
+        shown = [
+            f"<h3>{html.escape(f.claim)}</h3><p>{html.escape(f.text)}</p>"
+            for f in findings(self.rows)
+        ]
+        body = [f"<h2 id='{_anchor(FINDINGS)}'>{FINDINGS}</h2>", *shown]
         for section in SECTIONS:
-            parts = [f"<h2 id='{_anchor(section)}'>{html.escape(section)}</h2>"]
-            parts += [self._html_table(k) for k in section_kinds.get(section, []) if self.select(k)]
-            parts += [
-                f"<img src='data:image/png;base64,{base64.b64encode(img).decode()}'>"
-                for img in figures[section]
+            images = figures[section]
+            if not images:
+                continue
+            body.append(f"<h2 id='{_anchor(section)}'>{html.escape(section)}</h2>")
+            body += [
+                f"<figure><img alt='{html.escape(section)}' "
+                f"src='data:image/png;base64,{base64.b64encode(img).decode()}'>"
+                f"<figcaption>{html.escape(CAPTIONS[section])}</figcaption></figure>"
+                for img in images
             ]
-            if len(parts) == 1:
-                parts.append("<p class='none'>Not part of this run.</p>")
-            body.append("\n".join(parts))
-        index = " · ".join(f"<a href='#{_anchor(s)}'>{html.escape(s)}</a>" for s in SECTIONS)
+        body.append("<h2 id='tables'>Tables</h2>")
+        body += [self._html_table(kind) for kind in self._kinds()]
+        index = " · ".join(
+            f"<a href='#{_anchor(s)}'>{html.escape(s)}</a>"
+            for s in (FINDINGS, *(s for s in SECTIONS if figures[s]), "Tables")
+        )
         path.write_text(
-            "<!doctype html><meta charset='utf-8'><title>bayesnet report</title>"
-            "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}"
-            "td,th{padding:3px 8px;border-bottom:1px solid #ccc;text-align:right}"
-            "img{max-width:100%;display:block;margin:1em 0}.none{color:#888}</style>"
+            "<!doctype html><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<title>bayesnet report</title>"
+            "<style>body{font-family:sans-serif;margin:2em auto;padding:0 1em;max-width:1100px;"
+            "line-height:1.45}h3{margin-bottom:.2em}p{margin-top:.2em}"
+            ".scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse}"
+            "td,th{padding:3px 8px;border-bottom:1px solid #ccc;text-align:right;"
+            "white-space:nowrap}img{max-width:100%;height:auto;display:block}"
+            "figure{margin:1em 0}figcaption{color:#444;font-size:.95em}"
+            "summary{cursor:pointer;font-weight:bold;margin:.6em 0}</style>"
             "<h1>Posterior predictive vs softmax, same architecture</h1>"
             f"<p>{index}</p>" + "\n".join(body)
         )
@@ -189,7 +229,11 @@ class Report:
             "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in columns) + "</tr>"
             for r in rows
         )
-        return f"<table><tr>{head}</tr>{cells}</table>"
+        summary = f"{html.escape(TABLE_TITLES.get(kind, kind))} ({len(rows)} rows)"
+        return (
+            f"<details><summary>{summary}</summary><div class='scroll'>"
+            f"<table><tr>{head}</tr>{cells}</table></div></details>"
+        )
 
 
 def _anchor(section: str) -> str:

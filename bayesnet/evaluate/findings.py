@@ -1,0 +1,228 @@
+"""What a comparison shows, in words: one short paragraph per claim about the softmax.
+
+The claims are the package's seed question: the softmax is miscalibrated; it extrapolates
+with certainty far from the data; imperceptible perturbations and unrecognisable images
+get high confidence; it cannot separate aleatoric from epistemic uncertainty; and yet it
+often flags unusual inputs reasonably well (Pearce et al.). Each paragraph states this
+run's numbers, read from the report's rows, and says so where the posterior predictive
+does *not* do better. Nothing here is typed in by hand: a claim the rows cannot speak to
+says that it was not part of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Finding", "findings", "BAYESIAN_METHODS"]
+
+#: the methods whose predictive is "the posterior predictive", in order of preference
+BAYESIAN_METHODS = ("hmc", "svi", "svi_local", "svi_flipout", "sgmcmc", "laplace")
+
+Rows = Sequence[dict[str, Any]]
+
+
+@dataclass
+class Finding:
+    """One claim, the paragraph that answers it, and the numbers it quotes (``values``:
+    ``(method, kind, condition, severity, column) -> value``, for checking against rows)."""
+
+    claim: str
+    text: str
+    values: dict[tuple, float] = field(default_factory=dict)
+
+
+class _Reader:
+    """Reads values from the rows and remembers every value it hands out."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows, self.used = rows, {}
+
+    def get(self, method, kind, condition, column, severity=None) -> float | None:
+        """The value, remembered as quoted."""
+        value = self.peek(method, kind, condition, column, severity)
+        if value is not None:
+            self.used[(method, kind, condition, severity, column)] = value
+        return value
+
+    def peek(self, method, kind, condition, column, severity=None) -> float | None:
+        """The value, not remembered (looked at, not quoted)."""
+        for r in self.rows:
+            if (r["method"], r["kind"], r["condition"], r["severity"]) == (
+                method,
+                kind,
+                condition,
+                severity,
+            ):
+                return r.get(column)
+        return None
+
+    def conditions(self, kind: str) -> list[str]:
+        return list(dict.fromkeys(r["condition"] for r in self.rows if r["kind"] == kind))
+
+    def severities(self, kind: str, condition: str) -> list[float]:
+        found = {
+            r["severity"] for r in self.rows if r["kind"] == kind and r["condition"] == condition
+        }
+        return sorted(s for s in found if s is not None)
+
+    def take(self) -> dict[tuple, float]:
+        used, self.used = self.used, {}
+        return used
+
+
+def _n(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def findings(rows: Rows, reference: str = "softmax") -> list[Finding]:
+    """The paragraphs of "What this run shows", from a report's rows."""
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["kind"] == "test"))
+    bayes = next((m for m in BAYESIAN_METHODS if m in methods), None)
+    if reference not in methods or bayes is None:
+        return [
+            Finding(
+                "What this run compares",
+                f"This run has no {'softmax' if reference not in methods else 'Bayesian'} "
+                "method to compare with; the tables below hold its numbers.",
+            )
+        ]
+    read = _Reader(rows)
+    return [
+        f(read, reference, bayes)
+        for f in (_calibration, _far, _fooled, _aleatoric_epistemic, _flags_unusual)
+    ]
+
+
+def _better(ours: float, theirs: float, lower_is_better: bool = True) -> bool:
+    return ours < theirs if lower_is_better else ours > theirs
+
+
+def _calibration(read: _Reader, ref: str, bayes: str) -> Finding:
+    e_s, e_b = read.get(ref, "test", "test", "ece"), read.get(bayes, "test", "test", "ece")
+    a_s, a_b = (read.get(m, "test", "test", "adaptive_ece") for m in (ref, bayes))
+    n_s, n_b = read.get(ref, "test", "test", "nll"), read.get(bayes, "test", "test", "nll")
+    text = (
+        f"On the test digits the softmax's expected calibration error is {_n(e_s)} "
+        f"(adaptive {_n(a_s)}), the posterior predictive's ({bayes}) {_n(e_b)} ({_n(a_b)}); "
+        f"test NLL {_n(n_s)} against {_n(n_b)}. "
+    )
+    if _better(e_b, e_s) and _better(n_b, n_s):
+        text += "The posterior predictive is the better calibrated here, on both."
+    elif _better(n_b, n_s):
+        text += "The posterior has the lower NLL but does not do better on ECE."
+    elif _better(e_b, e_s):
+        text += "The posterior has the lower ECE but not the lower NLL."
+    else:
+        text += "Here the posterior does not do better than the softmax on either."
+    worse = []
+    for shift in read.conditions("shift"):
+        top = read.severities("shift", shift)[-1]
+        s, b = (read.peek(m, "shift", shift, "nll", top) for m in (ref, bayes))
+        if s is not None and b is not None and not _better(b, s):
+            read.get(ref, "shift", shift, "nll", top), read.get(bayes, "shift", shift, "nll", top)
+            worse.append(f"{shift} at {top:g} (NLL {_n(b)} vs {_n(s)})")
+    if worse:
+        text += " Under the strongest shifts it does worse on " + ", ".join(worse) + "."
+    elif read.conditions("shift"):
+        text += " Under the strongest severity of every shift its NLL is the lower."
+    return Finding("Is the softmax calibrated?", text, read.take())
+
+
+def _far(read: _Reader, ref: str, bayes: str) -> Finding:
+    parts = []
+    toy = read.conditions("toy")
+    c_s, c_b = (read.peek(m, "toy", toy[0], "confidence") if toy else None for m in (ref, bayes))
+    if c_s is not None and c_b is not None:
+        read.get(ref, "toy", toy[0], "confidence"), read.get(bayes, "toy", toy[0], "confidence")
+        hmc = read.get("hmc", "toy", toy[0], "confidence") if bayes != "hmc" else None
+        parts.append(
+            f"On the two-moons problem, ten times farther out than the training data, the "
+            f"softmax's mean confidence is {_n(c_s)} and the posterior's {_n(c_b)}"
+            + (f" (HMC: {_n(hmc)})" if hmc is not None else "")
+            + "."
+        )
+    if "noise" in read.conditions("ood"):
+        c_s, c_b = (read.get(m, "ood", "noise", "confidence") for m in (ref, bayes))
+        parts.append(
+            f"On uniform-noise images the softmax's mean confidence is {_n(c_s)}, the "
+            f"posterior predictive's {_n(c_b)}."
+        )
+        if not _better(c_b, c_s):
+            parts.append("The posterior is no less certain on noise here.")
+    text = " ".join(parts) or "Far-from-the-data inputs were not part of this run."
+    return Finding("Far from the data, is the softmax certain?", text, read.take())
+
+
+def _fooled(read: _Reader, ref: str, bayes: str) -> Finding:
+    parts = []
+    for attack in read.conditions("attack"):
+        top = read.severities("attack", attack)[-1]
+        acc_s, acc_b = (read.get(m, "attack", attack, "accuracy", top) for m in (ref, bayes))
+        con_s, con_b = (read.get(m, "attack", attack, "confidence", top) for m in (ref, bayes))
+        parts.append(
+            f"Under {attack.upper()} at epsilon {top:g} the softmax keeps accuracy "
+            f"{_n(acc_s)} with mean confidence {_n(con_s)}; the posterior {_n(acc_b)} with "
+            f"{_n(con_b)}."
+        )
+    if "fooling" in read.conditions("ood"):
+        c_s, c_b = (read.get(m, "ood", "fooling", "confidence") for m in (ref, bayes))
+        parts.append(
+            f"Images optimised to fool the softmax get its mean confidence {_n(c_s)}; the "
+            f"posterior gives them {_n(c_b)}"
+            + (" — no less: it is fooled too." if not _better(c_b, c_s) else ".")
+        )
+    text = " ".join(parts) or "Attacks and fooling images were not part of this run."
+    return Finding("Perturbed and unrecognisable images: high confidence?", text, read.take())
+
+
+def _aleatoric_epistemic(read: _Reader, ref: str, bayes: str) -> Finding:
+    mi_in = read.get(bayes, "test", "test", "mi")
+    parts = [
+        "The softmax gives one distribution per input: its entropy cannot tell an ambiguous "
+        "digit (aleatoric) from an unfamiliar input (epistemic)."
+    ]
+    if mi_in is None:
+        parts.append(f"{bayes} has a single draw here, so it cannot split them either.")
+        return Finding("Aleatoric or epistemic?", " ".join(parts), read.take())
+    outside = [
+        f"{_n(mi)} on {ood.replace('_', ' ')}"
+        for ood in read.conditions("ood")
+        if (mi := read.get(bayes, "ood", ood, "mi")) is not None
+    ]
+    parts.append(
+        f"The posterior's mutual information (the epistemic part) is {_n(mi_in)} on test "
+        "digits" + (" against " + ", ".join(outside) if outside else "") + "."
+    )
+    pixel = read.conditions("pixel")
+    if pixel:
+        mi_u = read.get(bayes, "pixel", pixel[0], "mi_unfamiliar")
+        mi_d = read.get(bayes, "pixel", pixel[0], "mi_digits")
+        if mi_u is not None and mi_d is not None:
+            parts.append(
+                f"Per pixel, on objects never seen in training its mean mutual information is "
+                f"{_n(mi_u)} against {_n(mi_d)} on digits."
+            )
+    return Finding("Aleatoric or epistemic?", " ".join(parts), read.take())
+
+
+def _flags_unusual(read: _Reader, ref: str, bayes: str) -> Finding:
+    parts = []
+    for ood in read.conditions("ood"):
+        s, b = (read.get(m, "ood", ood, "auroc_entropy") for m in (ref, bayes))
+        if s is None or b is None:
+            continue
+        verdict = "better" if _better(b, s, lower_is_better=False) else "no better"
+        parts.append(
+            f"entropy separates {ood.replace('_', ' ')} from test digits with AUROC {_n(s)} "
+            f"for the softmax and {_n(b)} for the posterior ({verdict})"
+        )
+    if not parts:
+        text = "Out-of-distribution inputs were not part of this run."
+    else:
+        text = (
+            "And yet the softmax's own uncertainty is often a usable flag for unusual inputs "
+            "(Pearce et al.): " + "; ".join(parts) + "."
+        )
+    return Finding("Does the softmax flag unusual inputs anyway?", text, read.take())
