@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -19,7 +20,9 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from .posterior import DrawsSampler, Posterior
+if TYPE_CHECKING:  # diagnostics reads posteriors; it never builds one
+    from .posterior import Posterior
+
 
 __all__ = ["to_arviz", "summary", "compare", "Diagnostics"]
 
@@ -27,10 +30,11 @@ __all__ = ["to_arviz", "summary", "compare", "Diagnostics"]
 def _draws(posterior: Posterior, num_samples: int) -> tuple[dict[str, torch.Tensor], int, int]:
     """Draws as ``{site: [chains * draws, ...]}`` with the chain and draw counts."""
     info = posterior.info
-    if isinstance(posterior.sampler, DrawsSampler) and not posterior.sampler.draws:
+    stored = posterior.sampler.kind == "draws"
+    if stored and not posterior.sampler.draws:
         point = {k: v.detach()[None] for k, v in posterior.net.named_parameters()}
         return point, 1, 1
-    if isinstance(posterior.sampler, DrawsSampler):
+    if stored:
         draws = posterior.sampler.sample(None)
         chains = info.get("chains", 1)
         return draws, chains, posterior.sampler.num_draws // chains

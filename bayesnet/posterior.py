@@ -15,7 +15,6 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-import pyro
 import torch
 from pyro import poutine
 from torch import nn
@@ -25,16 +24,14 @@ from ._checks import check_choice, check_finite
 from .checkpoint import load_safe, load_state, save_atomic
 from .models import BayesianModel
 from .nn.convert import bayesian_layers
-from .nn.dropout import MaskedDropout
 from .nn.layers import BayesianLayer
 
 __all__ = [
     "log_mean_softmax",
     "Posterior",
     "Sampler",
-    "GuideSampler",
+    "SAMPLERS",
     "DrawsSampler",
-    "DropoutSampler",
     "PriorSampler",
     "FORMAT",
 ]
@@ -43,10 +40,25 @@ FORMAT = "bayesnet.posterior/1"
 STRATEGIES = ("auto", "loop", "vmap")
 
 
+#: every sampler class by its ``kind``, as saved files name them; each engine's module
+#: registers the sampler it produces by defining it
+SAMPLERS: dict[str, type[Sampler]] = {}
+
+
 class Sampler(ABC):
     """Draws of the sampled parameters: ``{site name: tensor [S, *shape]}``."""
 
     kind: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            SAMPLERS[cls.kind] = cls
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, model: BayesianModel, state: dict[str, Any], path: Path) -> Sampler:
+        """The sampler ``state()`` describes, for ``model`` (read from ``path``)."""
 
     @abstractmethod
     def sample(self, num_samples: int | None) -> dict[str, torch.Tensor]:
@@ -55,35 +67,6 @@ class Sampler(ABC):
     def state(self) -> dict[str, Any]:
         """What ``save`` stores to rebuild this sampler (tensors and plain values only)."""
         return {}
-
-
-class GuideSampler(Sampler):
-    """Fresh draws from a variational guide, all ``S`` in one vectorised pass."""
-
-    kind = "guide"
-
-    def __init__(self, guide, spec: dict[str, Any], input_shape: tuple[int, ...]) -> None:
-        self.guide, self.spec, self.input_shape = guide, spec, tuple(input_shape)
-
-    @torch.no_grad()
-    def sample(self, num_samples):
-        num_samples = 100 if num_samples is None else num_samples
-        if hasattr(self.guide, "sample_draws"):
-            return self.guide.sample_draws(num_samples)
-        with pyro.plate("_draws", num_samples, dim=-1):
-            trace = poutine.trace(self.guide).get_trace()
-        return {
-            name: site["value"]
-            for name, site in trace.nodes.items()
-            if site["type"] == "sample" and not site["infer"].get("is_auxiliary")
-        }
-
-    def state(self):
-        return {
-            "spec": self.spec,
-            "guide": self.guide.state_dict(),
-            "input_shape": list(self.input_shape),
-        }
 
 
 class DrawsSampler(Sampler):
@@ -108,39 +91,9 @@ class DrawsSampler(Sampler):
     def state(self):
         return {"draws": self.draws}
 
-
-class DropoutSampler(Sampler):
-    """MC dropout: fresh Bernoulli masks for every ``MaskedDropout`` buffer, ``{path.mask:
-    (p, shape)}``; the network's weights stay at their trained values."""
-
-    kind = "dropout"
-
-    def __init__(self, masks: dict[str, tuple[float, list[int]]], num_samples: int = 100) -> None:
-        if not masks:
-            raise ValueError("MC dropout needs at least one MaskedDropout layer")
-        self.masks, self.num_samples = masks, num_samples
-
     @classmethod
-    def of(cls, net: nn.Module, num_samples: int = 100) -> DropoutSampler:
-        """The sampler for every ``MaskedDropout`` in ``net``."""
-        return cls(
-            {
-                f"{path}.mask": (m.p, list(m.mask.shape))
-                for path, m in net.named_modules()
-                if isinstance(m, MaskedDropout)
-            },
-            num_samples,
-        )
-
-    def sample(self, num_samples):
-        num_samples = self.num_samples if num_samples is None else num_samples
-        return {
-            name: torch.bernoulli(torch.full((num_samples, *shape), 1 - p)) / (1 - p)
-            for name, (p, shape) in self.masks.items()
-        }
-
-    def state(self):
-        return {"masks": self.masks, "num_samples": self.num_samples}
+    def from_state(cls, model, state, path):
+        return cls(state["draws"])
 
 
 class PriorSampler(Sampler):
@@ -150,6 +103,10 @@ class PriorSampler(Sampler):
 
     def __init__(self, model: BayesianModel) -> None:
         self.model = model
+
+    @classmethod
+    def from_state(cls, model, state, path):
+        return cls(model)
 
     def _prior_sites(self) -> None:
         with self.model._context:
@@ -183,6 +140,13 @@ class Posterior:
         self._links: list[tuple[torch.Tensor, nn.Module, str]] = []
         self._names: set[str] = set()  # the twin's parameters and buffers
         self._sites: tuple[set[str], set[str]] = (set(), set())  # weight, all latent
+
+    @classmethod
+    def from_prior(cls, model: BayesianModel) -> Posterior:
+        """The prior as a posterior: ``predict`` samples functions from the prior, to see
+        what it implies before any data (for a classifier: how confident networks drawn
+        from it already are)."""
+        return cls(model, PriorSampler(model), {"engine": "prior"})
 
     @property
     def net(self) -> nn.Module:
@@ -324,25 +288,13 @@ class Posterior:
         )
         check_architecture(model, payload["arch"], path)
         load_state(model, payload["model_state"], path, "model state")
-        state = payload["sampler_state"]
-        if payload["sampler"] == "guide":
-            from .infer.guides import make_guide
-
-            guide = make_guide(model, **state["spec"])
-            setup_guide(guide, model, state["input_shape"])
-            load_state(guide, state["guide"], path, "guide state")
-            sampler: Sampler = GuideSampler(guide, state["spec"], state["input_shape"])
-        elif payload["sampler"] == "draws":
-            sampler = DrawsSampler(state["draws"])
-        elif payload["sampler"] == "dropout":
-            sampler = DropoutSampler(**state)
-        elif payload["sampler"] == "prior":
-            sampler = PriorSampler(model)
-        else:
+        kind = payload["sampler"]
+        if kind not in SAMPLERS:
             raise ValueError(
-                f"{path} holds a sampler of unknown kind {payload['sampler']!r}; this version "
-                "reads 'guide', 'draws', 'dropout' and 'prior'"
+                f"{path} holds a sampler of unknown kind {kind!r}; this version reads "
+                f"{', '.join(map(repr, sorted(SAMPLERS)))}"
             )
+        sampler = SAMPLERS[kind].from_state(model, payload["sampler_state"], path)
         return cls(model, sampler, payload["info"])
 
 
@@ -398,10 +350,3 @@ def check_architecture(model: nn.Module, arch: dict[str, list[int]], source) -> 
             f"{source} was saved from a different architecture: missing {missing}, "
             f"unexpected {extra}, shape mismatch {shapes}"
         )
-
-
-def setup_guide(guide, model: BayesianModel, input_shape) -> None:
-    """Trace the model once on a dummy batch so an autoguide knows its sites."""
-    device = next(iter(model.point_values().values())).device
-    with torch.no_grad():
-        guide(torch.zeros((1, *input_shape), device=device))

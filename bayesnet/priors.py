@@ -39,7 +39,6 @@ __all__ = [
     "EmpiricalBayes",
     "PRIOR_PARAMETER",
     "get",
-    "predictive",
 ]
 
 
@@ -322,14 +321,3 @@ def get(prior: Prior | str | None, scale: float | None = None) -> Prior:
             return cls()
         return cls(**{cls.scale_arg: scale})
     raise TypeError(f"prior must be a bayesnet.priors.Prior, a name or None, got {type(prior)}")
-
-
-def predictive(model, x: torch.Tensor, num_samples: int = 100) -> torch.Tensor:
-    """Sample functions from the prior: ``[S, N, C]`` predictions for inputs ``x``.
-
-    Shows what a prior implies before any data is seen (for a classifier: how confident
-    random networks drawn from the prior already are).
-    """
-    from .posterior import Posterior, PriorSampler
-
-    return Posterior(model, PriorSampler(model)).predict(x, num_samples=num_samples)

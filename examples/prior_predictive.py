@@ -27,7 +27,7 @@ for prior in (
     bn.priors.Laplace(0.5),
 ):
     model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn(), prior=prior), num_data=1)
-    probs = bn.priors.predictive(model, x, num_samples=samples)
+    probs = bn.Posterior.from_prior(model).predict(x, num_samples=samples)
     conf = probs.max(-1).values.mean().item()
     mi = bn.evaluate.metrics.mutual_information(probs).mean().item()
     print(f"{prior!r:<28} mean max-probability per draw {conf:.3f}   mutual information {mi:.3f}")

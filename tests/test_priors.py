@@ -89,7 +89,7 @@ def test_prior_predictive_samples_functions(digits):
     model = bn.Classifier(
         bn.bayesianize(bn.zoo.digits_cnn(), prior=bn.priors.Normal(1.0)), num_data=100
     )
-    probs = bn.priors.predictive(model, test.tensors[0][:20], num_samples=30)
+    probs = bn.Posterior.from_prior(model).predict(test.tensors[0][:20], num_samples=30)
     assert probs.shape == (30, 20, 10)
     assert torch.allclose(probs.sum(-1), torch.ones(30, 20))
     # Functions drawn from a wide prior disagree with each other.

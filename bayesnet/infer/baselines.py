@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 from .._checks import check_choice, check_finite
 from ..device import resolve
 from ..models import Classifier, Regressor
-from ..nn.dropout import insert_dropout, masked_dropout
+from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
 from ..nn.temperature import Temperature
-from ..posterior import DrawsSampler, DropoutSampler, Posterior, log_mean_softmax
+from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
 from .svi import OPTIMIZERS, _batches, _first_batch
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
@@ -43,6 +43,44 @@ DROPOUT = (
     nn.FeatureAlphaDropout,
 )
 TASKS = {"classification": (Classifier, F.cross_entropy), "regression": (Regressor, F.mse_loss)}
+
+
+class DropoutSampler(Sampler):
+    """MC dropout: fresh Bernoulli masks for every ``MaskedDropout`` buffer, ``{path.mask:
+    (p, shape)}``; the network's weights stay at their trained values."""
+
+    kind = "dropout"
+
+    def __init__(self, masks: dict[str, tuple[float, list[int]]], num_samples: int = 100) -> None:
+        if not masks:
+            raise ValueError("MC dropout needs at least one MaskedDropout layer")
+        self.masks, self.num_samples = masks, num_samples
+
+    @classmethod
+    def of(cls, net: nn.Module, num_samples: int = 100) -> DropoutSampler:
+        """The sampler for every ``MaskedDropout`` in ``net``."""
+        return cls(
+            {
+                f"{path}.mask": (m.p, list(m.mask.shape))
+                for path, m in net.named_modules()
+                if isinstance(m, MaskedDropout)
+            },
+            num_samples,
+        )
+
+    def sample(self, num_samples):
+        num_samples = self.num_samples if num_samples is None else num_samples
+        return {
+            name: torch.bernoulli(torch.full((num_samples, *shape), 1 - p)) / (1 - p)
+            for name, (p, shape) in self.masks.items()
+        }
+
+    def state(self):
+        return {"masks": self.masks, "num_samples": self.num_samples}
+
+    @classmethod
+    def from_state(cls, model, state, path):
+        return cls(**state)
 
 
 def train_net(

@@ -12,6 +12,8 @@ The low- and full-rank families are Pyro's autoguides.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -31,8 +33,10 @@ from torch.distributions.transforms import SoftplusTransform, identity_transform
 
 from .._checks import check_choice
 from .._pyro import LocalParams
+from ..checkpoint import load_state
+from ..posterior import Sampler
 
-__all__ = ["MeanFieldNormal", "PointMass", "make_guide", "GUIDES", "INITS"]
+__all__ = ["MeanFieldNormal", "PointMass", "GuideSampler", "make_guide", "GUIDES", "INITS"]
 
 GUIDES = ("mean_field", "low_rank", "full_rank", "delta")
 INITS = ("point_estimate", "prior")
@@ -87,20 +91,17 @@ class _PerSite(LocalParams, autoguide.AutoGuide):
         """Whether every site is unconstrained (no bijection between mean and value)."""
         return all(t is None for *_, t in self._sites)
 
-    def site_distribution(self, key: str, event_dim: int):
-        """The guide's distribution of one site in unconstrained space."""
+    def site_distribution(self, key: str, event_dim: int, transform=None):
+        """The guide's distribution of one site (``transform``: unconstrained -> support)."""
         raise NotImplementedError
 
     def forward(self, *args, **kwargs):
         if self.prototype_trace is None:
             self._setup_prototype(*args, **kwargs)
-        result = {}
-        for name, key, event_dim, transform in self._sites:
-            fn = self.site_distribution(key, event_dim)
-            if transform is not None:
-                fn = dist.TransformedDistribution(fn, transform)
-            result[name] = pyro.sample(name, fn)
-        return result
+        return {
+            name: pyro.sample(name, self.site_distribution(key, event_dim, transform))
+            for name, key, event_dim, transform in self._sites
+        }
 
     @torch.no_grad()
     def median(self, *args, **kwargs) -> dict[str, torch.Tensor]:
@@ -138,10 +139,11 @@ class MeanFieldNormal(_PerSite):
         key = name.replace(".", "/")
         return self.locs[key], F.softplus(self.scales[key])
 
-    def site_distribution(self, key, event_dim):
+    def site_distribution(self, key, event_dim, transform=None):
         # softplus keeps the scale positive by construction: no validation needed
         normal = dist.Normal(self.locs[key], F.softplus(self.scales[key]), validate_args=False)
-        return normal.to_event(event_dim)
+        fn = normal.to_event(event_dim)
+        return fn if transform is None else dist.TransformedDistribution(fn, transform)
 
     def functional_draw(self) -> tuple[dict[str, dist.Distribution], dict[str, torch.Tensor]]:
         """Each (real) site's distribution and one reparameterised draw from it, as
@@ -168,8 +170,11 @@ class MeanFieldNormal(_PerSite):
 class PointMass(_PerSite):
     """A point mass per site (``Delta``): its mean is the maximum-a-posteriori estimate."""
 
-    def site_distribution(self, key, event_dim):
-        return dist.Delta(self.locs[key], event_dim=event_dim)
+    def site_distribution(self, key, event_dim, transform=None):
+        # the point sits on the support itself (no Jacobian): the MAP in the model's own
+        # parameterisation, as Pyro's AutoDelta has it
+        loc = self.locs[key]
+        return dist.Delta(loc if transform is None else transform(loc), event_dim=event_dim)
 
     def functional_draw(self) -> tuple[dict[str, None], dict[str, torch.Tensor]]:
         """No distribution (a point mass: ``log q = 0``) and the means, for every site."""
@@ -219,3 +224,41 @@ def make_guide(
     if name == "full_rank":
         return FullRankNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
     return PointMass(model, init_loc_fn=init_loc_fn)
+
+
+class GuideSampler(Sampler):
+    """Fresh draws from a variational guide, all ``S`` in one vectorised pass."""
+
+    kind = "guide"
+
+    def __init__(self, guide, spec: dict[str, Any], input_shape: tuple[int, ...]) -> None:
+        self.guide, self.spec, self.input_shape = guide, spec, tuple(input_shape)
+
+    @torch.no_grad()
+    def sample(self, num_samples):
+        num_samples = 100 if num_samples is None else num_samples
+        if hasattr(self.guide, "sample_draws"):
+            return self.guide.sample_draws(num_samples)
+        with pyro.plate("_draws", num_samples, dim=-1):
+            trace = poutine.trace(self.guide).get_trace()
+        return {
+            name: site["value"]
+            for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not site["infer"].get("is_auxiliary")
+        }
+
+    def state(self):
+        return {
+            "spec": self.spec,
+            "guide": self.guide.state_dict(),
+            "input_shape": list(self.input_shape),
+        }
+
+    @classmethod
+    def from_state(cls, model, state, path):
+        guide = make_guide(model, **state["spec"])
+        device = next(iter(model.point_values().values())).device
+        with torch.no_grad():  # trace the model once so the guide knows its sites
+            guide(torch.zeros((1, *state["input_shape"]), device=device))
+        load_state(guide, state["guide"], path, "guide state")
+        return cls(guide, state["spec"], state["input_shape"])
