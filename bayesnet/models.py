@@ -117,7 +117,8 @@ class BayesianModel(nn.Module, ABC):
         """The same architecture in plain torch (Bayesian layers at their point values)."""
         return deterministic(self.net)
 
-    def _check(self, x: torch.Tensor) -> None:
+    def check_inputs(self, x: torch.Tensor) -> None:
+        """Raise a ValueError if a batch ``x`` cannot be a minibatch of the training set."""
         check_batch_size(x.shape[0], self.num_data)
 
     def _data_plate(self, x: torch.Tensor) -> pyro.plate:
@@ -133,6 +134,11 @@ class BayesianModel(nn.Module, ABC):
     @abstractmethod
     def link(self, output: torch.Tensor) -> torch.Tensor:
         """Map the network's output to the predictive quantity (probabilities, means)."""
+
+    @abstractmethod
+    def check_output(self, output: torch.Tensor, y: torch.Tensor | None) -> None:
+        """Raise a ValueError if the network's ``output`` on a batch does not fit the
+        model, or does not match the batch's targets ``y``."""
 
     @abstractmethod
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
@@ -173,23 +179,26 @@ class Classifier(BayesianModel):
         self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        self._check(x)
+        self.check_inputs(x)
         logits = self._net(x)
-        num_classes = logits.shape[1]
-        if self.num_classes is not None and num_classes != self.num_classes:
-            raise ValueError(
-                f"the network outputs {num_classes} classes, the model expects {self.num_classes}"
-            )
-        if y is not None and y.shape != logits.movedim(1, -1).shape[:-1]:
-            raise ValueError(
-                f"labels of shape {tuple(y.shape)} do not match logits {tuple(logits.shape)}"
-            )
+        self.check_output(logits, y)
         with self._data_plate(x):
             return pyro.sample("obs", self.likelihood(logits), obs=y)
 
     def likelihood(self, output, draw=None):
         logits = output.movedim(1, -1)
         return dist.Categorical(logits=logits).to_event(logits.dim() - 2)
+
+    def check_output(self, output: torch.Tensor, y: torch.Tensor | None) -> None:
+        num_classes = output.shape[1]
+        if self.num_classes is not None and num_classes != self.num_classes:
+            raise ValueError(
+                f"the network outputs {num_classes} classes, the model expects {self.num_classes}"
+            )
+        if y is not None and y.shape != output.movedim(1, -1).shape[:-1]:
+            raise ValueError(
+                f"labels of shape {tuple(y.shape)} do not match logits {tuple(output.shape)}"
+            )
 
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
         check_labels(y, output.shape[1])
@@ -219,12 +228,9 @@ class Regressor(BayesianModel):
         self.noise_scale = noise_scale
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        self._check(x)
+        self.check_inputs(x)
         mean = self._net(x)
-        if y is not None and y.shape != mean.shape:
-            raise ValueError(
-                f"targets of shape {tuple(y.shape)} do not match outputs {tuple(mean.shape)}"
-            )
+        self.check_output(mean, y)
         draw = None
         if self.noise == "learned":
             noise_prior = dist.HalfCauchy(torch.tensor(self.noise_scale).to(mean))
@@ -240,6 +246,12 @@ class Regressor(BayesianModel):
         else:
             sigma = torch.tensor(self.noise).to(output)
         return dist.Normal(output, sigma).to_event(output.dim() - 1)
+
+    def check_output(self, output: torch.Tensor, y: torch.Tensor | None) -> None:
+        if y is not None and y.shape != output.shape:
+            raise ValueError(
+                f"targets of shape {tuple(y.shape)} do not match outputs {tuple(output.shape)}"
+            )
 
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
         check_finite(y, "regression targets")

@@ -141,3 +141,30 @@ def test_auto_temperature_is_lower_when_the_data_say_less(digits):
     assert set(scores) == set(bn.infer.TEMPERATURES)
     assert post.info["temperature"] == min(scores, key=scores.get) < 1.0
     assert scores[post.info["temperature"]] < scores[1.0]
+
+
+def test_a_normalised_network_keeps_its_posterior_near_the_map(digits, tmp_path):
+    """BatchNorm statistics fixed at the MAP hold only near it: colder T, slow means."""
+    (x, y), _ = (t.tensors for t in digits)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(256, 10),
+    )
+    model = bn.Classifier(bn.bayesianize(net), 256)
+    assert bn.infer.recommended_temperature(model) == bn.infer.NORMALIZED_TEMPERATURE == 0.003
+    assert bn.infer.recommended_temperature(model, init="point_estimate") == 0.01
+    plain = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), 256)
+    assert bn.infer.recommended_temperature(plain) == bn.infer.DEFAULT_TEMPERATURE
+    post = bn.fit_svi(
+        model, loader_of(x[:256], y[:256], 64), epochs=1, checkpoint_dir=tmp_path, progress=False
+    )
+    assert post.info["temperature"] == 0.003
+    groups = torch.load(tmp_path / "svi.pt", weights_only=True)["optimizer"]["param_groups"]
+    guide = post.sampler.guide
+    n_scales, n_rest = len(list(guide.scales.parameters())), len(list(guide.locs.parameters()))
+    assert [len(g["params"]) for g in groups] == [n_scales, n_rest + 2]  # + BatchNorm affine
+    assert groups[0]["lr"] > groups[1]["lr"]  # both decayed by the same factor from 1e-2, 1e-3
+    assert groups[1]["lr"] / groups[0]["lr"] == pytest.approx(0.1)

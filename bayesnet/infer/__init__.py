@@ -3,20 +3,33 @@
 from . import baselines
 from .collapse import CollapseWarning
 from .elbo import ELBOTerms, elbo_terms
-from .guides import GUIDES, MeanFieldNormal, make_guide
+from .functional import FunctionalELBO
+from .guides import GUIDES, GuideSampler, MeanFieldNormal, PointMass, make_guide
 from .mcmc import FunctionalPotential, SamplingDiverged, fit_hmc
 from .reparam import Flipout, LocalReparameterization, make_reparam
-from .svi import DEFAULT_TEMPERATURE, TEMPERATURES, TrainingDiverged, fit_svi, linear_warmup
+from .svi import (
+    DEFAULT_TEMPERATURE,
+    NORMALIZED_TEMPERATURE,
+    TEMPERATURES,
+    TrainingDiverged,
+    fit_svi,
+    linear_warmup,
+    recommended_temperature,
+)
 
 __all__ = [
     "CollapseWarning",
     "DEFAULT_TEMPERATURE",
     "ELBOTerms",
     "Flipout",
+    "FunctionalELBO",
     "FunctionalPotential",
     "GUIDES",
+    "GuideSampler",
     "LocalReparameterization",
     "MeanFieldNormal",
+    "NORMALIZED_TEMPERATURE",
+    "PointMass",
     "SamplingDiverged",
     "TEMPERATURES",
     "TrainingDiverged",
@@ -27,4 +40,5 @@ __all__ = [
     "linear_warmup",
     "make_guide",
     "make_reparam",
+    "recommended_temperature",
 ]

@@ -105,7 +105,9 @@ class FunctionalELBO:
         for name, w in weights.items():
             # the reparameterised layers run at the means; their hooks add the noise
             params[name] = self._normals[name].loc if name in self.reparam_sites else w
+        self.model.check_inputs(x)
         output = functional_call(self.twin, params, (x,))
+        self.model.check_output(output, y)
         data = self.model.log_likelihood(output, y, weights).sum() * (
             self.model.num_data / x.shape[0]
         )

@@ -26,11 +26,11 @@ from .._checks import check_choice, check_finite
 from ..checkpoint import load_safe, load_state, save_atomic
 from ..device import resolve
 from ..models import BayesianModel, Classifier
-from ..posterior import GuideSampler, Posterior, architecture, check_architecture
+from ..posterior import Posterior, architecture, check_architecture
 from .collapse import check_collapse, null_nll
 from .elbo import elbo_terms
 from .functional import STEPS, functional_elbo
-from .guides import INITS, make_guide
+from .guides import INITS, GuideSampler, make_guide
 from .reparam import make_reparam
 
 __all__ = [
