@@ -29,14 +29,13 @@ __all__ = ["to_arviz", "summary", "compare", "Diagnostics"]
 
 def _draws(posterior: Posterior, num_samples: int) -> tuple[dict[str, torch.Tensor], int, int]:
     """Draws as ``{site: [chains * draws, ...]}`` with the chain and draw counts."""
-    info = posterior.info
     stored = posterior.sampler.kind == "draws"
     if stored and not posterior.sampler.draws:
         point = {k: v.detach()[None] for k, v in posterior.net.named_parameters()}
         return point, 1, 1
     if stored:
         draws = posterior.sampler.sample(None)
-        chains = info.get("chains", 1)
+        chains = posterior.sampler.chains
         return draws, chains, posterior.sampler.num_draws // chains
     return posterior.sample_params(num_samples), 1, num_samples
 
@@ -66,12 +65,10 @@ def to_arviz(
     dims = {k: [f"{k}_dim_{i}" for i in range(v.ndim - 2)] for k, v in post.items()}
     groups: dict[str, dict] = {"posterior": post}
 
-    stats = posterior.info.get("sample_stats")
+    stats = getattr(posterior.sampler, "stats", None)
     if stats:
         arrays = {k: np.asarray(v, dtype=float) for k, v in stats.items()}
         arrays["diverging"] = arrays["diverging"].astype(bool)
-        if posterior.info.get("kernel") == "nuts":
-            arrays["tree_depth"] = np.round(np.log2(arrays["n_steps"] + 1))
         groups["sample_stats"] = arrays
 
     if x_eval is not None:

@@ -71,16 +71,28 @@ class Sampler(ABC):
 
 class DrawsSampler(Sampler):
     """Stored draws (MCMC chains, ensemble members); no draws at all is a point estimate.
-    Subsampling takes evenly spaced draws (across chains)."""
+    Subsampling takes evenly spaced draws (across chains).
+
+    ``chains``: how many chains the draws are, chain after chain (equal lengths);
+    ``stats``: per-draw sampler statistics, ``{name: [chain][draw]}`` (MCMC's step size,
+    divergences, energy ..., which ArviZ's ``sample_stats`` shows)."""
 
     kind = "draws"
 
-    def __init__(self, draws: dict[str, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        draws: dict[str, torch.Tensor],
+        chains: int = 1,
+        stats: dict[str, list[list[float]]] | None = None,
+    ) -> None:
         sizes = {v.shape[0] for v in draws.values()}
         if len(sizes) > 1:
             raise ValueError(f"every site needs the same number of draws, got {sorted(sizes)}")
         self.draws = draws
         self.num_draws = sizes.pop() if sizes else 1
+        if chains < 1 or self.num_draws % chains:
+            raise ValueError(f"{self.num_draws} draws cannot be {chains} chains of equal length")
+        self.chains, self.stats = chains, stats or {}
 
     def sample(self, num_samples):
         if num_samples is None or num_samples >= self.num_draws or not self.draws:
@@ -89,11 +101,11 @@ class DrawsSampler(Sampler):
         return {k: v[idx.to(v.device)] for k, v in self.draws.items()}
 
     def state(self):
-        return {"draws": self.draws}
+        return {"draws": self.draws, "chains": self.chains, "stats": self.stats}
 
     @classmethod
     def from_state(cls, model, state, path):
-        return cls(state["draws"])
+        return cls(state["draws"], state.get("chains", 1), state.get("stats"))
 
 
 class PriorSampler(Sampler):

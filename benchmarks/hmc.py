@@ -108,7 +108,7 @@ def bench_ess(device):
             **options,
         )
         seconds = time.perf_counter() - start
-        stats = post.info["sample_stats"]
+        stats = post.sampler.stats
         if kernel == "nuts":
             runs["nuts"] = float(np.mean(stats["step_size"]) * np.mean(stats["n_steps"]))
         ess = _lpd_ess(post, xt, yt)

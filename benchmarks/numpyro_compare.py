@@ -50,7 +50,7 @@ def run_bayesnet(x, y, xt, yt, seed):
     )
     seconds = time.perf_counter() - start
     nll = bn.evaluate.metrics.nll(post.predict(xt, num_samples=None), yt)
-    return seconds, float(np.mean(post.info["sample_stats"]["n_steps"])), nll
+    return seconds, float(np.mean(post.sampler.stats["n_steps"])), nll
 
 
 def run_numpyro(x, y, xt, yt, seed):

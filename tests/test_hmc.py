@@ -186,7 +186,7 @@ def test_parallel_chains_in_processes(conjugate):
         progress=False,
         seed=3,
     )
-    assert post.info["chains"] == 2 and post.info["draws_per_chain"] == 200
+    assert post.sampler.chains == 2 and post.info["draws_per_chain"] == 200
     draws = post.sample_params(None)["weight"].reshape(2, 200, -1)
     sd = c["cov"].diag().sqrt()
     for chain in draws:  # each chain, run in its own process, finds the posterior

@@ -419,12 +419,14 @@ def fit_hmc(
     kept = min(len(stats["lp"][c]) for c in keep)
     draws = [{k: v[:kept] for k, v in draws[c].items()} for c in keep]
     stats = {k: [v[c][:kept] for c in keep] for k, v in stats.items()}
-    info.update(sample_stats=stats, chains=len(keep), draws_per_chain=kept)
+    if kernel == "nuts":
+        stats["tree_depth"] = [[round(math.log2(n + 1)) for n in c] for c in stats["n_steps"]]
+    info.update(chains=len(keep), draws_per_chain=kept)
     info["divergences"] = [int(sum(c)) for c in stats["diverging"]]
     stacked = _stack(draws)
     if checkpoint_path is not None:
         save_atomic({"draws": stacked, "stats": stats, "info": info}, checkpoint_path)
-    posterior = Posterior(model, DrawsSampler(stacked), info)
+    posterior = Posterior(model, DrawsSampler(stacked, len(keep), stats), info)
     _check_divergent_chains(posterior, stats["diverging"])
     return posterior
 
@@ -471,7 +473,7 @@ def _chain_worker(model, data, start, options, seed, threads):
         )
     except SamplingDiverged as err:  # the parent judges the chains together
         post = err.posterior
-    return post.sampler.draws, post.info["sample_stats"]
+    return post.sampler.draws, post.sampler.stats
 
 
 def _run_parallel(model, data, inits, options, seed):
