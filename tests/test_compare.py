@@ -49,13 +49,14 @@ def test_cli_quick_writes_the_run_directory_and_every_report_section(tmp_path, c
     }
     assert {r["kind"] for r in rows} == {"test", "ood", "shift", "attack", "toy", "pixel"}
     test = _row(rows, "softmax", "test")
-    assert test["fit_seconds"] > 0 and 0 <= test["aurc_entropy"] <= 1
-    held_out = _row(rows, "ensemble", "held_out_classes")
-    assert 0 <= held_out["auroc_mi"] <= 1  # trained on 8 classes, tested on the other 2
+    # entropy ranks the softmax's errors late: its AURC is below the plain error rate
+    assert test["fit_seconds"] > 0 and test["aurc_entropy"] < 1 - test["accuracy"]
     html = (tmp_path / "report.html").read_text()
-    assert re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html) == list(SECTIONS)
-    assert "Not part of this run" not in html  # every section has its tables and figures
-    assert html.count("data:image/png;base64,") == 8
+    headings = re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html)
+    # every section with a figure (all but the metrics, which is tables only)
+    assert headings == ["What this run shows", *SECTIONS[1:], "Tables"]
+    assert html.count("data:image/png;base64,") == html.count("<figcaption>") == 8
+    assert html.count("<details>") == 6  # test, ood, shift, attack, toy, pixel
 
 
 def test_cli_reports_bad_options(tmp_path, capsys):

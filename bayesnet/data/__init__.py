@@ -1,4 +1,4 @@
-"""Data sets: the embedded digits (no network needed), splits, and loaders for local files."""
+"""Data sets: the embedded digits (no network needed), digit scenes, two moons, splits."""
 
 from .digits import digits, to_loader
 from .scenes import Scenes, digit_scenes
