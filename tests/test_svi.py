@@ -1,4 +1,7 @@
-"""SVI engine: checkpoints, resume, save/load, divergence, schedules."""
+"""SVI engine: checkpoints, resume, save/load, divergence, schedules — each on both
+training steps (the functional one, chosen by default, and Pyro's traced one)."""
+
+import functools
 
 import pytest
 import torch
@@ -6,6 +9,13 @@ from conftest import loader_of
 
 import bayesnet as bn
 from bayesnet.infer import TrainingDiverged, linear_warmup
+
+
+@pytest.fixture(autouse=True, params=["auto", "traced"])
+def step(request, monkeypatch):
+    """Every test here runs once with fit_svi's default step and once with the traced one."""
+    monkeypatch.setattr(bn, "fit_svi", functools.partial(bn.infer.svi.fit_svi, step=request.param))
+    return request.param
 
 
 def _setup(digits, n=256):
