@@ -12,7 +12,7 @@ The low- and full-rank families are Pyro's autoguides.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyro
 import pyro.distributions as dist
@@ -46,6 +46,16 @@ def _is_identity(transform) -> bool:
     if isinstance(transform, IndependentTransform):
         return _is_identity(transform.base_transform)
     return transform is identity_transform
+
+
+class SiteDraw(NamedTuple):
+    """One draw of one site for the functional step: the value, the guide's mean and
+    standard deviation (None for a point mass), and the site's event dimensions."""
+
+    value: torch.Tensor
+    loc: torch.Tensor
+    scale: torch.Tensor | None
+    event_dim: int
 
 
 class _PerSite(LocalParams, autoguide.AutoGuide):
@@ -145,11 +155,16 @@ class MeanFieldNormal(_PerSite):
         fn = normal.to_event(event_dim)
         return fn if transform is None else dist.TransformedDistribution(fn, transform)
 
-    def functional_draw(self) -> tuple[dict[str, dist.Distribution], dict[str, torch.Tensor]]:
-        """Each (real) site's distribution and one reparameterised draw from it, as
-        ``forward`` draws them, without Pyro's tracing: the functional SVI step."""
-        fns = {name: self.site_distribution(key, d) for name, key, d, _ in self._sites}
-        return fns, {name: fn.rsample() for name, fn in fns.items()}
+    def functional_draw(self) -> dict[str, SiteDraw]:
+        """One reparameterised draw of every (real) site, the same numbers ``forward``
+        draws under the same seed (``rsample``: ``loc + eps * scale``), without Pyro's
+        tracing or distribution objects: the functional SVI step."""
+        draws = {}
+        for name, key, event_dim, _ in self._sites:
+            loc, scale = self.locs[key], F.softplus(self.scales[key])
+            eps = torch.randn(loc.shape, dtype=loc.dtype, device=loc.device)
+            draws[name] = SiteDraw(loc + eps * scale, loc, scale, event_dim)
+        return draws
 
     @torch.no_grad()
     def sample_draws(self, num_samples: int) -> dict[str, torch.Tensor]:
@@ -176,10 +191,11 @@ class PointMass(_PerSite):
         loc = self.locs[key]
         return dist.Delta(loc if transform is None else transform(loc), event_dim=event_dim)
 
-    def functional_draw(self) -> tuple[dict[str, None], dict[str, torch.Tensor]]:
-        """No distribution (a point mass: ``log q = 0``) and the means, for every site."""
-        return {name: None for name in self.site_names}, {
-            name: self.locs[key] for name, key, *_ in self._sites
+    def functional_draw(self) -> dict[str, SiteDraw]:
+        """Every (real) site at its point, with no scale (a point mass: ``log q = 0``)."""
+        return {
+            name: SiteDraw(self.locs[key], self.locs[key], None, event_dim)
+            for name, key, event_dim, _ in self._sites
         }
 
     @torch.no_grad()
