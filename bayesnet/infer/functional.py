@@ -33,7 +33,7 @@ from ..nn.convert import bayesian_layers
 from ..nn.layers import BayesianLayer
 from ..priors import Hierarchical
 from .elbo import ELBOTerms
-from .guides import MeanFieldNormal, PointMass, SiteDraw
+from .guides import FlatDraw, MeanFieldNormal, PointMass
 from .reparam import flipout_noise, local_noise, normal_of
 
 __all__ = ["FunctionalELBO", "functional_elbo", "STEPS"]
@@ -100,45 +100,56 @@ class FunctionalELBO:
     def __call__(self, x: torch.Tensor, y: torch.Tensor, entropy: bool = False) -> ELBOTerms:
         for mine, twin in self.modes:
             twin.training = mine.training
-        draws = self.guide.functional_draw()
-        self._weights = {name: d.value for name, d in draws.items()}
+        flat = self.guide.functional_draw()
+        values, locs = flat.split(flat.value), flat.split(flat.loc)
+        scales = flat.split(flat.scale) if flat.scale is not None else {}
+        self._weights = values
         self._normals = {
-            name: dist.Normal(draws[name].loc, draws[name].scale, validate_args=False)
+            name: dist.Normal(locs[name], scales[name], validate_args=False)
             for name in self.reparam_sites
         }
         params = dict(self.tensors)
-        for name, d in draws.items():
+        for name, value in values.items():
             # the reparameterised layers run at the means; their hooks add the noise
-            params[name] = d.loc if name in self.reparam_sites else d.value
+            params[name] = locs[name] if name in self.reparam_sites else value
         self.model.check_inputs(x)
         output = functional_call(self.twin, params, (x,))
         self.model.check_output(output, y)
-        data = self.model.log_likelihood(output, y, self._weights).sum() * (
+        data = self.model.log_likelihood(output, y, values).sum() * (
             self.model.num_data / x.shape[0]
         )
-        kl = torch.zeros((), device=x.device)
-        ent = torch.zeros((), device=x.device) if entropy else None
-        for name, d in draws.items():
-            layer, param = self.priors[name]
-            kl = kl + _kl(d, layer.prior_distribution(param))
-            if ent is not None and d.scale is not None:
-                ent = ent + (0.5 + 0.5 * math.log(2 * math.pi) + d.scale.log()).sum()
+        priors = {n: layer.prior_distribution(p) for n, (layer, p) in self.priors.items()}
+        kl = self._kl(flat, priors, values, locs, scales)
+        ent = None
+        if entropy:
+            ent = torch.zeros((), device=x.device)
+            if flat.scale is not None:  # Normal entropies; a point mass adds none
+                ent = flat.scale.log().sum() + flat.scale.numel() * (
+                    0.5 + 0.5 * math.log(2 * math.pi)
+                )
         return ELBOTerms(data=data, kl=kl, entropy=ent)
 
-
-def _kl(d: SiteDraw, prior: dist.Distribution) -> torch.Tensor:
-    """The site's KL term as ``elbo_terms`` computes it: closed form where
-    ``kl_divergence`` knows the pair (Normal against Normal written out, the same formula
-    without building distributions), else ``log q(w) - log p(w)`` at the draw."""
-    if d.scale is None:  # a point mass: log q = 0
-        return -prior.log_prob(d.value).sum()
-    p = normal_of(prior)
-    if p is not None:
-        var_ratio = (d.scale / p.scale).pow(2)
-        t1 = ((d.loc - p.loc) / p.scale).pow(2)
-        return (0.5 * (var_ratio + t1 - 1 - var_ratio.log())).sum()
-    q = dist.Normal(d.loc, d.scale, validate_args=False).to_event(d.event_dim)
-    try:
-        return kl_divergence(q, prior).sum()
-    except NotImplementedError:
-        return (q.log_prob(d.value) - prior.log_prob(d.value)).sum()
+    def _kl(self, flat: FlatDraw, priors, values, locs, scales) -> torch.Tensor:
+        """The KL term as ``elbo_terms`` computes it: closed form where ``kl_divergence``
+        knows the pair, else ``log q(w) - log p(w)`` at the draw. Normal guides against
+        Normal priors (the common case) take torch's own Normal-Normal formula over all
+        weights at once."""
+        normals = [normal_of(priors[name]) for name, _, _ in flat.sites]
+        if flat.scale is not None and all(p is not None for p in normals):
+            p_loc = torch.cat([p.loc.reshape(-1) for p in normals])
+            p_scale = torch.cat([p.scale.reshape(-1) for p in normals])
+            var_ratio = (flat.scale / p_scale).pow(2)
+            t1 = ((flat.loc - p_loc) / p_scale).pow(2)
+            return (0.5 * (var_ratio + t1 - 1 - var_ratio.log())).sum()
+        kl = torch.zeros((), device=flat.value.device)
+        for name, _, event_dim in flat.sites:
+            prior, w = priors[name], values[name]
+            if flat.scale is None:  # a point mass: log q = 0
+                kl = kl - prior.log_prob(w).sum()
+                continue
+            q = dist.Normal(locs[name], scales[name], validate_args=False).to_event(event_dim)
+            try:
+                kl = kl + kl_divergence(q, prior).sum()
+            except NotImplementedError:
+                kl = kl + (q.log_prob(w) - prior.log_prob(w)).sum()
+        return kl
