@@ -168,3 +168,16 @@ def test_a_normalised_network_keeps_its_posterior_near_the_map(digits, tmp_path)
     assert [len(g["params"]) for g in groups] == [n_scales, n_rest + 2]  # + BatchNorm affine
     assert groups[0]["lr"] > groups[1]["lr"]  # both decayed by the same factor from 1e-2, 1e-3
     assert groups[1]["lr"] / groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_a_network_without_normalisation_trains_its_means_at_the_full_rate(digits, tmp_path):
+    (x, y), _ = (t.tensors for t in digits)
+    post = bn.fit_svi(
+        _mlp_model(256),
+        loader_of(x[:256], y[:256], 64),
+        epochs=1,
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
+    groups = torch.load(tmp_path / "svi.pt", weights_only=True)["optimizer"]["param_groups"]
+    assert len(groups) == 1 and post.info["temperature"] == 0.01
