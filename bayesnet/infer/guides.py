@@ -24,8 +24,6 @@ from pyro.infer import autoguide
 from pyro.infer.autoguide.initialization import (
     InitMessenger,
     init_to_median,
-    init_to_sample,
-    init_to_value,
 )
 from torch import nn
 from torch.distributions import biject_to
@@ -35,11 +33,11 @@ from .._checks import check_choice
 from .._pyro import LocalParams
 from ..checkpoint import load_state
 from ..posterior import Sampler
+from .initial import init_strategy
 
-__all__ = ["MeanFieldNormal", "PointMass", "GuideSampler", "make_guide", "GUIDES", "INITS"]
+__all__ = ["MeanFieldNormal", "PointMass", "GuideSampler", "make_guide", "GUIDES"]
 
 GUIDES = ("mean_field", "low_rank", "full_rank", "delta")
-INITS = ("point_estimate", "prior")
 
 
 def _is_identity(transform) -> bool:
@@ -235,11 +233,7 @@ def make_guide(
 ):
     """Build a guide for ``model``; ``init`` chooses the initial means."""
     check_choice(name, GUIDES, "guide")
-    check_choice(init, INITS, "init")
-    if init == "point_estimate":
-        init_loc_fn = init_to_value(values=model.point_values(), fallback=init_to_median)
-    else:
-        init_loc_fn = init_to_sample
+    init_loc_fn = init_strategy(model, init)
     init_scale = float(init_scale)
     # Guides cover the latent sites only; hiding the likelihood lets them be set up
     # from inputs alone (the labels are not needed to know the weights' shapes).

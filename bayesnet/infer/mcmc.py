@@ -29,7 +29,6 @@ from typing import Any
 
 import pyro
 import torch
-from pyro.infer.autoguide.initialization import init_to_median, init_to_sample, init_to_value
 from pyro.infer.mcmc import HMC, MCMC, NUTS
 from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
@@ -44,6 +43,7 @@ from ..device import resolve
 from ..models import BayesianModel
 from ..nn.convert import bayesian_layers
 from ..posterior import DrawsSampler, Posterior
+from .initial import init_strategy
 
 __all__ = ["SamplingDiverged", "fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
 
@@ -154,14 +154,7 @@ def _check_memory(net: nn.Module, x: torch.Tensor) -> None:
 
 def _initial(model, x, y, init, chains: int, jitter: float, seed: int | None):
     """Pyro's initial unconstrained params, potential and transforms, one init per chain."""
-    if isinstance(init, Posterior):
-        start = {k: v[0] for k, v in init.sample_params(1).items()}
-        strategy = init_to_value(values=start, fallback=init_to_median)
-    elif init == "point_estimate":
-        strategy = init_to_value(values=model.point_values(), fallback=init_to_median)
-    else:
-        check_choice(init, ("point_estimate", "prior"), "init")
-        strategy = init_to_sample
+    strategy = init_strategy(model, init)
     try:
         params, potential, transforms, trace = initialize_model(
             model, model_args=(x, y), init_strategy=strategy, max_plate_nesting=1

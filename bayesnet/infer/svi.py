@@ -30,7 +30,8 @@ from ..posterior import Posterior, architecture, check_architecture
 from .collapse import check_collapse, null_nll
 from .elbo import elbo_terms
 from .functional import STEPS, functional_elbo
-from .guides import INITS, GuideSampler, make_guide
+from .guides import GuideSampler, make_guide
+from .initial import INITS
 from .reparam import make_reparam
 
 __all__ = [
