@@ -1,12 +1,27 @@
-"""Data sets: the embedded digits (no network needed), digit scenes, two moons, splits."""
+"""Data sets: the embedded digits (no network needed), digit scenes, two moons, splits,
+and readers for the standard files in a local directory (nothing is downloaded)."""
 
+from .cifar import cifar10, cifar100
 from .digits import digits, to_loader
+from .files import DataFileError
+from .folders import arrays, image_folder
+from .idx import fashion_mnist, kmnist, mnist
 from .scenes import Scenes, digit_scenes
 from .splits import held_out_classes, validation_split
+from .svhn import svhn
 from .toy import two_moons
 
 __all__ = [
+    "DataFileError",
     "Scenes",
+    "arrays",
+    "cifar10",
+    "cifar100",
+    "fashion_mnist",
+    "image_folder",
+    "kmnist",
+    "mnist",
+    "svhn",
     "digit_scenes",
     "digits",
     "held_out_classes",

@@ -1,0 +1,210 @@
+"""Readers of the standard data files, on tiny files written here in the exact formats
+(headers, magic numbers, byte layouts); nothing is downloaded."""
+
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import bayesnet as bn
+from bayesnet.data import DataFileError
+
+
+def _idx(array: np.ndarray) -> bytes:
+    """An IDX file of unsigned bytes: 0x0000, type 0x08, ndim, big-endian sizes, data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
+    return header + array.astype(np.uint8).tobytes()
+
+
+def _write_mnist(root, n_train=5, n_test=3, gz=False, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
+    for name, array in arrays.items():
+        data = _idx(array)
+        if gz:
+            (root / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (root / name).write_bytes(data)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("reader", ["mnist", "fashion_mnist", "kmnist"])
+def test_idx_files_plain_and_gzipped(tmp_path, gz, reader):
+    arrays = _write_mnist(tmp_path, gz=gz)
+    train, test = getattr(bn.data, reader)(tmp_path)
+    x, y = train.tensors
+    assert x.shape == (5, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
+    expected = torch.tensor(arrays["train-images-idx3-ubyte"], dtype=torch.float32) / 255
+    assert torch.equal(x[:, 0], expected)
+    assert y.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
+    assert test.tensors[0].shape == (3, 1, 28, 28)
+
+
+def test_torchvision_layout_is_found(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    _write_mnist(raw)
+    assert len(bn.data.mnist(tmp_path)[0]) == 5
+
+
+def test_idx_errors_name_the_file_and_the_problem(tmp_path):
+    with pytest.raises(DataFileError, match=r"missing \['t10k-labels-idx1-ubyte'\]"):
+        _write_mnist(tmp_path)
+        (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+        bn.data.mnist(tmp_path)
+    _write_mnist(tmp_path)
+    images = tmp_path / "train-images-idx3-ubyte"
+    good = images.read_bytes()
+    images.write_bytes(b"\x00\x00\x0d\x03" + good[4:])  # float type code, not ubyte
+    with pytest.raises(DataFileError, match="train-images-idx3-ubyte: bad magic number 00000d03"):
+        bn.data.mnist(tmp_path)
+    images.write_bytes(good[:-100])
+    with pytest.raises(DataFileError, match=r"holds 3820 data bytes, its header \(5, 28, 28\)"):
+        bn.data.mnist(tmp_path)
+    images.write_bytes(good)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx(np.zeros(4)))
+    with pytest.raises(DataFileError, match="5 images but 4 labels"):
+        bn.data.mnist(tmp_path)
+    with pytest.raises(DataFileError, match="is not a directory"):
+        bn.data.mnist(tmp_path / "nowhere")
+
+
+def _cifar_records(labels: np.ndarray, images: np.ndarray) -> bytes:
+    """Binary CIFAR: per record the label byte(s), then the R, G, B 32x32 planes."""
+    labels = labels.reshape(len(images), -1)
+    return b"".join(
+        bytes(lab.astype(np.uint8)) + img.astype(np.uint8).tobytes()
+        for lab, img in zip(labels, images, strict=True)
+    )
+
+
+def test_cifar10_binary_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    first = None
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        images, labels = rng.integers(0, 256, (2, 3, 32, 32)), rng.integers(0, 10, 2)
+        first = first or (images, labels)
+        (folder / name).write_bytes(_cifar_records(labels, images))
+    train, test = bn.data.cifar10(tmp_path)
+    assert train.tensors[0].shape == (10, 3, 32, 32) and test.tensors[0].shape == (2, 3, 32, 32)
+    # the first record: channel planes in R, G, B order, row by row
+    assert torch.equal(train.tensors[0][0], torch.tensor(first[0][0], dtype=torch.float32) / 255)
+    assert train.tensors[1][:2].tolist() == first[1].tolist()
+    (folder / "test_batch.bin").write_bytes(_cifar_records(labels, images)[:-5])
+    with pytest.raises(DataFileError, match="not a whole number of 3073-byte records"):
+        bn.data.cifar10(tmp_path)
+
+
+def test_cifar100_fine_and_coarse_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (3, 3, 32, 32))
+    labels = np.array([[3, 71], [19, 5], [0, 99]])  # coarse, fine
+    for name in ("train.bin", "test.bin"):
+        (tmp_path / name).write_bytes(_cifar_records(labels, images))
+    fine, _ = bn.data.cifar100(tmp_path)
+    coarse, _ = bn.data.cifar100(tmp_path, labels="coarse")
+    assert fine.tensors[1].tolist() == [71, 5, 99] and coarse.tensors[1].tolist() == [3, 19, 0]
+    assert torch.equal(fine.tensors[0][2], torch.tensor(images[2], dtype=torch.float32) / 255)
+
+
+def test_pickled_cifar_is_refused_unopened(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    # a pickle that would run code if loaded: the reader must refuse it by name
+    (folder / "data_batch_1").write_bytes(pickle.dumps({"data": np.zeros((1, 3072))}))
+    with pytest.raises(DataFileError, match=r"pickled.*cifar-10-binary.tar.gz"):
+        bn.data.cifar10(tmp_path)
+    (tmp_path / "train").write_bytes(b"")
+    with pytest.raises(DataFileError, match=r"pickled.*cifar-100-binary.tar.gz"):
+        bn.data.cifar100(tmp_path)
+
+
+def test_svhn_mat_files_map_label_10_to_0(tmp_path):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (32, 32, 3, 4)).astype(np.uint8)
+    savemat(tmp_path / "train_32x32.mat", {"X": x, "y": np.array([[10], [1], [9], [10]])})
+    savemat(tmp_path / "test_32x32.mat", {"X": x[..., :2], "y": np.array([[2], [10]])})
+    train, test = bn.data.svhn(tmp_path)
+    assert train.tensors[1].tolist() == [0, 1, 9, 0] and test.tensors[1].tolist() == [2, 0]
+    # X is [H, W, C, N]: image 1's pixel (row 5, column 7) in channel 2
+    assert train.tensors[0][1, 2, 5, 7] == pytest.approx(x[5, 7, 2, 1] / 255)
+    savemat(tmp_path / "test_32x32.mat", {"images": x})
+    with pytest.raises(DataFileError, match=r"expected variables 'X' and 'y'"):
+        bn.data.svhn(tmp_path)
+
+
+def test_image_folder_with_and_without_a_split(tmp_path):
+    from PIL import Image
+
+    def write(root, per_class=4):
+        for label, name in enumerate(["cat", "dog"]):
+            (root / name).mkdir(parents=True)
+            for i in range(per_class):
+                value = 40 * label + i
+                Image.new("L", (6, 5), value).save(root / name / f"{i}.png")
+
+    write(tmp_path / "one")
+    train, test = bn.data.image_folder(tmp_path / "one", test_fraction=0.25)
+    assert train.tensors[0].shape == (6, 1, 5, 6) and len(test) == 2
+    assert sorted(test.tensors[1].tolist()) == [0, 1]  # stratified
+    x, y = train.tensors
+    assert torch.all(y == (x[:, 0, 0, 0] * 255 >= 40).long())  # dog images are brighter
+    write(tmp_path / "split" / "train")
+    write(tmp_path / "split" / "test", per_class=1)
+    train, test = bn.data.image_folder(tmp_path / "split")
+    assert len(train) == 8 and test.tensors[1].tolist() == [0, 1]
+    Image.new("RGB", (7, 5)).save(tmp_path / "one" / "dog" / "big.png")
+    with pytest.raises(DataFileError, match=r"images differ in size"):
+        bn.data.image_folder(tmp_path / "one")
+
+
+def test_arrays_npz_in_every_layout(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (4, 8, 8, 3)).astype(np.uint8)  # channels last
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=x,
+        y_train=np.arange(4),
+        x_test=x[:2] / 255.0,
+        y_test=np.array([1, 0]),
+    )
+    train, test = bn.data.arrays(tmp_path / "d.npz")
+    assert train.tensors[0].shape == (4, 3, 8, 8) and test.tensors[0].shape == (2, 3, 8, 8)
+    assert torch.allclose(train.tensors[0][:2], test.tensors[0], atol=1e-6)
+    np.savez(tmp_path / "bad.npz", x_train=x, y_train=np.arange(4))
+    with pytest.raises(DataFileError, match=r"missing arrays \['x_test', 'y_test'\]"):
+        bn.data.arrays(tmp_path / "bad.npz")
+    np.savez(
+        tmp_path / "n.npz", x_train=x * 2.0, y_train=np.arange(4), x_test=x, y_test=[0, 1, 2, 3]
+    )
+    with pytest.raises(DataFileError, match=r"floats in \[0, 1\]"):
+        bn.data.arrays(tmp_path / "n.npz")
+
+
+def test_a_read_data_set_trains(tmp_path):
+    """What a reader returns is what fit_svi takes (random labels: nothing to learn, and
+    the fit says so)."""
+    _write_mnist(tmp_path, n_train=64, n_test=8)
+    train, _ = bn.data.mnist(tmp_path)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    post = bn.fit_svi(
+        bn.Classifier(bn.bayesianize(net), len(train)),
+        bn.data.to_loader(train, 32),
+        epochs=1,
+        progress=False,
+    )
+    assert post.predict(train.tensors[0][:4], num_samples=2).shape == (2, 4, 10)
