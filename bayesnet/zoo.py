@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["digits_cnn", "mlp", "fcn"]
+__all__ = ["digits_cnn", "mlp", "fcn", "lenet5", "resnet20", "BasicBlock"]
 
 
 def digits_cnn(
@@ -45,4 +45,63 @@ def fcn(in_channels: int = 1, num_classes: int = 11, width: int = 32) -> nn.Sequ
         layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.ReLU()]
         channels = width
     layers.append(nn.Conv2d(width, num_classes, 1))
+    return nn.Sequential(*layers)
+
+
+def lenet5(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
+    """LeNet-5 for 28x28 images (MNIST-sized): two 5x5 conv + pool stages (6 and 16
+    channels, the first padded to keep 28x28), then 120-84-classes linear layers."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, num_classes),
+    )
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BatchNorm stages with an identity shortcut (a 1x1 conv + BatchNorm
+    where the block changes width or stride)."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 1, stride, bias=False), nn.BatchNorm2d(channels)
+            )
+
+    def forward(self, x):
+        out = self.bn1(self.conv1(x)).relu()
+        return (self.bn2(self.conv2(out)) + self.shortcut(x)).relu()
+
+
+def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
+    """The CIFAR ResNet-20 of He et al. (2016): a 3x3 conv, three stages of three basic
+    blocks at 16, 32 and 64 channels (stride 2 between stages), global average pooling and
+    a linear classifier; about 0.27M weights. ``bayesianize`` makes its convolutions and
+    classifier Bayesian and keeps BatchNorm deterministic."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+    ]
+    width = 16
+    for channels, stride in ((16, 1), (32, 2), (64, 2)):
+        for block in range(3):
+            layers.append(BasicBlock(width, channels, stride if block == 0 else 1))
+            width = channels
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
     return nn.Sequential(*layers)
