@@ -12,7 +12,9 @@ from .settings import CompareSettings
 
 def _compare_parser(sub) -> None:
     p = sub.add_parser(
-        "compare", help="softmax point estimate vs baselines and Bayesian networks on the digits"
+        "compare",
+        help="softmax point estimate vs baselines and Bayesian networks of the same "
+        "architecture (the digits, or --data NAME:PATH)",
     )
     defaults = CompareSettings()
     for f in _option_fields():

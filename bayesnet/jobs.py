@@ -31,8 +31,9 @@ __all__ = ["CompareSettings", "run_compare", "run_diagnose", "run_train"]
 
 
 def _split(settings: CompareSettings):
-    """Train / validation / test sets and the OOD inputs for the digits job."""
-    train, test = data.digits(seed=settings.seed)
+    """Train / validation / test sets and the OOD inputs: the held-out classes, uniform
+    noise, the test images rotated by 90 degrees and the test images of ``--ood`` sets."""
+    train, test = data.load(settings.data, seed=settings.seed)
     ood: dict[str, torch.Tensor] = {}
     held_out = settings.held_out_classes()
     if held_out:
@@ -42,6 +43,14 @@ def _split(settings: CompareSettings):
     x_test = test.tensors[0]
     ood["noise"] = noise_like(x_test, seed=settings.seed)
     ood["rotated90"] = rotate(x_test, 90.0)
+    for spec in settings.ood_sources():
+        x_ood = data.load(spec, seed=settings.seed)[1].tensors[0]
+        if x_ood.shape[1:] != x_test.shape[1:]:
+            raise ValueError(
+                f"--ood {spec}: images of shape {tuple(x_ood.shape[1:])}, the test images "
+                f"are {tuple(x_test.shape[1:])}"
+            )
+        ood[spec.partition(":")[0]] = x_ood
     return train, val, test, ood
 
 
@@ -61,8 +70,12 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
         fitted[name] = fit()
         seconds[name] = time.perf_counter() - start
 
+    shape = tuple(train.tensors[0].shape[1:])
+
     def net():
-        return zoo.digits_cnn(num_classes=num_classes)
+        return zoo.build(settings.model, num_classes, shape)
+
+    net()  # a network that does not fit the data fails here, before any training
 
     point = {"epochs": settings.epochs, "lr": settings.lr, **common}
     timed("softmax", lambda: baselines.point_estimate(net(), loader(), **point))
@@ -119,7 +132,7 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
 
 def run_compare(settings: CompareSettings) -> dict[str, Any]:
     """Train the softmax point estimate, the baselines and the Bayesian networks of the
-    same architecture on the digits; compare them in distribution, out of distribution
+    same architecture on ``settings.data``; compare them in distribution, out of distribution
     (noise, rotation, held-out classes, fooling images), along the shift suite and under
     attack; add the toy and per-pixel demonstrations; write the run directory."""
     attacks = parse_names(settings.attacks, ATTACKS, "attacks")
@@ -217,23 +230,19 @@ def run_train(config_path: str | Path) -> Posterior:
     svi_cfg = dict(config.get("svi", {}))
     out = Path(config.get("output", {}).get("dir", "runs/train"))
 
-    name = data_cfg.pop("name", "digits")
-    if name != "digits":
-        raise ValueError(
-            f"{config_path}: unknown data set {name!r}; this version trains on 'digits'"
-        )
+    source = data_cfg.pop("name", "digits")
     batch_size = data_cfg.pop("batch_size", 64)
     seed = data_cfg.pop("seed", 0)
     _no_extra(data_cfg, "data", config_path)
-    train, _ = data.digits(seed=seed)
+    train, _ = data.load(source, seed=seed)
+    num_classes = int(train.tensors[1].max()) + 1
 
     arch = model_cfg.pop("arch", "digits_cnn")
-    if arch != "digits_cnn":
-        raise ValueError(f"{config_path}: unknown architecture {arch!r}")
     prior = priors.get(model_cfg.pop("prior", "normal"), scale=model_cfg.pop("prior_scale", None))
     last_layer = model_cfg.pop("last_layer", False)
     _no_extra(model_cfg, "model", config_path)
-    net = bayesianize(zoo.digits_cnn(), prior=prior, last_layer=last_layer)
+    plain = zoo.build(arch, num_classes, tuple(train.tensors[0].shape[1:]))
+    net = bayesianize(plain, prior=prior, last_layer=last_layer)
     model = Classifier(net, num_data=len(train))
     svi_cfg.setdefault("checkpoint_dir", str(out))
     svi_cfg.setdefault("seed", seed)

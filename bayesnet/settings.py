@@ -44,12 +44,18 @@ def parse_floats(text: str, what: str) -> list[float]:
 class CompareSettings:
     """Defaults of ``bayesnet compare``; ``quick`` shrinks them to a smoke test.
 
+    ``data``: ``digits`` or ``NAME:PATH`` (``bn.data.SOURCES``); ``model``: a zoo name or
+    ``package.module:factory``; ``ood``: comma-separated ``NAME:PATH`` data sets whose test
+    images are extra out-of-distribution sets (beside noise and rotated test images).
     ``methods``: any of ``METHODS`` (softmax always runs: every method is compared with it).
     ``held_out``: comma-separated digit classes left out of training and used as an OOD
     set. ``demos``: the toy and per-pixel sections of the report (``""`` skips both).
     """
 
     out: str = "runs/compare"
+    data: str = "digits"
+    model: str = "digits_cnn"
+    ood: str = ""
     methods: str = "softmax,temperature,dropout,ensemble,svi"
     held_out: str = ""
     epochs: int = 30
@@ -103,6 +109,9 @@ class CompareSettings:
         if self.temperature == "auto":
             return "auto"
         return parse_floats(self.temperature, "--temperature")[0]
+
+    def ood_sources(self) -> list[str]:
+        return [s.strip() for s in self.ood.split(",") if s.strip()]
 
     def held_out_classes(self) -> list[int]:
         return [int(c) for c in parse_floats(self.held_out, "--held-out")] if self.held_out else []

@@ -1,10 +1,17 @@
-"""Reference architectures, as plain torch networks (``bayesianize`` makes them Bayesian)."""
+"""Reference architectures, as plain torch networks (``bayesianize`` makes them Bayesian),
+and ``build``: a network from a zoo name or a user's ``package.module:factory``."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import math
+from collections.abc import Callable
+
+import torch
 from torch import nn
 
-__all__ = ["digits_cnn", "mlp", "fcn", "lenet5", "resnet20", "BasicBlock"]
+__all__ = ["digits_cnn", "mlp", "fcn", "lenet5", "resnet20", "BasicBlock", "build", "NAMES"]
 
 
 def digits_cnn(
@@ -105,3 +112,54 @@ def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
             width = channels
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
     return nn.Sequential(*layers)
+
+
+#: zoo name -> factory(num_classes, input_shape) for classifiers of ``[C, H, W]`` inputs
+NAMES: dict[str, Callable[[int, tuple[int, ...]], nn.Module]] = {
+    "digits_cnn": lambda k, shape: digits_cnn(k),
+    "lenet5": lambda k, shape: lenet5(k, in_channels=shape[0]),
+    "resnet20": lambda k, shape: resnet20(k, in_channels=shape[0]),
+    "mlp": lambda k, shape: mlp(math.prod(shape), k, hidden=(128, 128)),
+}
+
+
+def build(spec: str, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
+    """The network ``spec`` names — a zoo name (``NAMES``) or ``package.module:factory``, a
+    function returning an ``nn.Module`` (called with whichever of ``num_classes``,
+    ``in_channels`` and ``input_shape`` it takes) — checked on one input of
+    ``input_shape``: its output must be ``[1, num_classes]``."""
+    if spec in NAMES:
+        net = NAMES[spec](num_classes, tuple(input_shape))
+    else:
+        module_name, _, factory_name = spec.partition(":")
+        if not factory_name:
+            raise ValueError(
+                f"unknown model {spec!r}: a zoo name ({', '.join(NAMES)}) or package.module:factory"
+            )
+        try:
+            factory = getattr(importlib.import_module(module_name), factory_name)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"cannot load model {spec!r}: {err}") from err
+        offered = {
+            "num_classes": num_classes,
+            "in_channels": input_shape[0],
+            "input_shape": tuple(input_shape),
+        }
+        takes = inspect.signature(factory).parameters
+        net = factory(**{k: v for k, v in offered.items() if k in takes})
+        if not isinstance(net, nn.Module):
+            raise ValueError(f"{spec} returned {type(net).__name__}, not an nn.Module")
+    try:
+        with torch.no_grad():
+            out = net.eval()(torch.zeros(1, *input_shape))
+    except RuntimeError as err:
+        raise ValueError(
+            f"model {spec!r} cannot take inputs of shape {tuple(input_shape)}: "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    if tuple(out.shape) != (1, num_classes):
+        raise ValueError(
+            f"model {spec!r} outputs {tuple(out.shape[1:])} per input; the data have "
+            f"{num_classes} classes"
+        )
+    return net.train()

@@ -2,6 +2,7 @@
 (headers, magic numbers, byte layouts); nothing is downloaded."""
 
 import gzip
+import json
 import pickle
 
 import numpy as np
@@ -208,3 +209,80 @@ def test_a_read_data_set_trains(tmp_path):
         progress=False,
     )
     assert post.predict(train.tensors[0][:4], num_samples=2).shape == (2, 4, 10)
+
+
+def test_compare_takes_a_users_data_and_network_from_the_command_line(
+    tmp_path, monkeypatch, capsys
+):
+    """``bayesnet compare --data npz:FILE --model mypkg.nets:small_cnn --quick``."""
+    from bayesnet.cli import main
+
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "nets.py").write_text(
+        "from torch import nn\n\n\n"
+        "def small_cnn(num_classes, in_channels):\n"
+        "    return nn.Sequential(nn.Conv2d(in_channels, 4, 3, padding=1), nn.ReLU(),\n"
+        "                         nn.Flatten(), nn.Linear(4 * 64, num_classes))\n\n\n"
+        "def wrong():\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 3))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    train, test = bn.data.digits()
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=train.tensors[0].numpy(),
+        y_train=train.tensors[1].numpy(),
+        x_test=test.tensors[0].numpy(),
+        y_test=test.tensors[1].numpy(),
+    )
+    out = tmp_path / "run"
+    common = ["--data", f"npz:{tmp_path / 'd.npz'}", "--quick", "--no-progress", "--demos", ""]
+    args = ["compare", "--model", "mypkg.nets:small_cnn", "--out", str(out), *common]
+    np.savez(  # another data set whose test images serve as out-of-distribution inputs
+        tmp_path / "odd.npz",
+        x_train=np.zeros((2, 8, 8), np.uint8),
+        y_train=np.array([0, 1]),
+        x_test=np.full((20, 8, 8), 255, np.uint8),
+        y_test=np.zeros(20, np.int64),
+    )
+    args += [
+        "--methods",
+        "softmax,svi",
+        "--attacks",
+        "fgsm",
+        "--ood",
+        f"npz:{tmp_path / 'odd.npz'}",
+    ]
+    assert main(args) == 0
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    assert {r["condition"] for r in rows if r["kind"] == "ood"} == {
+        "noise",
+        "rotated90",
+        "npz",
+        "fooling",
+    }
+    assert "What this run shows" in (out / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["compare", "--model", "mypkg.nets:wrong", "--out", str(out / "x"), *common]) == 2
+    assert "outputs (3,) per input; the data have 10 classes" in capsys.readouterr().err
+
+
+def test_the_shipped_mnist_config_trains_on_mnist_files(tmp_path):
+    """examples/train_mnist_lenet5.toml, pointed at tiny MNIST files, one epoch."""
+    from pathlib import Path
+
+    from bayesnet.jobs import run_train
+
+    _write_mnist(tmp_path, n_train=32, n_test=4)
+    text = (Path(__file__).parent.parent / "examples" / "train_mnist_lenet5.toml").read_text()
+    text = text.replace("~/data/mnist", str(tmp_path)).replace("epochs = 20", "epochs = 1")
+    text = text.replace('"runs/train_mnist_lenet5"', f'"{tmp_path / "run"}"')
+    config = tmp_path / "mnist.toml"
+    config.write_text(text)
+    with pytest.warns(bn.CollapseWarning):  # random pixels and labels: nothing to learn
+        post = run_train(config)
+    assert post.model.num_data == 32 and (tmp_path / "run" / "posterior.pt").exists()
+    cifar = (Path(__file__).parent.parent / "examples" / "train_cifar10_resnet20.toml").read_text()
+    assert 'name = "cifar10:' in cifar and 'arch = "resnet20"' in cifar

@@ -7,12 +7,15 @@ from .files import DataFileError
 from .folders import arrays, image_folder
 from .idx import fashion_mnist, kmnist, mnist
 from .scenes import Scenes, digit_scenes
+from .sources import SOURCES, load
 from .splits import held_out_classes, validation_split
 from .svhn import svhn
 from .toy import two_moons
 
 __all__ = [
     "DataFileError",
+    "SOURCES",
+    "load",
     "Scenes",
     "arrays",
     "cifar10",
