@@ -106,6 +106,8 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 reparam=reparam,
                 checkpoint_dir=out / "checkpoints" / name,
                 overwrite=True,  # a new compare run starts over in its directory
+                log=out / f"{name}_log.jsonl" if settings.log_every else None,
+                log_every=max(1, settings.log_every),
                 **common,
             ),
         )
@@ -228,7 +230,10 @@ def run_train(config_path: str | Path) -> Posterior:
     data_cfg = dict(config.get("data", {}))
     model_cfg = dict(config.get("model", {}))
     svi_cfg = dict(config.get("svi", {}))
-    out = Path(config.get("output", {}).get("dir", "runs/train"))
+    output = dict(config.get("output", {}))
+    out = Path(output.pop("dir", "runs/train"))
+    log_every = output.pop("log_every", 0)
+    _no_extra(output, "output", config_path)
 
     source = data_cfg.pop("name", "digits")
     batch_size = data_cfg.pop("batch_size", 64)
@@ -245,6 +250,9 @@ def run_train(config_path: str | Path) -> Posterior:
     net = bayesianize(plain, prior=prior, last_layer=last_layer)
     model = Classifier(net, num_data=len(train))
     svi_cfg.setdefault("checkpoint_dir", str(out))
+    if log_every:
+        svi_cfg.setdefault("log", str(out / "train_log.jsonl"))
+        svi_cfg.setdefault("log_every", log_every)
     svi_cfg.setdefault("seed", seed)
     options = set(inspect.signature(fit_svi).parameters) - {"model", "loader"}
     _no_extra({k: v for k, v in svi_cfg.items() if k not in options}, "svi", config_path)

@@ -47,6 +47,8 @@ class CompareSettings:
     ``data``: ``digits`` or ``NAME:PATH`` (``bn.data.SOURCES``); ``model``: a zoo name or
     ``package.module:factory``; ``ood``: comma-separated ``NAME:PATH`` data sets whose test
     images are extra out-of-distribution sets (beside noise and rotated test images).
+    ``log_every``: N > 0 writes every N-th epoch of each SVI fit to ``<method>_log.jsonl``
+    in the run directory.
     ``methods``: any of ``METHODS`` (softmax always runs: every method is compared with it).
     ``held_out``: comma-separated digit classes left out of training and used as an OOD
     set. ``demos``: the toy and per-pixel sections of the report (``""`` skips both).
@@ -78,6 +80,7 @@ class CompareSettings:
     epsilons: str = "0,0.05,0.1,0.2"
     demos: str = "toy,pixel"
     num_samples: int = 100
+    log_every: int = 0
     device: str = "auto"
     seed: int = 0
     progress: bool = True

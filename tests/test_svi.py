@@ -150,3 +150,25 @@ def test_regressor_with_learned_noise(conjugate):
     noise = post.sample_params(500)["noise"]
     assert 0.3 < noise.median() < 0.8  # the data were made with noise 0.5
     assert post.predict(conjugate["x"][:4], num_samples=5).shape == (5, 4, 1)
+
+
+def test_a_json_lines_log_follows_both_phases(digits, tmp_path):
+    import json
+
+    model, x, y, _ = _setup(digits)
+    path = tmp_path / "log.jsonl"
+    post = bn.fit_svi(
+        model, loader_of(x, y, 64), epochs=5, log=path, log_every=2, progress=False, seed=0
+    )
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    # epochs 2, 4 and the last (5) of the MAP warm start, then of SVI
+    assert [(r["phase"], r["epoch"]) for r in records] == [
+        ("map", 2),
+        ("map", 4),
+        ("map", 5),
+        ("svi", 2),
+        ("svi", 4),
+        ("svi", 5),
+    ]
+    assert records[-1]["nll"] == post.info["history"][-1]["nll"]
+    assert all(r["examples_per_s"] > 0 for r in records)

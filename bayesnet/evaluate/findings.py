@@ -161,10 +161,16 @@ def _fooled(read: _Reader, ref: str, bayes: str) -> Finding:
         top = read.severities("attack", attack)[-1]
         acc_s, acc_b = (read.get(m, "attack", attack, "accuracy", top) for m in (ref, bayes))
         con_s, con_b = (read.get(m, "attack", attack, "confidence", top) for m in (ref, bayes))
+        if acc_b >= acc_s and con_b <= con_s:
+            verdict = "better on both"
+        elif acc_b <= acc_s and con_b >= con_s:
+            verdict = "no better: it is fooled as much"
+        else:
+            verdict = "mixed"
         parts.append(
             f"Under {attack.upper()} at epsilon {top:g} the softmax keeps accuracy "
             f"{_n(acc_s)} with mean confidence {_n(con_s)}; the posterior {_n(acc_b)} with "
-            f"{_n(con_b)}."
+            f"{_n(con_b)} ({verdict})."
         )
     if "fooling" in read.conditions("ood"):
         c_s, c_b = (read.get(m, "ood", "fooling", "confidence") for m in (ref, bayes))

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import inspect
 import math
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,6 +33,7 @@ from .elbo import elbo_terms
 from .functional import STEPS, functional_elbo
 from .guides import GuideSampler, make_guide
 from .initial import INITS
+from .log import JsonLinesLog
 from .reparam import make_reparam
 
 __all__ = [
@@ -152,6 +154,8 @@ def fit_svi(
     progress: bool = True,
     seed: int | None = None,
     validation: float = 0.1,
+    log: str | Path | None = None,
+    log_every: int = 1,
 ) -> Posterior:
     """Fit a variational posterior to ``model`` on minibatches from ``loader``.
 
@@ -185,6 +189,9 @@ def fit_svi(
       fits on all of it (the scores are in ``info["temperature_scores"]``);
     - ``lr_decay``: the learning rate falls exponentially to ``lr * lr_decay``;
     - ``callbacks``: ``f(epoch, stats, posterior)`` after each epoch; returning True stops;
+    - ``log``: a JSON-lines file that gets every ``log_every``-th epoch's statistics of both
+      phases (``phase``: ``map`` or ``svi``; loss, NLL, KL, examples per second) as it
+      ends; the progress bar shows examples per second and the remaining time;
     - ``checkpoint_dir``: one checkpoint file per phase (``map.pt``, ``svi.pt``), rewritten
       atomically after each epoch; ``resume=True`` continues from them and ends where an
       uninterrupted run would (with the stored optimizer state and learning rate: a
@@ -233,6 +240,7 @@ def fit_svi(
         "progress": progress,
         "first": (x0, out0),
         "step": step,
+        "log": JsonLinesLog(log, log_every) if log is not None else None,
     }
     spec = {"name": guide, "init": init, "init_scale": float(init_scale), "rank": rank}
     info: dict[str, Any] = {"engine": "svi", "guide": guide, "reparam": reparam or "none"}
@@ -354,7 +362,8 @@ def _auto_temperature(model, loader, validation, spec, map_epochs, train):
     sub_loader = DataLoader(fit_part, batch_size=loader.batch_size, shuffle=True)
     base = copy.deepcopy(model)
     base.num_data = len(fit_part)
-    _warm_start(base, sub_loader, spec, map_epochs, {**train, "progress": False}, None, False)
+    quiet = {**train, "progress": False, "log": None}  # the trial fits are not the run
+    _warm_start(base, sub_loader, spec, map_epochs, quiet, None, False)
     scores: dict[float, float] = {}
     for t in TEMPERATURES:
         trial = copy.deepcopy(base)
@@ -367,7 +376,7 @@ def _auto_temperature(model, loader, validation, spec, map_epochs, train):
             callbacks=(),
             ckpt=None,
             resume=False,
-            **{**train, "progress": False},
+            **quiet,
         )
         scores[t] = _predictive_nll(post, x_val.to(train["device"]), y_val.to(train["device"]))
     return min(scores, key=scores.get), scores
@@ -402,6 +411,7 @@ def _train(
     callbacks: Iterable[Callback],
     ckpt: Path | None,
     resume: bool,
+    log: JsonLinesLog | None = None,
 ) -> Posterior:
     """One SVI run of ``spec``'s guide; the loop behind both phases of ``fit_svi``."""
     x0, out0 = first
@@ -454,7 +464,8 @@ def _train(
         if epoch > start:
             earlier, sane = sane, _snapshot(model, q)
         sums = torch.zeros(3, device=device)  # loss, data term, KL: one sync per epoch
-        count = 0
+        count = examples = 0
+        started = time.perf_counter()
 
         for step, (x, y) in enumerate(_batches(loader)):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -482,11 +493,18 @@ def _train(
             schedule.step()
             sums += torch.stack([loss.detach(), terms.data.detach(), terms.kl.detach()])
             count += 1
+            examples += x.shape[0]
         stats = dict(zip(("loss", "data", "kl"), (sums / count).tolist(), strict=True))
+        seconds = time.perf_counter() - started
         stats["nll"] = -stats.pop("data") / model.num_data
         stats["epoch"] = epoch + 1
+        stats["examples_per_s"] = examples / seconds
         info["history"].append(stats)
-        bar.set_postfix(nll=f"{stats['nll']:.4f}", kl=f"{stats['kl']:.4g}")
+        bar.set_postfix(
+            nll=f"{stats['nll']:.4f}", kl=f"{stats['kl']:.4g}", ex_s=f"{examples / seconds:.0f}"
+        )
+        if log is not None:
+            log.write(desc, stats, last=epoch + 1 == epochs)
         checkpoint(epoch + 1)
         if any(cb(epoch + 1, stats, posterior) for cb in callbacks):
             break
