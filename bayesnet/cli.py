@@ -4,6 +4,7 @@ RUN_DIR``. The jobs load when a command runs, so ``bayesnet --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             post = jobs.run_train(args.config)
-            print(f"trained: {post.info['history'][-1]}")
+            if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
+                print(f"trained: {post.info['history'][-1]}")
             return 0
         if args.command == "diagnose":
             print(jobs.run_diagnose(args.run_dir))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -250,6 +251,8 @@ def run_train(config_path: str | Path) -> Posterior:
     net = bayesianize(plain, prior=prior, last_layer=last_layer)
     model = Classifier(net, num_data=len(train))
     svi_cfg.setdefault("checkpoint_dir", str(out))
+    # under torchrun (WORLD_SIZE > 1) every process trains on its shard: data-parallel SVI
+    svi_cfg.setdefault("distributed", int(os.environ.get("WORLD_SIZE", "1")) > 1)
     if log_every:
         svi_cfg.setdefault("log", str(out / "train_log.jsonl"))
         svi_cfg.setdefault("log_every", log_every)
@@ -257,7 +260,8 @@ def run_train(config_path: str | Path) -> Posterior:
     options = set(inspect.signature(fit_svi).parameters) - {"model", "loader"}
     _no_extra({k: v for k, v in svi_cfg.items() if k not in options}, "svi", config_path)
     post = fit_svi(model, data.to_loader(train, batch_size, seed=seed), **svi_cfg)
-    post.save(out / "posterior.pt")
+    if int(os.environ.get("RANK", "0")) == 0:
+        post.save(out / "posterior.pt")
     return post
 
 

@@ -29,6 +29,7 @@ from ..device import resolve
 from ..models import BayesianModel, Classifier
 from ..posterior import Posterior, architecture, check_architecture
 from .collapse import check_collapse, null_nll
+from .distributed import Ranks, average_gradients, setup, shard
 from .elbo import elbo_terms
 from .functional import STEPS, functional_elbo
 from .guides import GuideSampler, make_guide
@@ -156,6 +157,7 @@ def fit_svi(
     validation: float = 0.1,
     log: str | Path | None = None,
     log_every: int = 1,
+    distributed: bool = False,
 ) -> Posterior:
     """Fit a variational posterior to ``model`` on minibatches from ``loader``.
 
@@ -189,6 +191,10 @@ def fit_svi(
       fits on all of it (the scores are in ``info["temperature_scores"]``);
     - ``lr_decay``: the learning rate falls exponentially to ``lr * lr_decay``;
     - ``callbacks``: ``f(epoch, stats, posterior)`` after each epoch; returning True stops;
+    - ``distributed``: data-parallel SVI under ``torchrun`` (``infer/distributed.py``):
+      each process fits on its shard of the loader's data set, gradients are averaged
+      across processes before every step (the ELBO of the global batch), process 0 alone
+      writes checkpoints, the log and progress; the others return the same posterior;
     - ``log``: a JSON-lines file that gets every ``log_every``-th epoch's statistics of both
       phases (``phase``: ``map`` or ``svi``; loss, NLL, KL, examples per second) as it
       ends; the progress bar shows examples per second and the remaining time;
@@ -222,6 +228,14 @@ def fit_svi(
     if seed is not None:
         torch.manual_seed(seed)
     device = resolve(device)
+    ranks = None
+    if distributed:
+        if temperature == "auto":
+            raise ValueError("temperature='auto' does not run distributed: pick T first")
+        ranks = setup(device)
+        loader = shard(loader, ranks, seed or 0)
+        progress = progress and ranks.main
+        log = log if ranks.main else None
     model.to(device)
     x0, y0 = _first_batch(loader)
     x0, y0 = x0.to(device), y0.to(device)
@@ -241,6 +255,7 @@ def fit_svi(
         "first": (x0, out0),
         "step": step,
         "log": JsonLinesLog(log, log_every) if log is not None else None,
+        "ranks": ranks,
     }
     spec = {"name": guide, "init": init, "init_scale": float(init_scale), "rank": rank}
     info: dict[str, Any] = {"engine": "svi", "guide": guide, "reparam": reparam or "none"}
@@ -412,6 +427,7 @@ def _train(
     ckpt: Path | None,
     resume: bool,
     log: JsonLinesLog | None = None,
+    ranks: Ranks | None = None,
 ) -> Posterior:
     """One SVI run of ``spec``'s guide; the loop behind both phases of ``fit_svi``."""
     x0, out0 = first
@@ -431,7 +447,7 @@ def _train(
         start = _restore(ckpt, model, q, opt, schedule, loader, info, spec, _settings(opt, lr))
 
     def checkpoint(epoch: int) -> None:
-        if ckpt is not None:
+        if ckpt is not None and (ranks is None or ranks.main):
             save_atomic(
                 {
                     "format": CHECKPOINT_FORMAT,
@@ -460,7 +476,10 @@ def _train(
         _restore_snapshot(model, q, snapshot)
         return TrainingDiverged(f"{message}; {_KEPT}", posterior)
 
+    trained = [p for group in opt.param_groups for p in group["params"]]
     for epoch in bar:
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(epoch)  # a distributed shard reshuffles every epoch
         if epoch > start:
             earlier, sane = sane, _snapshot(model, q)
         sums = torch.zeros(3, device=device)  # loss, data term, KL: one sync per epoch
@@ -489,6 +508,8 @@ def _train(
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if ranks is not None:
+                average_gradients(trained, ranks)
             opt.step()
             schedule.step()
             sums += torch.stack([loss.detach(), terms.data.detach(), terms.kl.detach()])
