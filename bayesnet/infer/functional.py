@@ -61,7 +61,7 @@ class FunctionalELBO:
     """``(x, y) -> ELBOTerms`` for a model and guide fixed at construction."""
 
     def __init__(self, model: BayesianModel, guide: nn.Module, reparam: str | None) -> None:
-        self.model, self.guide, self.reparam = model, guide, reparam
+        self.model, self.guide = model, guide
         self.twin = model.deterministic_net()
         for p in self.twin.parameters():
             p.requires_grad_(False)
@@ -80,6 +80,9 @@ class FunctionalELBO:
         self.modes = [(modules[path], m) for path, m in self.twin.named_modules()]
         self._normals: dict[str, dist.Normal] = {}
         self._weights: dict[str, torch.Tensor] = {}
+        # the priors' means and scales over all weights, kept while the priors are the same
+        # objects (fixed priors are built once per device; learned ones anew every step)
+        self._flat_prior: tuple[list, torch.Tensor, torch.Tensor] | None = None
         self.reparam_sites = set()
         if reparam is not None:
             noise = local_noise if reparam == "local" else flipout_noise
@@ -136,8 +139,7 @@ class FunctionalELBO:
         weights at once."""
         normals = [normal_of(priors[name]) for name, _, _ in flat.sites]
         if flat.scale is not None and all(p is not None for p in normals):
-            p_loc = torch.cat([p.loc.reshape(-1) for p in normals])
-            p_scale = torch.cat([p.scale.reshape(-1) for p in normals])
+            p_loc, p_scale = self._flat_normal_prior(normals)
             var_ratio = (flat.scale / p_scale).pow(2)
             t1 = ((flat.loc - p_loc) / p_scale).pow(2)
             return (0.5 * (var_ratio + t1 - 1 - var_ratio.log())).sum()
@@ -153,3 +155,17 @@ class FunctionalELBO:
             except NotImplementedError:
                 kl = kl + (q.log_prob(w) - prior.log_prob(w)).sum()
         return kl
+
+    def _flat_normal_prior(self, normals: list[dist.Normal]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Normal priors' means and scales as flat tensors, concatenated once for as long
+        as the priors are the same objects (the held references keep their ids unique)."""
+        cached = self._flat_prior
+        if (
+            cached is None
+            or len(cached[0]) != len(normals)
+            or any(a is not b for a, b in zip(cached[0], normals, strict=True))
+        ):
+            p_loc = torch.cat([p.loc.reshape(-1) for p in normals])
+            p_scale = torch.cat([p.scale.reshape(-1) for p in normals])
+            cached = self._flat_prior = (normals, p_loc, p_scale)
+        return cached[1], cached[2]
