@@ -25,6 +25,7 @@ from .checkpoint import load_safe, load_state, save_atomic
 from .models import BayesianModel
 from .nn.convert import bayesian_layers
 from .nn.layers import BayesianLayer
+from .nn.normalization import statistics_per_draw
 
 __all__ = [
     "log_mean_softmax",
@@ -140,14 +141,24 @@ class Posterior:
     ``predict(x, num_samples=S)`` returns the predictive quantity for every draw,
     ``[S, N, ...]`` with the sample dimension first: class probabilities ``[S, N, C]``
     for a ``Classifier``, output means ``[S, N, D]`` for a ``Regressor``.
+
+    ``normalization``: training inputs on which every draw's BatchNorm statistics are
+    estimated before it predicts (``bayesnet.nn.normalization``); None keeps the network's
+    own running statistics for every draw (draws that carry their own, as an ensemble's
+    members do, keep those).
     """
 
     def __init__(
-        self, model: BayesianModel, sampler: Sampler, info: dict[str, Any] | None = None
+        self,
+        model: BayesianModel,
+        sampler: Sampler,
+        info: dict[str, Any] | None = None,
+        normalization: torch.Tensor | None = None,
     ) -> None:
         self.model = model
         self.sampler = sampler
         self.info = dict(info or {})
+        self.normalization = normalization
         self._net: nn.Module | None = None
         self._links: list[tuple[torch.Tensor, nn.Module, str]] = []
         self._names: set[str] = set()  # the twin's parameters and buffers
@@ -193,10 +204,15 @@ class Posterior:
         return tensor.device if tensor is not None else torch.device("cpu")
 
     def sample_params(self, num_samples: int | None = 100) -> dict[str, torch.Tensor]:
-        """Draws of the sampled parameters, ``{site: [S, *shape]}``."""
+        """Draws of the sampled parameters, ``{site: [S, *shape]}``, with each draw's
+        normalisation statistics where the posterior has ``normalization`` inputs."""
         if num_samples is not None and num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        return self.sampler.sample(num_samples)
+        draws = self.sampler.sample(num_samples)
+        if self.normalization is None or not draws:
+            return draws
+        stats = statistics_per_draw(self.net, draws, self.normalization.to(self.device))
+        return {**stats, **draws}  # draws with statistics of their own keep them
 
     @torch.no_grad()
     def predict(
@@ -285,6 +301,7 @@ class Posterior:
                 "model_state": self.model.state_dict(),
                 "arch": architecture(self.model),
                 "info": self.info,
+                "normalization": self.normalization,
             },
             path,
         )
@@ -307,7 +324,7 @@ class Posterior:
                 f"{', '.join(map(repr, sorted(SAMPLERS)))}"
             )
         sampler = SAMPLERS[kind].from_state(model, payload["sampler_state"], path)
-        return cls(model, sampler, payload["info"])
+        return cls(model, sampler, payload["info"], payload.get("normalization"))
 
 
 def _forward(net: nn.Module, params, x, strategy, link) -> torch.Tensor:

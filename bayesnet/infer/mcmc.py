@@ -42,6 +42,7 @@ from ..checkpoint import save_atomic
 from ..device import resolve
 from ..models import BayesianModel
 from ..nn.convert import bayesian_layers
+from ..nn.normalization import normalization_inputs, normalization_layers
 from ..posterior import DrawsSampler, Posterior
 from .initial import init_strategy
 
@@ -253,8 +254,10 @@ def fit_hmc(
     check_finite(x, "inputs")
     net = model.deterministic_net().to(device)
     with torch.no_grad():
-        model.check_targets(y, net(x[:1]))
+        model.check_targets(y, net.eval()(x[:1]))
     _check_memory(net, x)
+    for _, layer in normalization_layers(net) + normalization_layers(model):
+        layer.train()  # the potential normalises with all of x, as each draw will
 
     if parallel and device.type != "cpu":
         raise ValueError(
@@ -419,7 +422,9 @@ def fit_hmc(
     stacked = _stack(draws)
     if checkpoint_path is not None:
         save_atomic({"draws": stacked, "stats": stats, "info": info}, checkpoint_path)
-    posterior = Posterior(model, DrawsSampler(stacked, len(keep), stats), info)
+    posterior = Posterior(
+        model, DrawsSampler(stacked, len(keep), stats), info, normalization_inputs(model, x)
+    )
     _check_divergent_chains(posterior, stats["diverging"])
     return posterior
 

@@ -11,6 +11,7 @@ from .layers import (
     BayesianLayer,
     BayesLinear,
 )
+from .normalization import NORMALIZATION, normalization_layers, statistics_per_draw
 from .temperature import Temperature
 
 __all__ = [
@@ -22,11 +23,14 @@ __all__ = [
     "BayesLinear",
     "BayesianLayer",
     "MaskedDropout",
+    "NORMALIZATION",
     "Temperature",
     "bayesian_layers",
     "bayesianize",
     "deterministic",
     "insert_dropout",
     "masked_dropout",
+    "normalization_layers",
     "replace_modules",
+    "statistics_per_draw",
 ]

@@ -1,0 +1,97 @@
+"""Normalisation statistics for each weight draw.
+
+A BatchNorm layer's running statistics belong to the weights they were estimated under.
+Under another draw of the layers before it, its inputs have other means and variances,
+and the fixed statistics normalise them wrongly: the draw's function is not the one the
+posterior describes. Averaging the statistics over noisy draws during training (what
+BatchNorm's momentum does) makes every draw wrong in the same way and the predictive
+underconfident. The remedy SWAG uses (Maddox et al. 2019) is to estimate each draw's own
+statistics on training inputs, in training mode, before predicting with it; torch has no
+function for it, so it is written here, over ``torch.func.functional_call`` so the draws
+never touch the network's own buffers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+__all__ = [
+    "NORMALIZATION",
+    "NORMALIZATION_INPUTS",
+    "normalization_inputs",
+    "normalization_layers",
+    "statistics_per_draw",
+]
+
+#: the normalisation layers whose running statistics depend on the weights before them
+NORMALIZATION = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+#: how many training inputs every draw's statistics are estimated on
+NORMALIZATION_INPUTS = 1024
+_STATISTICS = ("running_mean", "running_var")
+
+
+def normalization_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(path, layer)`` of every normalisation layer of ``net`` that keeps running
+    statistics."""
+    return [
+        (path, m)
+        for path, m in net.named_modules()
+        if isinstance(m, NORMALIZATION) and m.track_running_stats
+    ]
+
+
+def normalization_inputs(
+    net: nn.Module, source: torch.Tensor | Sequence, size: int = NORMALIZATION_INPUTS
+) -> torch.Tensor | None:
+    """Up to ``size`` inputs evenly spaced through ``source`` (a tensor of inputs, or a data
+    set of ``(input, target)`` pairs; a class-sorted one gives every class its share), on
+    which each draw's statistics are estimated; None when ``net`` has no BatchNorm."""
+    if not normalization_layers(net) or not len(source):
+        return None
+    n = len(source)
+    idx = torch.linspace(0, n - 1, min(n, size)).round().long()
+    if isinstance(source, torch.Tensor):
+        return source[idx.to(source.device)]
+    return torch.stack([source[i][0] for i in idx.tolist()])
+
+
+@torch.no_grad()
+def statistics_per_draw(
+    net: nn.Module, draws: dict[str, torch.Tensor], inputs: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Each draw's normalisation statistics on ``inputs``, as buffers to draw with:
+    ``{path.running_mean: [S, C], path.running_var: [S, C]}`` for every layer of
+    ``normalization_layers(net)``; none when it has none.
+
+    ``draws`` maps parameter names of ``net`` to ``[S, *shape]`` values (other names are
+    passed over). The statistics of draw ``s`` are those of ``inputs`` in one batch
+    through ``net`` with that draw's parameters, each layer normalising with its batch's
+    statistics as in training (torch's running estimate with ``momentum=None`` after one
+    batch: the batch mean and unbiased variance)."""
+    layers = normalization_layers(net)
+    if not layers:
+        return {}
+    names = {n for n, _ in net.named_parameters()}
+    params = {k: v for k, v in draws.items() if k in names}
+    num = next(iter(draws.values())).shape[0] if draws else 1
+    estimator = copy.deepcopy(net).eval()
+    for path, _ in layers:
+        layer = estimator.get_submodule(path)
+        layer.train()
+        layer.momentum = None  # a cumulative average: one batch gives that batch's own
+    out: dict[str, list[torch.Tensor]] = {f"{p}.{s}": [] for p, _ in layers for s in _STATISTICS}
+    for s in range(num):
+        fresh = {}
+        for path, layer in layers:
+            fresh[f"{path}.running_mean"] = torch.zeros_like(layer.running_mean)
+            fresh[f"{path}.running_var"] = torch.ones_like(layer.running_var)
+            fresh[f"{path}.num_batches_tracked"] = torch.zeros_like(layer.num_batches_tracked)
+        functional_call(estimator, {**{k: v[s] for k, v in params.items()}, **fresh}, (inputs,))
+        for name, values in out.items():
+            values.append(fresh[name])  # updated in place by the batch-norm kernel
+    return {name: torch.stack(values) for name, values in out.items()}

@@ -1,0 +1,74 @@
+"""Each weight draw's own BatchNorm statistics (``bayesnet.nn.normalization``)."""
+
+import torch
+from torch import nn
+
+import bayesnet as bn
+from bayesnet.nn import statistics_per_draw
+
+
+def _net():
+    return nn.Sequential(
+        nn.Linear(3, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 4), nn.BatchNorm1d(4)
+    )
+
+
+def test_statistics_are_those_of_training_mode_with_each_draw():
+    """Layer by layer: the second BatchNorm sees the first normalised by its batch."""
+    g = torch.Generator().manual_seed(0)
+    net, x = _net().eval(), torch.randn(64, 3, generator=g)
+    draws = {
+        "0.weight": torch.randn(3, 5, 3, generator=g),
+        "3.bias": torch.randn(3, 4, generator=g),
+    }
+    stats = statistics_per_draw(net, draws, x)
+    assert set(stats) == {f"{i}.running_{s}" for i in (1, 4) for s in ("mean", "var")}
+    for s in range(3):
+        h = nn.functional.linear(x, draws["0.weight"][s], net[0].bias)
+        torch.testing.assert_close(stats["1.running_mean"][s], h.mean(0))
+        torch.testing.assert_close(stats["1.running_var"][s], h.var(0))
+        h = (h - h.mean(0)) / (h.var(0, unbiased=False) + net[1].eps).sqrt()
+        h = nn.functional.linear(torch.relu(h * net[1].weight + net[1].bias), net[3].weight)
+        h = h + draws["3.bias"][s]
+        torch.testing.assert_close(stats["4.running_mean"][s], h.mean(0))
+        torch.testing.assert_close(stats["4.running_var"][s], h.var(0))
+    # the network's own statistics and mode are untouched
+    assert not net.training and torch.equal(net[1].running_mean, torch.zeros(5))
+    assert net[1].num_batches_tracked.item() == 0
+
+
+def test_a_network_without_batchnorm_has_no_statistics():
+    net = nn.Sequential(nn.Linear(3, 2))
+    assert statistics_per_draw(net, {"0.weight": torch.zeros(2, 2, 3)}, torch.ones(4, 3)) == {}
+
+
+def test_draws_that_carry_their_own_statistics_keep_them():
+    """An ensemble's members have their own statistics: the posterior does not replace
+    them, and a posterior without ``normalization`` inputs adds none."""
+    model = bn.Classifier(bn.bayesianize(_net()), num_data=8)
+    names = [n for n in model.weight_sites]
+    own = {n: torch.randn(2, *v.shape) for n, v in model.point_values().items()}
+    own["1.running_mean"] = torch.full((2, 5), 3.0)
+    stored = bn.posterior.DrawsSampler(own)
+    with_inputs = bn.Posterior(model, stored, normalization=torch.randn(16, 3))
+    draws = with_inputs.sample_params(None)
+    assert torch.equal(draws["1.running_mean"], own["1.running_mean"])
+    assert draws["4.running_mean"].shape == (2, 4)  # estimated: the members did not carry it
+    plain = bn.Posterior(model, stored).sample_params(None)
+    assert set(plain) == set(names) | {"1.running_mean"}
+
+
+def test_hmc_draws_normalise_with_the_data_their_potential_saw():
+    """Full-batch HMC normalises with all of x in every potential evaluation; each draw
+    then predicts with its own statistics on x, not with the start's running ones."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 3, generator=g), torch.randint(0, 4, (40,), generator=g)
+    model = bn.Classifier(bn.bayesianize(_net()), num_data=40)
+    post = bn.fit_hmc(
+        model, (x, y), num_samples=4, warmup=4, max_tree_depth=2, progress=False, seed=0
+    )
+    assert torch.equal(post.normalization, x)
+    draws = post.sample_params(None)
+    assert draws["1.running_mean"].shape == (4, 5)
+    h = nn.functional.linear(x, draws["0.weight"][0], draws["0.bias"][0])
+    torch.testing.assert_close(draws["1.running_mean"][0], h.mean(0))
