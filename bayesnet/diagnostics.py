@@ -34,7 +34,7 @@ def _draws(posterior: Posterior, num_samples: int) -> tuple[dict[str, torch.Tens
         point = {k: v.detach()[None] for k, v in posterior.net.named_parameters()}
         return point, 1, 1
     if stored:
-        draws = posterior.sampler.sample(None)
+        draws = posterior.sample_params(None)  # with each draw's BatchNorm statistics
         chains = posterior.sampler.chains
         return draws, chains, posterior.sampler.num_draws // chains
     return posterior.sample_params(num_samples), 1, num_samples

@@ -1,5 +1,6 @@
 """Each weight draw's own BatchNorm statistics (``bayesnet.nn.normalization``)."""
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -72,3 +73,7 @@ def test_hmc_draws_normalise_with_the_data_their_potential_saw():
     assert draws["1.running_mean"].shape == (4, 5)
     h = nn.functional.linear(x, draws["0.weight"][0], draws["0.bias"][0])
     torch.testing.assert_close(draws["1.running_mean"][0], h.mean(0))
+    idata = post.to_arviz(x[:8], y[:8])  # the exported predictions use the same statistics
+    assert idata.posterior["1.running_mean"].shape == (1, 4, 5)
+    expected = post.forward(x[:8], draws)
+    np.testing.assert_allclose(idata.posterior_predictive["probs"].values[0], expected, atol=1e-6)

@@ -153,14 +153,13 @@ def _bn_net():
     )
 
 
-def test_a_normalised_network_predicts_with_each_draws_own_statistics(digits, tmp_path):
-    """BatchNorm statistics belong to one set of weights: every draw gets its own, from
-    the training inputs, and the posterior is colder (T = 0.003)."""
+def test_per_draw_normalisation_predicts_with_each_draws_own_statistics(digits, tmp_path):
+    """With ``normalization="per_draw"`` every draw gets its own BatchNorm statistics, from
+    the training inputs."""
     (x, y), (x_test, _) = (t.tensors for t in digits)
     model = bn.Classifier(bn.bayesianize(_bn_net()), 256)
-    assert bn.infer.recommended_temperature(model) == bn.infer.NORMALIZED_TEMPERATURE == 0.003
-    post = bn.fit_svi(model, loader_of(x[:256], y[:256], 64), epochs=2, progress=False)
-    assert post.info["temperature"] == 0.003
+    loader = loader_of(x[:256], y[:256], 64)
+    post = bn.fit_svi(model, loader, epochs=2, normalization="per_draw", progress=False)
     assert torch.equal(post.normalization, x[:256])  # the whole (small) training set
     draws = post.sample_params(4)
     means, variances = draws["1.running_mean"], draws["1.running_var"]
@@ -183,8 +182,34 @@ def test_a_normalised_network_predicts_with_each_draws_own_statistics(digits, tm
     assert torch.equal(loaded.normalization, post.normalization)
 
 
-def test_a_network_without_normalisation_needs_no_statistics(digits):
+def test_a_normalised_network_keeps_its_posterior_near_the_map(digits, tmp_path):
+    """BatchNorm statistics fixed at the MAP hold only near it: colder T, slow means."""
     (x, y), _ = (t.tensors for t in digits)
-    post = bn.fit_svi(_mlp_model(256), loader_of(x[:256], y[:256], 64), epochs=5, progress=False)
-    assert post.normalization is None and post.info["temperature"] == 0.01
-    assert all("running" not in k for k in post.sample_params(2))
+    model = bn.Classifier(bn.bayesianize(_bn_net()), 256)
+    assert bn.infer.recommended_temperature(model) == bn.infer.NORMALIZED_TEMPERATURE == 0.003
+    assert bn.infer.recommended_temperature(model, init="point_estimate") == 0.01
+    plain = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), 256)
+    assert bn.infer.recommended_temperature(plain) == bn.infer.DEFAULT_TEMPERATURE
+    post = bn.fit_svi(
+        model, loader_of(x[:256], y[:256], 64), epochs=1, checkpoint_dir=tmp_path, progress=False
+    )
+    assert post.info["temperature"] == 0.003 and post.normalization is None
+    groups = torch.load(tmp_path / "svi.pt", weights_only=True)["optimizer"]["param_groups"]
+    guide = post.sampler.guide
+    n_scales, n_rest = len(list(guide.scales.parameters())), len(list(guide.locs.parameters()))
+    assert [len(g["params"]) for g in groups] == [n_scales, n_rest + 2]  # + BatchNorm affine
+    assert groups[0]["lr"] > groups[1]["lr"]  # both decayed by the same factor from 1e-2, 1e-3
+    assert groups[1]["lr"] / groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_a_network_without_normalisation_trains_its_means_at_the_full_rate(digits, tmp_path):
+    (x, y), _ = (t.tensors for t in digits)
+    post = bn.fit_svi(
+        _mlp_model(256),
+        loader_of(x[:256], y[:256], 64),
+        epochs=1,
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
+    groups = torch.load(tmp_path / "svi.pt", weights_only=True)["optimizer"]["param_groups"]
+    assert len(groups) == 1 and post.info["temperature"] == 0.01

@@ -27,6 +27,7 @@ from .._checks import check_choice, check_finite
 from ..checkpoint import load_safe, load_state, save_atomic
 from ..device import resolve
 from ..models import BayesianModel, Classifier
+from ..nn.normalization import NORMALIZATION as BATCH_NORMS
 from ..nn.normalization import NORMALIZATION_INPUTS, normalization_inputs, normalization_layers
 from ..posterior import Posterior, architecture, check_architecture
 from .collapse import check_collapse, null_nll
@@ -75,6 +76,10 @@ MAP_LR = 1e-3
 #: the grid of ``temperature="auto"`` and the draws it scores each candidate with
 TEMPERATURES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
 AUTO_SAMPLES = 32
+#: normalisation layers whose running statistics a MAP warm start fixes
+NORMALIZATION = (*BATCH_NORMS, nn.SyncBatchNorm)
+#: how BatchNorm statistics are kept in the SVI phase (see ``fit_svi``)
+NORMALIZATIONS = ("map", "per_draw")
 
 EpochStats = dict[str, float]
 Callback = Callable[[int, EpochStats, Posterior], bool | None]
@@ -143,6 +148,7 @@ def fit_svi(
     step: str = "auto",
     kl_weight: float | Callable[[float], float] = 1.0,
     temperature: float | str | None = None,
+    normalization: str = "map",
     optimizer: str | type[torch.optim.Optimizer] = "adam",
     lr: float = 1e-2,
     lr_decay: float = DEFAULT_LR_DECAY,
@@ -162,20 +168,18 @@ def fit_svi(
 
     The defaults are the recommended configuration (measured in ``benchmarks/quality.py``):
     a maximum-a-posteriori warm start of the means, then a mean-field Normal posterior
-    tempered to ``T = 0.01``, fitted with Adam at ``lr = 1e-2`` decaying tenfold. In a
-    network with BatchNorm layers, each weight draw gets its own normalisation statistics,
-    estimated on ``NORMALIZATION_INPUTS`` training inputs (``Posterior.normalization``), and
-    the posterior is colder: ``T = 0.003`` (``recommended_temperature``).
+    tempered to ``T = 0.01``, fitted with Adam at ``lr = 1e-2`` decaying tenfold. A network
+    with normalisation layers keeps their MAP statistics, and its posterior stays closer to
+    the MAP: ``T = 0.003`` and the means at ``MAP_LR`` (``recommended_temperature``).
 
     - ``guide``: ``"mean_field"`` (independent Normals, analytic KL against Normal priors),
       ``"low_rank"`` (``rank``), ``"full_rank"``, ``"delta"`` (MAP);
     - ``init``: where the guide's means start: ``"map"`` (default) first fits the
       maximum-a-posteriori weights for ``map_epochs`` epochs (default ``epochs``) at
       ``MAP_LR`` and starts there; ``"point_estimate"`` starts at the network's current
-      weights, ``"prior"`` at a prior draw. Scales start at ``init_scale``. BatchNorm
-      layers normalise with their batch's statistics in both phases, as in plain training,
-      and ``predict`` with each draw's own (``bayesnet.nn.normalization``), so SVI fits
-      the functions that ``predict`` evaluates;
+      weights, ``"prior"`` at a prior draw. Scales start at ``init_scale``. After a MAP
+      warm start, normalisation layers keep the MAP's running statistics, so SVI fits the
+      same function that ``predict`` evaluates;
     - ``reparam``: None, ``"local"`` (local reparameterization) or ``"flipout"``, both
       with the mean-field guide;
     - ``step``: ``"auto"`` (default) runs the functional step (``functional.py``: the same
@@ -183,6 +187,12 @@ def fit_svi(
       the traced one elsewhere; ``"traced"`` forces Pyro's tracing, ``"functional"`` refuses
       what it cannot express. ``info["step"]`` says which ran (``info["step_fallback"]``
       why not the functional one);
+    - ``normalization``: how BatchNorm layers are treated in the SVI phase. ``"map"``
+      (default): after a MAP warm start they keep the MAP's running statistics (eval
+      mode), in training and at prediction; ``"per_draw"``: they normalise with their
+      batch's statistics in training, and every draw predicts with its own statistics,
+      estimated on ``NORMALIZATION_INPUTS`` training inputs (``Posterior.normalization``),
+      as SWAG does. Without a MAP warm start the statistics are always per draw;
     - ``kl_weight``: a number or ``f(progress in [0, 1]) -> weight`` (``linear_warmup``);
     - ``temperature``: the posterior is tempered to ``p(w | D)^(1/T)`` (None: the
       ``recommended_temperature`` for the network). An untempered
@@ -212,10 +222,11 @@ def fit_svi(
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if temperature is None:
-        temperature = recommended_temperature(model)
+        temperature = recommended_temperature(model, init)
     if temperature != "auto" and (isinstance(temperature, str) or not temperature > 0):
         raise ValueError(f"temperature must be > 0 or 'auto', got {temperature!r}")
     check_choice(init, (*INITS, "map"), "init")
+    check_choice(normalization, NORMALIZATIONS, "normalization")
     check_choice(step, STEPS, "step")
     make_reparam(reparam)  # validate the name before any work
     if reparam is not None and guide != "mean_field":
@@ -262,7 +273,7 @@ def fit_svi(
     info: dict[str, Any] = {"engine": "svi", "guide": guide, "reparam": reparam or "none"}
     if temperature == "auto":
         temperature, info["temperature_scores"] = _auto_temperature(
-            model, loader, validation, spec, map_epochs, train
+            model, loader, validation, spec, map_epochs, train, normalization
         )
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt is not None:
@@ -272,7 +283,7 @@ def fit_svi(
     post = _train(
         model,
         loader,
-        _after_warm_start(spec),
+        *_after_warm_start(spec, normalization),
         info,
         temperature=temperature,
         callbacks=callbacks,
@@ -284,12 +295,20 @@ def fit_svi(
     return post
 
 
-def recommended_temperature(model: BayesianModel) -> float:
+def recommended_temperature(model: BayesianModel, init: str = "map") -> float:
     """``fit_svi``'s default temperature: ``DEFAULT_TEMPERATURE``, or the colder
-    ``NORMALIZED_TEMPERATURE`` for a network with BatchNorm layers (measured on the
-    BatchNorm CNN of ``benchmarks/quality.py``: warmer, its predictive NLL is no better
-    than the softmax's)."""
-    return NORMALIZED_TEMPERATURE if normalization_layers(model) else DEFAULT_TEMPERATURE
+    ``NORMALIZED_TEMPERATURE`` when a MAP warm start fixes normalisation statistics.
+
+    Those statistics are the MAP weights' activations; weight draws far from the MAP are
+    normalised wrongly, so the posterior of a normalised network is kept closer to it
+    (measured on the BatchNorm CNN of ``benchmarks/quality.py``: at ``T = 0.01`` its
+    predictive is underconfident and no better than the softmax)."""
+    return NORMALIZED_TEMPERATURE if _normalized(model) and init == "map" else DEFAULT_TEMPERATURE
+
+
+def _normalized(model: nn.Module) -> bool:
+    """Whether the network has normalisation layers whose statistics a warm start fixes."""
+    return any(isinstance(m, NORMALIZATION) for m in model.modules())
 
 
 def _check_checkpoint_dir(ckpt: Path, resume: bool, overwrite: bool) -> None:
@@ -323,6 +342,7 @@ def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[Ep
             model,
             loader,
             {"name": "delta", "init": "point_estimate", "init_scale": 1.0, "rank": None},
+            False,
             info,
             temperature=1.0,
             callbacks=(),
@@ -346,13 +366,16 @@ def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[Ep
     return info["history"]
 
 
-def _after_warm_start(spec: dict[str, Any]) -> dict[str, Any]:
-    """The SVI phase's guide spec: after a MAP warm start the means start at the (MAP)
-    point values."""
-    return {**spec, "init": "point_estimate" if spec["init"] == "map" else spec["init"]}
+def _after_warm_start(spec: dict[str, Any], normalization: str) -> tuple[dict[str, Any], bool]:
+    """The SVI phase's guide spec and whether it keeps normalisation statistics fixed: after
+    a MAP warm start the guide starts at the (MAP) point values, and with
+    ``normalization="map"`` the statistics stay."""
+    warm = spec["init"] == "map"
+    spec = {**spec, "init": "point_estimate" if warm else spec["init"]}
+    return spec, warm and normalization == "map"
 
 
-def _auto_temperature(model, loader, validation, spec, map_epochs, train):
+def _auto_temperature(model, loader, validation, spec, map_epochs, train, normalization):
     """The temperature in ``TEMPERATURES`` whose posterior, fitted on the loader's data set
     less a ``validation`` fraction, has the lowest predictive NLL on that fraction."""
     dataset = getattr(loader, "dataset", None)
@@ -376,7 +399,7 @@ def _auto_temperature(model, loader, validation, spec, map_epochs, train):
         post = _train(
             trial,
             sub_loader,
-            _after_warm_start(spec),
+            *_after_warm_start(spec, normalization),
             {"history": []},
             temperature=t,
             callbacks=(),
@@ -400,6 +423,7 @@ def _train(
     model: BayesianModel,
     loader: Iterable,
     spec: dict[str, Any],
+    frozen_stats: bool,
     info: dict[str, Any],
     *,
     epochs: int,
@@ -426,8 +450,7 @@ def _train(
         q(x0)
     q.to(device)
     elbo = _elbo(model, q, reparam, step, info)
-    trained = [*q.parameters(), *(p for p in model.parameters() if p.requires_grad)]
-    opt = optimizer(trained, lr=lr, **_multi_tensor(optimizer))
+    opt = optimizer(_param_groups(model, q, lr, frozen_stats), lr=lr, **_multi_tensor(optimizer))
     num_batches = _num_batches(loader)
     gamma = lr_decay ** (1.0 / max(1, epochs * num_batches))
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
@@ -435,7 +458,7 @@ def _train(
         model,
         GuideSampler(q, spec, tuple(x0.shape[1:])),
         info,
-        _normalization_inputs(model, loader),
+        None if frozen_stats else _normalization_inputs(model, loader),
     )
 
     start = 0
@@ -463,7 +486,7 @@ def _train(
 
     desc = "map" if info.get("engine") == "map" else "svi"
     bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs)
-    model.train()
+    _train_mode(model, frozen_stats)
     # A diverged run keeps an epoch's starting state whose first loss was finite: the start
     # of the current epoch, or of the one before if the current one failed at once.
     sane = earlier = _snapshot(model, q)
@@ -472,6 +495,7 @@ def _train(
         _restore_snapshot(model, q, snapshot)
         return TrainingDiverged(f"{message}; {_KEPT}", posterior)
 
+    trained = [p for group in opt.param_groups for p in group["params"]]
     for epoch in bar:
         if hasattr(getattr(loader, "sampler", None), "set_epoch"):
             loader.sampler.set_epoch(epoch)  # a distributed shard reshuffles every epoch
@@ -535,9 +559,23 @@ def _multi_tensor(optimizer: type[torch.optim.Optimizer]) -> dict[str, bool]:
     return {"foreach": True} if "foreach" in inspect.signature(optimizer).parameters else {}
 
 
+def _param_groups(model, guide, lr: float, frozen_stats: bool) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups. With normalisation statistics fixed at the MAP, the
+    means and the deterministic parameters move at the MAP's ``MAP_LR`` (at most ``lr``),
+    so the function stays one those statistics normalise; the guide's scales, which start
+    far from their optimum, move at ``lr``. Networks without normalisation layers train
+    everything at ``lr`` (slowing their means cost the zoo CNN NLL, RESULTS)."""
+    rest = [p for p in model.parameters() if p.requires_grad]
+    scales = getattr(guide, "scales", None)
+    if not (frozen_stats and _normalized(model)) or scales is None:
+        return [{"params": [*guide.parameters(), *rest]}]
+    slow = [*guide.locs.parameters(), *rest]
+    return [{"params": list(scales.parameters())}, {"params": slow, "lr": min(lr, MAP_LR)}]
+
+
 def _normalization_inputs(model: BayesianModel, loader) -> torch.Tensor | None:
     """The training inputs each draw's BatchNorm statistics are estimated on: from the
-    loader's data set, or else from its first batches."""
+    loader's data set, or else from its first batches; None without BatchNorm."""
     if not normalization_layers(model):
         return None
     dataset = getattr(loader, "dataset", None)
@@ -550,6 +588,16 @@ def _normalization_inputs(model: BayesianModel, loader) -> torch.Tensor | None:
                 break
         dataset = torch.cat(batches)
     return normalization_inputs(model, dataset)
+
+
+def _train_mode(model: nn.Module, frozen_stats: bool) -> None:
+    """Training mode; with ``frozen_stats`` normalisation layers keep their running
+    statistics (eval mode) so that every weight draw is normalised as at prediction."""
+    model.train()
+    if frozen_stats:
+        for module in model.modules():
+            if isinstance(module, NORMALIZATION):
+                module.eval()
 
 
 _KEPT = (
