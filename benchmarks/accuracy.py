@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py [--seeds 0 1 2]
 
-Runs ``bayesnet compare`` (``bayesnet.jobs.run_compare``) for each seed with the default
+Runs ``bayesnet compare`` (``bayesnet.cli.compare.run_compare``) for each seed with the default
 settings, with an untempered posterior (T = 1), and with fan-in priors, and prints one
 Markdown table row per (setting, seed, method) plus the mean and spread over seeds.
 """
@@ -14,7 +14,7 @@ import statistics
 import tempfile
 from dataclasses import replace
 
-from bayesnet.jobs import CompareSettings, run_compare
+from bayesnet.cli.compare import CompareSettings, run_compare
 
 VARIANTS = {
     "default (MAP warm start, Normal(1), T=0.01)": {},

@@ -15,7 +15,7 @@ import json
 import statistics
 from pathlib import Path
 
-from bayesnet.jobs import CompareSettings, run_compare
+from bayesnet.cli.compare import CompareSettings, run_compare
 
 SETTINGS = {"all classes": "", "held out 8,9": "8,9"}
 METHODS = "softmax,temperature,dropout,ensemble,svi,svi_local,svi_flipout,hmc"

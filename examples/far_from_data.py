@@ -9,7 +9,7 @@ circle ten times farther out than any training point, and writes far_from_data.p
 
 import argparse
 
-from bayesnet.demos import toy_demo
+from bayesnet.cli.demos import toy_demo
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true")

@@ -12,7 +12,7 @@ parts; the rows give pixel accuracy, NLL and ECE. Writes segmentation_uncertaint
 import argparse
 
 import bayesnet as bn
-from bayesnet.demos import segmentation_demo
+from bayesnet.cli.demos import segmentation_demo
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true")

@@ -7,8 +7,9 @@ import pytest
 
 import bayesnet as bn
 from bayesnet.cli import main
+from bayesnet.cli.compare import CompareSettings, run_compare
+from bayesnet.cli.train import run_train
 from bayesnet.evaluate import SECTIONS
-from bayesnet.jobs import CompareSettings, run_compare, run_train
 
 FILES = {"posterior_svi.pt", "metrics.json", "metrics.md", "reliability.png", "report.html"}
 

@@ -23,7 +23,7 @@ def test_example_runs(path, tmp_path):
 
 
 def test_train_config_example_is_valid(tmp_path, monkeypatch):
-    from bayesnet.jobs import run_train
+    from bayesnet.cli.train import run_train
 
     text = (Path(__file__).parent.parent / "examples" / "train_digits.toml").read_text()
     text = text.replace("epochs = 30", "epochs = 1").replace(

@@ -126,8 +126,11 @@ def test_interrupted_run_keeps_its_draws(conjugate, tmp_path):
         checkpoint_every=5,
     )
     assert post.info["interrupted"] and post.sampler.num_draws == 10
-    saved = torch.load(tmp_path / "draws.pt", weights_only=True)
-    assert saved["draws"]["weight"].shape[0] == 10
+    # the checkpoint is a posterior file like any other: it loads, with its chain statistics
+    saved = bn.Posterior.load(tmp_path / "draws.pt", conjugate_model(c))
+    assert saved.sampler.num_draws == 10 and saved.info["interrupted"]
+    torch.testing.assert_close(saved.sampler.draws["weight"], post.sampler.draws["weight"])
+    assert saved.sampler.stats["diverging"] == post.sampler.stats["diverging"]
     with pytest.raises(KeyboardInterrupt):
         bn.fit_hmc(
             conjugate_model(c),

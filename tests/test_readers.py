@@ -273,7 +273,7 @@ def test_the_shipped_mnist_config_trains_on_mnist_files(tmp_path):
     """examples/train_mnist_lenet5.toml, pointed at tiny MNIST files, one epoch."""
     from pathlib import Path
 
-    from bayesnet.jobs import run_train
+    from bayesnet.cli.train import run_train
 
     _write_mnist(tmp_path, n_train=32, n_test=4)
     text = (Path(__file__).parent.parent / "examples" / "train_mnist_lenet5.toml").read_text()

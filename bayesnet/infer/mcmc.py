@@ -38,7 +38,6 @@ from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
 from .._compat import kernel_stats
-from ..checkpoint import save_atomic
 from ..device import resolve
 from ..models import BayesianModel
 from ..nn.convert import bayesian_layers
@@ -221,8 +220,10 @@ def fit_hmc(
       default, sparing GPU memory; None keeps them where they were made);
     - ``callbacks``: ``f(chain, draw, stats)`` after each kept draw;
     - ``checkpoint_path``: the draws so far are written there (atomically) every
-      ``checkpoint_every`` kept draws; ``keep_on_interrupt=True`` turns Ctrl-C into a
-      Posterior holding the draws already made.
+      ``checkpoint_every`` kept draws, and the final ones at the end, as a posterior file
+      (``bn.Posterior.load(path, model)`` reads it, as it reads ``post.save``'s);
+      ``keep_on_interrupt=True`` turns Ctrl-C into a Posterior holding the draws already
+      made.
     """
     check_choice(kernel, KERNELS, "kernel")
     check_choice(potential, POTENTIALS, "potential")
@@ -333,7 +334,7 @@ def fit_hmc(
         for cb in callbacks:
             cb(chain, len(stats["lp"][chain]) - 1, row)
         if checkpoint_path is not None and len(stats["lp"][chain]) % checkpoint_every == 0:
-            save_atomic({"draws": _stack(draws), "stats": stats, "info": info}, checkpoint_path)
+            _collected(model, draws, stats, info, kernel, x).save(checkpoint_path)
 
     if parallel:
         worker_options = {
@@ -410,23 +411,30 @@ def fit_hmc(
         info["interrupted"] = True
     finally:
         bar.close()
-    # Chains with draws, cut to a common length (an interrupted chain shortens the rest).
+    posterior = _collected(model, draws, stats, info, kernel, x)
+    if checkpoint_path is not None:
+        posterior.save(checkpoint_path)
+    _check_divergent_chains(posterior, posterior.sampler.stats["diverging"])
+    return posterior
+
+
+def _collected(model, draws, stats, info, kernel: str, x: torch.Tensor) -> Posterior:
+    """The draws so far as a posterior: the chains with draws, cut to a common length (an
+    interrupted chain shortens the rest), with their statistics."""
     keep = [c for c, lps in enumerate(stats["lp"]) if lps]
     kept = min(len(stats["lp"][c]) for c in keep)
-    draws = [{k: v[:kept] for k, v in draws[c].items()} for c in keep]
+    chains = [{k: v[:kept] for k, v in draws[c].items()} for c in keep]
     stats = {k: [v[c][:kept] for c in keep] for k, v in stats.items()}
     if kernel == "nuts":
         stats["tree_depth"] = [[round(math.log2(n + 1)) for n in c] for c in stats["n_steps"]]
-    info.update(chains=len(keep), draws_per_chain=kept)
-    info["divergences"] = [int(sum(c)) for c in stats["diverging"]]
-    stacked = _stack(draws)
-    if checkpoint_path is not None:
-        save_atomic({"draws": stacked, "stats": stats, "info": info}, checkpoint_path)
-    posterior = Posterior(
-        model, DrawsSampler(stacked, len(keep), stats), info, normalization_inputs(model, x)
-    )
-    _check_divergent_chains(posterior, stats["diverging"])
-    return posterior
+    info = {
+        **info,
+        "chains": len(keep),
+        "draws_per_chain": kept,
+        "divergences": [int(sum(c)) for c in stats["diverging"]],
+    }
+    sampler = DrawsSampler(_stack(chains), len(keep), stats)
+    return Posterior(model, sampler, info, normalization_inputs(model, x))
 
 
 class SamplingDiverged(RuntimeError):

@@ -1,34 +1,28 @@
-"""The jobs behind the command line: ``compare`` (the main job) and ``train CONFIG``."""
+"""``bayesnet compare``: the softmax against its fixes and the Bayesian networks of the
+same architecture, on the digits or ``--data NAME:PATH``; writes the run directory."""
 
 from __future__ import annotations
 
-import inspect
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
 import torch
 
-from . import data, diagnostics, priors, zoo
+from .. import data, priors, zoo
+from ..evaluate import compare
+from ..evaluate.attacks import fooling_images
+from ..evaluate.shift import SHIFTS, noise_like, rotate
+from ..infer import baselines, fit_hmc, fit_svi
+from ..models import Classifier
+from ..nn import bayesianize
+from ..posterior import Posterior
 from .demos import segmentation_demo, toy_demo
-from .evaluate import compare
-from .evaluate.attacks import fooling_images
-from .evaluate.shift import SHIFTS, noise_like, rotate
-from .infer import baselines, fit_hmc, fit_svi
-from .models import Classifier
-from .nn import bayesianize
-from .posterior import Posterior
 from .settings import ATTACKS, DEMOS, SVI_REPARAM, CompareSettings, parse_floats, parse_names
 
-__all__ = ["CompareSettings", "run_compare", "run_diagnose", "run_train"]
+__all__ = ["CompareSettings", "run_compare"]
 
 
 def _split(settings: CompareSettings):
@@ -188,83 +182,3 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
     report.reliability_diagram(out / "reliability.png")
     report.to_html(out / "report.html")
     return {"report": report, **fitted, "summary": summary}
-
-
-def run_diagnose(run_dir: str | Path) -> str:
-    """Function- and weight-space summary of a run's ``posterior.nc``, with trace, rank
-    and energy plots written beside it."""
-    import arviz as az
-    import matplotlib.pyplot as plt
-
-    run_dir = Path(run_dir)
-    path = run_dir / "posterior.nc"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run `bayesnet compare` first")
-    idata = az.from_netcdf(path)
-    text = str(diagnostics.summary(idata))
-    last = min(
-        idata.posterior.data_vars, key=lambda v: idata.posterior[v].size
-    )  # a bias: few scalars
-    plots = {"trace": az.plot_trace, "rank": az.plot_rank}
-    for name, plot in plots.items():
-        plot(idata, var_names=[last])
-        plt.gcf().savefig(run_dir / f"{name}.png", dpi=90)
-        plt.close("all")
-    if "sample_stats" in idata.groups():
-        az.plot_energy(idata)
-        plt.gcf().savefig(run_dir / "energy.png", dpi=90)
-        plt.close("all")
-    return text
-
-
-TRAIN_SECTIONS = {"data", "model", "svi", "output"}
-
-
-def run_train(config_path: str | Path) -> Posterior:
-    """Run an SVI training script described by a TOML file (see docs/cli.md)."""
-    config = tomllib.loads(Path(config_path).read_text())
-    unknown = set(config) - TRAIN_SECTIONS
-    if unknown:
-        raise ValueError(
-            f"{config_path}: unknown sections {sorted(unknown)}; use {sorted(TRAIN_SECTIONS)}"
-        )
-    data_cfg = dict(config.get("data", {}))
-    model_cfg = dict(config.get("model", {}))
-    svi_cfg = dict(config.get("svi", {}))
-    output = dict(config.get("output", {}))
-    out = Path(output.pop("dir", "runs/train"))
-    log_every = output.pop("log_every", 0)
-    _no_extra(output, "output", config_path)
-
-    source = data_cfg.pop("name", "digits")
-    batch_size = data_cfg.pop("batch_size", 64)
-    seed = data_cfg.pop("seed", 0)
-    _no_extra(data_cfg, "data", config_path)
-    train, _ = data.load(source, seed=seed)
-    num_classes = int(train.tensors[1].max()) + 1
-
-    arch = model_cfg.pop("arch", "digits_cnn")
-    prior = priors.get(model_cfg.pop("prior", "normal"), scale=model_cfg.pop("prior_scale", None))
-    last_layer = model_cfg.pop("last_layer", False)
-    _no_extra(model_cfg, "model", config_path)
-    plain = zoo.build(arch, num_classes, tuple(train.tensors[0].shape[1:]))
-    net = bayesianize(plain, prior=prior, last_layer=last_layer)
-    model = Classifier(net, num_data=len(train))
-    svi_cfg.setdefault("checkpoint_dir", str(out))
-    # under torchrun (WORLD_SIZE > 1) every process trains on its shard: data-parallel SVI
-    svi_cfg.setdefault("distributed", int(os.environ.get("WORLD_SIZE", "1")) > 1)
-    if log_every:
-        svi_cfg.setdefault("log", str(out / "train_log.jsonl"))
-        svi_cfg.setdefault("log_every", log_every)
-    svi_cfg.setdefault("seed", seed)
-    options = set(inspect.signature(fit_svi).parameters) - {"model", "loader"}
-    _no_extra({k: v for k, v in svi_cfg.items() if k not in options}, "svi", config_path)
-    post = fit_svi(model, data.to_loader(train, batch_size, seed=seed), **svi_cfg)
-    if int(os.environ.get("RANK", "0")) == 0:
-        post.save(out / "posterior.pt")
-    return post
-
-
-def _no_extra(section: dict, name: str, source) -> None:
-    if section:
-        raise ValueError(f"{source}: unknown keys in [{name}]: {sorted(section)}")

@@ -1,5 +1,7 @@
 """The ``bayesnet`` command: ``compare`` (main job), ``train CONFIG.toml`` and ``diagnose
-RUN_DIR``. The jobs load when a command runs, so ``bayesnet --help`` stays fast."""
+RUN_DIR``, one module each (``compare``, ``train``, ``diagnose``; ``settings`` holds the
+compare job's typed settings, ``demos`` its demonstrations). A command's module loads when
+it runs, so ``bayesnet --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -43,23 +45,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     diagnose.add_argument("run_dir")
     args = parser.parse_args(argv)
-    from . import jobs  # the evaluation and plotting stack: only when a command runs
-
+    # each command's module (and the evaluation and plotting stack) loads only when it runs
     try:
         if args.command == "train":
-            post = jobs.run_train(args.config)
+            from .train import run_train
+
+            post = run_train(args.config)
             if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
                 print(f"trained: {post.info['history'][-1]}")
             return 0
         if args.command == "diagnose":
-            print(jobs.run_diagnose(args.run_dir))
+            from .diagnose import run_diagnose
+
+            print(run_diagnose(args.run_dir))
             print(f"\nplots: {args.run_dir}/trace.png, rank.png, energy.png (MCMC only)")
             return 0
         values = {f.name: getattr(args, f.name) for f in _option_fields()}
         settings = CompareSettings(**values, progress=not args.no_progress)
         if args.quick:
             settings = settings.quick()
-        result = jobs.run_compare(settings)
+        from .compare import run_compare
+
+        result = run_compare(settings)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"bayesnet: error: {err}", file=sys.stderr)
         return 2

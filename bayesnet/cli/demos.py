@@ -12,14 +12,14 @@ from typing import Any
 import torch
 from torch.utils.data import TensorDataset
 
-from . import data, priors, zoo
-from .evaluate import metrics, plots
-from .evaluate.pixel import flatten_pixels, pixel_figure, pixel_metrics
-from .evaluate.toy import far_confidence, toy_figure
-from .infer import baselines, fit_hmc, fit_svi
-from .models import Classifier
-from .nn import bayesianize
-from .posterior import Posterior
+from .. import data, priors, zoo
+from ..evaluate import metrics, plots
+from ..evaluate.pixel import flatten_pixels, pixel_figure, pixel_metrics
+from ..evaluate.toy import far_confidence, toy_figure
+from ..infer import baselines, fit_hmc, fit_svi
+from ..models import Classifier
+from ..nn import bayesianize
+from ..posterior import Posterior
 
 __all__ = ["Demo", "toy_demo", "segmentation_demo"]
 
