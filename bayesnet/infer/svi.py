@@ -458,7 +458,7 @@ def _train(
         model,
         GuideSampler(q, spec, tuple(x0.shape[1:])),
         info,
-        None if frozen_stats else _normalization_inputs(model, loader),
+        None if frozen_stats else _normalization_inputs(model, loader, device),
     )
 
     start = 0
@@ -573,9 +573,10 @@ def _param_groups(model, guide, lr: float, frozen_stats: bool) -> list[dict[str,
     return [{"params": list(scales.parameters())}, {"params": slow, "lr": min(lr, MAP_LR)}]
 
 
-def _normalization_inputs(model: BayesianModel, loader) -> torch.Tensor | None:
-    """The training inputs each draw's BatchNorm statistics are estimated on: from the
-    loader's data set, or else from its first batches; None without BatchNorm."""
+def _normalization_inputs(model: BayesianModel, loader, device) -> torch.Tensor | None:
+    """The training inputs each draw's BatchNorm statistics are estimated on, on the
+    model's device (so predicting moves nothing): from the loader's data set, or else from
+    its first batches; None without BatchNorm."""
     if not normalization_layers(model):
         return None
     dataset = getattr(loader, "dataset", None)
@@ -587,7 +588,7 @@ def _normalization_inputs(model: BayesianModel, loader) -> torch.Tensor | None:
             if count >= NORMALIZATION_INPUTS:
                 break
         dataset = torch.cat(batches)
-    return normalization_inputs(model, dataset)
+    return normalization_inputs(model, dataset).to(device)
 
 
 def _train_mode(model: nn.Module, frozen_stats: bool) -> None:

@@ -68,16 +68,16 @@ def statistics_per_draw(
     ``{path.running_mean: [S, C], path.running_var: [S, C]}`` for every layer of
     ``normalization_layers(net)``; none when it has none.
 
-    ``draws`` maps parameter names of ``net`` to ``[S, *shape]`` values (other names are
-    passed over). The statistics of draw ``s`` are those of ``inputs`` in one batch
-    through ``net`` with that draw's parameters, each layer normalising with its batch's
-    statistics as in training (torch's running estimate with ``momentum=None`` after one
+    ``draws`` maps parameter and buffer names of ``net`` (dropout masks, say) to
+    ``[S, *shape]`` values; other names are passed over. The statistics of draw ``s`` are
+    those of ``inputs`` in one batch through ``net`` with that draw's tensors, each layer
+    normalising with its batch's statistics as in training (torch's running estimate with ``momentum=None`` after one
     batch: the batch mean and unbiased variance)."""
     layers = normalization_layers(net)
     if not layers:
         return {}
-    names = {n for n, _ in net.named_parameters()}
-    params = {k: v for k, v in draws.items() if k in names}
+    names = {n for n, _ in [*net.named_parameters(), *net.named_buffers()]}
+    params = {k: v for k, v in draws.items() if k in names}  # the fresh statistics win
     num = next(iter(draws.values())).shape[0] if draws else 1
     estimator = copy.deepcopy(net).eval()
     for path, _ in layers:
