@@ -64,3 +64,17 @@ def test_baselines_and_attacks_on_cuda(digits):
             assert probs.device.type == "cuda" and probs.shape[1:] == (32, 10)
         adv = bn.evaluate.attacks.pgd(post, x, y, 0.1, steps=2, num_samples=2)
         assert adv.device.type == "cuda" and (adv - x.cuda()).abs().max() <= 0.1 + 1e-6
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_hmc_chain_i_on_gpu_i(digits):
+    x, y = (t[:64] for t in digits[0].tensors)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    model = bn.Classifier(bn.bayesianize(net), num_data=len(x))
+    post = bn.fit_hmc(
+        model, (x, y), num_samples=20, warmup=20, num_chains=2, progress=False, seed=0
+    )
+    assert post.info["chain_devices"] == ["cuda:0", "cuda:1"]
+    draws = post.sample_params(None)
+    assert all(v.device.type == "cpu" and v.shape[0] == 40 for v in draws.values())
+    assert post.predict(x.cuda(), num_samples=4).device.type == "cuda"

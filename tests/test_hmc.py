@@ -190,6 +190,7 @@ def test_parallel_chains_in_processes(conjugate):
         seed=3,
     )
     assert post.sampler.chains == 2 and post.info["draws_per_chain"] == 200
+    assert post.info["chain_devices"] == ["cpu", "cpu"]
     draws = post.sample_params(None)["weight"].reshape(2, 200, -1)
     sd = c["cov"].diag().sqrt()
     for chain in draws:  # each chain, run in its own process, finds the posterior
@@ -203,3 +204,30 @@ def test_parallel_chains_in_processes(conjugate):
             chain_method="parallel",
             callbacks=[print],
         )
+
+
+def test_chains_spread_over_every_visible_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    cuda = [torch.device("cuda", i) for i in (0, 1, 2, 0)]
+    assert bn.device.chain_devices(torch.device("cuda"), 4) == cuda
+    # a GPU the caller named, or the CPU, takes every chain
+    assert bn.device.chain_devices(torch.device("cuda", 1), 2) == [torch.device("cuda", 1)] * 2
+    assert bn.device.chain_devices(torch.device("cpu"), 2) == [torch.device("cpu")] * 2
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert bn.device.chain_devices(torch.device("cuda"), 2) == [torch.device("cuda")] * 2
+
+
+def test_auto_chains_run_in_this_process_on_one_device(conjugate):
+    c = conjugate
+    seen = []
+    post = bn.fit_hmc(
+        conjugate_model(c),
+        (c["x"], c["y"]),
+        num_samples=3,
+        warmup=3,
+        num_chains=2,
+        progress=False,
+        seed=0,
+        callbacks=[lambda chain, draw, stats: seen.append(chain)],
+    )
+    assert seen == [0, 0, 0, 1, 1, 1] and post.info["chain_devices"] == ["cpu", "cpu"]

@@ -11,13 +11,15 @@ available, both handed to the kernel as ``potential_fn``:
   whose only latent sites are the layers' weights, with fixed priors).
 
 ``potential="auto"`` takes the functional one where the model allows it: it is the
-faster on CPU (``benchmarks/hmc.py``). Chains run one after another on every device.
+faster on CPU (``benchmarks/hmc.py``). Chains run one after another, or in parallel
+processes: chain ``i`` on ``cuda:i`` when several GPUs are visible (``device.chain_devices``).
 Every kept draw is recorded with its statistics (step size, divergence, acceptance,
 number of gradient evaluations, log density, energy) for ``Posterior.to_arviz``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import multiprocessing
 import os
@@ -38,7 +40,7 @@ from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
 from .._compat import kernel_stats
-from ..device import resolve
+from ..device import chain_devices, resolve
 from ..models import BayesianModel
 from ..nn.convert import bayesian_layers
 from ..nn.normalization import normalization_inputs, normalization_layers
@@ -48,7 +50,7 @@ from .initial import init_strategy
 __all__ = ["SamplingDiverged", "fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
 
 KERNELS = ("nuts", "hmc")
-CHAIN_METHODS = ("sequential", "parallel")
+CHAIN_METHODS = ("auto", "sequential", "parallel")
 POTENTIALS = ("auto", "pyro", "functional")
 STATS = ("step_size", "diverging", "acceptance_rate", "n_steps", "lp", "energy")
 
@@ -202,7 +204,7 @@ def fit_hmc(
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 50,
     keep_on_interrupt: bool = False,
-    chain_method: str = "sequential",
+    chain_method: str = "auto",
     initial_params: dict[str, torch.Tensor] | None = None,
 ) -> Posterior:
     """Sample the posterior of ``model`` given all of ``data = (x, y)`` with HMC or NUTS.
@@ -214,8 +216,12 @@ def fit_hmc(
     - ``num_chains`` chains start from ``init`` (the network's point values, a prior draw,
       or a draw of a ``Posterior``), chains after the first jittered by ``init_jitter``
       (or from ``initial_params``, unconstrained, for a single chain); they run one after
-      another (``chain_method="sequential"``, any device) or in parallel CPU processes
-      (``"parallel"``: no progress bar, callbacks or checkpoints);
+      another on ``device`` (``chain_method="sequential"``) or in parallel processes
+      (``"parallel"``: no progress bar, callbacks or checkpoints), chain ``i`` on ``cuda:i``
+      when ``device`` is CUDA without an index and several GPUs are visible. ``"auto"``
+      (default) runs them in parallel exactly then (unless callbacks, checkpoints or
+      ``keep_on_interrupt`` need them in this process), one after another otherwise;
+      ``info["chain_devices"]`` says where each ran;
     - ``thinning`` keeps every k-th draw; draws are kept on ``draws_device`` (CPU by
       default, sparing GPU memory; None keeps them where they were made);
     - ``callbacks``: ``f(chain, draw, stats)`` after each kept draw;
@@ -228,9 +234,6 @@ def fit_hmc(
     check_choice(kernel, KERNELS, "kernel")
     check_choice(potential, POTENTIALS, "potential")
     check_choice(chain_method, CHAIN_METHODS, "chain_method")
-    parallel = chain_method == "parallel" and num_chains > 1
-    if parallel and (callbacks or checkpoint_path is not None or keep_on_interrupt):
-        raise ValueError("parallel chains take no callbacks, checkpoint_path or keep_on_interrupt")
     if num_samples < 1 or warmup < 0 or num_chains < 1 or thinning < 1:
         raise ValueError(
             f"need num_samples >= 1, warmup >= 0, num_chains >= 1, thinning >= 1; got "
@@ -250,6 +253,17 @@ def fit_hmc(
     if seed is not None:
         pyro.set_rng_seed(seed)
     device = resolve(device)
+    callbacks = list(callbacks)
+    watched = bool(callbacks) or checkpoint_path is not None or keep_on_interrupt
+    devices = chain_devices(device, num_chains)
+    parallel = num_chains > 1 and (
+        chain_method == "parallel"
+        or (chain_method == "auto" and len(set(devices)) > 1 and not watched)
+    )
+    if not parallel:
+        devices = [device] * num_chains
+    if parallel and watched:
+        raise ValueError("parallel chains take no callbacks, checkpoint_path or keep_on_interrupt")
     model.to(device)
     x, y = x.to(device), y.to(device)
     check_finite(x, "inputs")
@@ -260,10 +274,6 @@ def fit_hmc(
     for _, layer in normalization_layers(net) + normalization_layers(model):
         layer.train()  # the potential normalises with all of x, as each draw will
 
-    if parallel and device.type != "cpu":
-        raise ValueError(
-            f"parallel chains run in CPU processes; on {device} use chain_method='sequential'"
-        )
     inits, pyro_potential, transforms, latent = _initial(
         model, x, y, init, num_chains, init_jitter, seed
     )
@@ -294,6 +304,7 @@ def fit_hmc(
         "kernel": kernel,
         "potential": "functional" if use_functional else "pyro",
         "num_chains": num_chains,
+        "chain_devices": [str(d) for d in devices],
         "warmup": warmup,
         "thinning": thinning,
         "interrupted": False,
@@ -349,8 +360,9 @@ def fit_hmc(
             "thinning": thinning,
             "potential": potential,
         }
-        for chain_draws, chain_stats in _run_parallel(model, (x, y), inits, worker_options, seed):
-            draws.append({k: list(v) for k, v in chain_draws.items()})
+        chains = _run_parallel(model, (x, y), inits, devices, worker_options, seed)
+        for chain_draws, chain_stats in chains:
+            draws.append({k: list(v.to(store)) for k, v in chain_draws.items()})
             for k in STATS:
                 stats[k].append(chain_stats[k][0])
         inits = []  # nothing left to run here
@@ -462,8 +474,9 @@ def _check_divergent_chains(posterior: Posterior, diverging: list[list[float]]) 
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _chain_worker(model, data, start, options, seed, threads):
-    """One chain in a fresh process (spawned: safe with torch's threads)."""
+def _chain_worker(model, data, start, device, options, seed, threads):
+    """One chain in a fresh process (spawned: safe with torch's threads and CUDA) on
+    ``device``; its draws come back on the CPU."""
     torch.set_num_threads(threads)
     try:
         post = fit_hmc(
@@ -473,7 +486,8 @@ def _chain_worker(model, data, start, options, seed, threads):
             initial_params=start,
             progress=False,
             seed=seed,
-            device="cpu",
+            device=device,
+            chain_method="sequential",
             draws_device="cpu",
             **options,
         )
@@ -482,13 +496,26 @@ def _chain_worker(model, data, start, options, seed, threads):
     return post.sampler.draws, post.sampler.stats
 
 
-def _run_parallel(model, data, inits, options, seed):
-    workers = min(len(inits), os.cpu_count() or 1)
+def _run_parallel(model, data, inits, devices, options, seed):
+    """Chain ``i`` from ``inits[i]`` in its own process on ``devices[i]``; the model, data
+    and starts travel on the CPU (each worker moves them to its device)."""
+    workers = min(len(inits), max(os.cpu_count() or 1, len(set(devices))))
     threads = max(1, torch.get_num_threads() // workers)
     context = multiprocessing.get_context("spawn")
+    model = copy.deepcopy(model).cpu()
+    data = tuple(t.cpu() for t in data)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [
-            pool.submit(_chain_worker, model, data, start, options, (seed or 0) + chain, threads)
+            pool.submit(
+                _chain_worker,
+                model,
+                data,
+                {k: v.cpu() for k, v in start.items()},
+                str(devices[chain]),
+                options,
+                (seed or 0) + chain,
+                threads,
+            )
             for chain, start in enumerate(inits)
         ]
         return [f.result() for f in futures]
