@@ -50,16 +50,25 @@ def plain_epoch(net, loader, device):
     return run
 
 
-def bench_svi(device, repeats):
+def bench_svi(
+    device,
+    repeats,
+    make_net=bn.zoo.digits_cnn,
+    train=None,
+    batch=64,
+    steps=("functional", "traced"),
+    reparams=(None, "local", "flipout"),
+):
     """SVI epoch / plain epoch, interleaved: after each SVI epoch a callback runs one plain
-    epoch, so each ratio compares neighbours in time (this machine's speed drifts)."""
-    train, _ = bn.data.digits()
-    loader = bn.data.to_loader(train, 64, seed=0)
-    floor = plain_epoch(bn.zoo.digits_cnn().to(device), loader, device)
+    epoch, so each ratio compares neighbours in time (this machine's speed drifts). The
+    zoo digits CNN on the digits unless ``make_net`` and ``train`` say otherwise."""
+    train = bn.data.digits()[0] if train is None else train
+    loader = bn.data.to_loader(train, batch, seed=0)
+    floor = plain_epoch(make_net().to(device), loader, device)
     floor()  # warm-up
     rows = {}
-    for step, reparam in itertools.product(("functional", "traced"), (None, "local", "flipout")):
-        model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(train))
+    for step, reparam in itertools.product(steps, reparams):
+        model = bn.Classifier(bn.bayesianize(make_net()), num_data=len(train))
         marks, floors = [], []
 
         def interleave(epoch, stats, post, marks=marks, floors=floors):
