@@ -16,6 +16,7 @@ import copy
 import time
 import warnings
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import torch
@@ -29,7 +30,7 @@ from ..models import Classifier, Regressor
 from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
 from ..nn.temperature import Temperature
 from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
-from .svi import OPTIMIZERS, _batches, _first_batch
+from .loop import OPTIMIZERS, first_batch, run_epoch
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
 
@@ -99,32 +100,34 @@ def train_net(
     model_cls, loss_fn = TASKS[check_choice(task, TASKS, "task")]
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    _first_batch(loader)  # raises on an empty loader
+    first_batch(loader)  # raises on an empty loader
     device = next(net.parameters()).device
     opt = OPTIMIZERS[check_choice(optimizer, OPTIMIZERS, "optimizer")](
         [p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
     )
     model = model_cls(net, 1)
+
+    def objective(x, y, step, first=True):
+        out = net(x)
+        if first:
+            check_finite(x, "training inputs")
+            model.check_targets(y, out)
+        loss = loss_fn(out, y)
+        return loss, loss[None]
+
     history = []
     net.train()
     for epoch in tqdm(range(epochs), desc=desc, disable=not progress):
-        total, count, seen = 0.0, 0, 0
-        for x, y in _batches(loader):
-            x, y = x.to(device), y.to(device)
-            out = net(x)
-            if epoch == 0:
-                check_finite(x, "training inputs")
-                model.check_targets(y, out)
-            loss = loss_fn(out, y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc} loss became {loss.item()} at epoch {epoch + 1}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item()
-            count += 1
-            seen += x.shape[0]
-        history.append({"epoch": epoch + 1, "loss": total / count})
+        mean, seen = run_epoch(
+            loader,
+            device,
+            partial(objective, first=epoch == 0),
+            opt,
+            on_nonfinite=lambda loss, terms, step, epoch=epoch: FloatingPointError(
+                f"{desc} loss became {loss.item()} at epoch {epoch + 1}"
+            ),
+        )
+        history.append({"epoch": epoch + 1, "loss": mean.item()})
     net.eval()
     return history, seen
 
@@ -234,7 +237,7 @@ def mc_dropout(
     device = resolve(device)
     has_dropout = any(isinstance(m, DROPOUT) for m in net.modules())
     net = (copy.deepcopy(net) if has_dropout else insert_dropout(net, p)).to(device)
-    example = _first_batch(loader)[0][:1].to(device)
+    example = first_batch(loader)[0][:1].to(device)
     net = masked_dropout(net, example)
     start = time.perf_counter()
     history, seen = train_net(

@@ -37,6 +37,7 @@ from .functional import STEPS, functional_elbo
 from .guides import GuideSampler, make_guide
 from .initial import INITS
 from .log import JsonLinesLog
+from .loop import OPTIMIZERS, batches, first_batch, num_batches, run_epoch
 from .reparam import make_reparam
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "recommended_temperature",
 ]
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 CHECKPOINT_NAME = "svi.pt"
 MAP_CHECKPOINT_NAME = "map.pt"
 CHECKPOINT_FORMAT = "bayesnet.svi/1"
@@ -96,24 +96,6 @@ class TrainingDiverged(RuntimeError):
 def linear_warmup(fraction: float) -> Callable[[float], float]:
     """KL weight rising linearly from 0 to 1 over the first ``fraction`` of training."""
     return lambda progress: min(1.0, progress / fraction) if fraction > 0 else 1.0
-
-
-def _batches(loader: Iterable) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-    for batch in loader:
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise ValueError("the loader must yield (inputs, targets) pairs")
-        yield batch
-
-
-def _first_batch(loader) -> tuple[torch.Tensor, torch.Tensor]:
-    try:
-        if len(loader) == 0:
-            raise ValueError("the training loader is empty")
-    except TypeError:
-        pass
-    for batch in _batches(loader):
-        return batch
-    raise ValueError("the training loader is empty")
 
 
 def _rng_state(loader) -> dict[str, Any]:
@@ -249,7 +231,7 @@ def fit_svi(
         progress = progress and ranks.main
         log = log if ranks.main else None
     model.to(device)
-    x0, y0 = _first_batch(loader)
+    x0, y0 = first_batch(loader)
     x0, y0 = x0.to(device), y0.to(device)
     with torch.no_grad():
         out0 = model.deterministic_net().to(device).eval()(x0[:1])
@@ -451,8 +433,8 @@ def _train(
     q.to(device)
     elbo = _elbo(model, q, reparam, step, info)
     opt = optimizer(_param_groups(model, q, lr, frozen_stats), lr=lr, **_multi_tensor(optimizer))
-    num_batches = _num_batches(loader)
-    gamma = lr_decay ** (1.0 / max(1, epochs * num_batches))
+    batches_per_epoch = num_batches(loader)
+    gamma = lr_decay ** (1.0 / max(1, epochs * batches_per_epoch))
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     posterior = Posterior(
         model,
@@ -501,40 +483,43 @@ def _train(
             loader.sampler.set_epoch(epoch)  # a distributed shard reshuffles every epoch
         if epoch > start:
             earlier, sane = sane, _snapshot(model, q)
-        sums = torch.zeros(3, device=device)  # loss, data term, KL: one sync per epoch
-        count = examples = 0
         started = time.perf_counter()
 
-        for step, (x, y) in enumerate(_batches(loader)):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if epoch == start:
-                _check_batch(model, x, y, out0)
-            progress_frac = (epoch + step / num_batches) / epochs if num_batches else epoch / epochs
-            weight = kl_weight(progress_frac) if callable(kl_weight) else kl_weight
-            where = f"epoch {epoch + 1}, step {step + 1}"
+        def objective(x, y, step, epoch=epoch, sane=sane, earlier=earlier):
+            fraction = (
+                (epoch + step / batches_per_epoch) / epochs if batches_per_epoch else epoch / epochs
+            )
+            weight = kl_weight(fraction) if callable(kl_weight) else kl_weight
             try:
                 terms = elbo(x, y, temperature != 1.0)
             except _InvalidParameters as err:
                 raise diverged(
-                    f"SVI parameters became invalid at {where} ({err})", sane if step else earlier
+                    f"SVI parameters became invalid at {_where(epoch, step)} ({err})",
+                    sane if step else earlier,
                 ) from err
             loss = terms.loss(weight, temperature)
-            if not torch.isfinite(loss):
-                raise diverged(
-                    f"SVI loss became {loss.item()} at {where} (data term "
-                    f"{terms.data.item():.4g}, KL {terms.kl.item():.4g})",
-                    sane if step else earlier,
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if ranks is not None:
-                average_gradients(trained, ranks)
-            opt.step()
-            schedule.step()
-            sums += torch.stack([loss.detach(), terms.data.detach(), terms.kl.detach()])
-            count += 1
-            examples += x.shape[0]
-        stats = dict(zip(("loss", "data", "kl"), (sums / count).tolist(), strict=True))
+            return loss, torch.stack([loss, terms.data, terms.kl])  # averaged over the epoch
+
+        def nonfinite(loss, terms, step, epoch=epoch, sane=sane, earlier=earlier):
+            return diverged(
+                f"SVI loss became {loss.item()} at {_where(epoch, step)} (data term "
+                f"{terms[1].item():.4g}, KL {terms[2].item():.4g})",
+                sane if step else earlier,
+            )
+
+        means, examples = run_epoch(
+            loader,
+            device,
+            objective,
+            opt,
+            on_nonfinite=nonfinite,
+            check=(lambda x, y: _check_batch(model, x, y, out0)) if epoch == start else None,
+            after_backward=(lambda: average_gradients(trained, ranks))
+            if ranks is not None
+            else None,
+            schedule=schedule,
+        )
+        stats = dict(zip(("loss", "data", "kl"), means.tolist(), strict=True))
         seconds = time.perf_counter() - started
         stats["nll"] = -stats.pop("data") / model.num_data
         stats["epoch"] = epoch + 1
@@ -581,13 +566,13 @@ def _normalization_inputs(model: BayesianModel, loader, device) -> torch.Tensor 
         return None
     dataset = getattr(loader, "dataset", None)
     if dataset is None or not hasattr(dataset, "__len__"):
-        batches, count = [], 0
-        for x, _ in _batches(loader):
-            batches.append(x)
+        inputs, count = [], 0
+        for x, _ in batches(loader):
+            inputs.append(x)
             count += len(x)
             if count >= NORMALIZATION_INPUTS:
                 break
-        dataset = torch.cat(batches)
+        dataset = torch.cat(inputs)
     return normalization_inputs(model, dataset).to(device)
 
 
@@ -650,11 +635,8 @@ class _InvalidParameters(ValueError):
     """Guide parameters left their support (Pyro's distribution validation said so)."""
 
 
-def _num_batches(loader) -> int:
-    try:
-        return len(loader)
-    except TypeError:
-        return 0
+def _where(epoch: int, step: int) -> str:
+    return f"epoch {epoch + 1}, step {step + 1}"
 
 
 def _check_batch(model: BayesianModel, x: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> None:

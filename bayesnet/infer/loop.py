@@ -1,0 +1,86 @@
+"""The minibatch loop every optimiser-driven fit runs: both phases of ``fit_svi`` (MAP
+warm start and SVI) and the maximum-likelihood baselines (point estimate, ensemble
+members, MC dropout). Each caller supplies the step's objective and keeps its own epochs
+(progress bar, history, checkpoints); the loop owns the batches, the device moves, the
+finite check, the optimiser step and the epoch's averages (one device sync per epoch)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import torch
+
+__all__ = ["OPTIMIZERS", "batches", "first_batch", "num_batches", "run_epoch"]
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+#: ``(x, y, step) -> (loss, terms)``: the loss to minimise and the quantities to average
+#: over the epoch (a 1-D tensor)
+Objective = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def batches(loader: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The loader's ``(inputs, targets)`` pairs; anything else is refused."""
+    for batch in loader:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError("the loader must yield (inputs, targets) pairs")
+        yield batch
+
+
+def first_batch(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loader's first pair; a ValueError for an empty loader."""
+    try:
+        if len(loader) == 0:
+            raise ValueError("the training loader is empty")
+    except TypeError:
+        pass
+    for batch in batches(loader):
+        return batch
+    raise ValueError("the training loader is empty")
+
+
+def num_batches(loader: Iterable) -> int:
+    """Batches per epoch, or 0 where the loader cannot say."""
+    try:
+        return len(loader)
+    except TypeError:
+        return 0
+
+
+def run_epoch(
+    loader: Iterable,
+    device: torch.device,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    *,
+    on_nonfinite: Callable[[torch.Tensor, torch.Tensor, int], Exception],
+    check: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    after_backward: Callable[[], None] | None = None,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> tuple[torch.Tensor, int]:
+    """One pass over ``loader``: per batch, ``check(x, y)`` (when given), the objective, a
+    refusal of a non-finite loss (``on_nonfinite(loss, terms, step)`` is raised), backward,
+    ``after_backward()`` (e.g. averaging gradients across processes), the optimiser's and
+    the schedule's steps. Returns the mean of ``terms`` over the batches and the number of
+    examples seen."""
+    sums, count, examples = None, 0, 0
+    for step, (x, y) in enumerate(batches(loader)):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if check is not None:
+            check(x, y)
+        loss, terms = objective(x, y, step)
+        if not torch.isfinite(loss):
+            raise on_nonfinite(loss, terms, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if after_backward is not None:
+            after_backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        sums = terms.detach() if sums is None else sums + terms.detach()
+        count += 1
+        examples += x.shape[0]
+    if sums is None:
+        raise ValueError("the training loader is empty")
+    return sums / count, examples
