@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["save_atomic", "load_safe", "load_state"]
+__all__ = [
+    "check_run_dir",
+    "load_safe",
+    "load_state",
+    "rng_state",
+    "save_atomic",
+    "set_rng_state",
+]
 
 
 def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -74,3 +82,42 @@ def load_state(module: Any, state: dict[str, Any], path, what: str) -> None:
         raise ValueError(
             f"{path}: the stored {what} does not fit this model ({first[0] if first else err})"
         ) from err
+
+
+def rng_state(loader: Any = None) -> dict[str, Any]:
+    """torch's (and CUDA's) random state and the loader's shuffling generator, so a resumed
+    run draws what the uninterrupted one would have."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    generator = getattr(loader, "generator", None)
+    if generator is not None:
+        state["loader"] = generator.get_state()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], loader: Any = None) -> None:
+    """Restore what ``rng_state`` stored."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    generator = getattr(loader, "generator", None)
+    if generator is not None and "loader" in state:
+        generator.set_state(state["loader"])
+
+
+def check_run_dir(ckpt: Path, names: tuple[str, ...], resume: bool, overwrite: bool) -> None:
+    """Say when ``resume`` finds none of a run's checkpoint files ``names`` in ``ckpt``;
+    refuse to overwrite a run's state by accident."""
+    found = [name for name in names if (ckpt / name).exists()]
+    if resume and not found:
+        warnings.warn(
+            f"resume=True but {ckpt} holds no checkpoint ({' or '.join(names)}): "
+            "starting from scratch",
+            stacklevel=3,
+        )
+    if found and not resume and not overwrite:
+        raise FileExistsError(
+            f"{ckpt} already holds {found} from an earlier run; pass resume=True to continue "
+            "it or overwrite=True to start again over it"
+        )

@@ -26,6 +26,15 @@ if TYPE_CHECKING:  # diagnostics reads posteriors; it never builds one
 
 __all__ = ["to_arviz", "summary", "compare", "Diagnostics"]
 
+#: per-chain summaries of the sampler statistics an engine records (HMC records all;
+#: SG-MCMC its step sizes only)
+CHAIN_COLUMNS = {
+    "divergences": ("diverging", lambda v: int(v.sum())),
+    "step_size": ("step_size", lambda v: float(v.mean())),
+    "acceptance_rate": ("acceptance_rate", lambda v: float(v[-1])),
+    "mean_n_steps": ("n_steps", lambda v: float(v.mean())),
+}
+
 
 def _draws(posterior: Posterior, num_samples: int) -> tuple[dict[str, torch.Tensor], int, int]:
     """Draws as ``{site: [chains * draws, ...]}`` with the chain and draw counts."""
@@ -68,7 +77,8 @@ def to_arviz(
     stats = getattr(posterior.sampler, "stats", None)
     if stats:
         arrays = {k: np.asarray(v, dtype=float) for k, v in stats.items()}
-        arrays["diverging"] = arrays["diverging"].astype(bool)
+        if "diverging" in arrays:
+            arrays["diverging"] = arrays["diverging"].astype(bool)
         groups["sample_stats"] = arrays
 
     if x_eval is not None:
@@ -165,15 +175,11 @@ def summary(
     if "sample_stats" in idata.groups():
         stats = idata.sample_stats
         for c in stats.chain.values:
-            chain_rows.append(
-                {
-                    "chain": int(c),
-                    "divergences": int(stats["diverging"].sel(chain=c).sum()),
-                    "step_size": float(stats["step_size"].sel(chain=c).mean()),
-                    "acceptance_rate": float(stats["acceptance_rate"].sel(chain=c)[-1]),
-                    "mean_n_steps": float(stats["n_steps"].sel(chain=c).mean()),
-                }
-            )
+            row = {"chain": int(c)}
+            for column, (name, reduce) in CHAIN_COLUMNS.items():
+                if name in stats:
+                    row[column] = reduce(stats[name].sel(chain=c))
+            chain_rows.append(row)
     return Diagnostics(pd.DataFrame(rows).set_index("quantity"), weights, pd.DataFrame(chain_rows))
 
 

@@ -7,6 +7,7 @@ from .functional import FunctionalELBO
 from .guides import GUIDES, GuideSampler, MeanFieldNormal, PointMass, make_guide
 from .mcmc import FunctionalPotential, SamplingDiverged, fit_hmc
 from .reparam import Flipout, LocalReparameterization, make_reparam
+from .sgmcmc import cyclical_lr, fit_sgmcmc
 from .svi import (
     DEFAULT_TEMPERATURE,
     NORMALIZED_TEMPERATURE,
@@ -34,8 +35,10 @@ __all__ = [
     "TEMPERATURES",
     "TrainingDiverged",
     "baselines",
+    "cyclical_lr",
     "elbo_terms",
     "fit_hmc",
+    "fit_sgmcmc",
     "fit_svi",
     "linear_warmup",
     "make_guide",

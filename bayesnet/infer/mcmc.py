@@ -35,17 +35,16 @@ from pyro.infer.mcmc import HMC, MCMC, NUTS
 from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 from torch import nn
-from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
 from .._compat import kernel_stats
 from ..device import chain_devices, resolve
 from ..models import BayesianModel
-from ..nn.convert import bayesian_layers
 from ..nn.normalization import normalization_inputs, normalization_layers
 from ..posterior import DrawsSampler, Posterior
 from .initial import init_strategy
+from .logjoint import LogJoint, expressible
 
 __all__ = ["SamplingDiverged", "fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
 
@@ -61,23 +60,14 @@ class FunctionalPotential:
     def __init__(
         self, model: BayesianModel, x: torch.Tensor, y: torch.Tensor, net: nn.Module | None = None
     ) -> None:
-        self.net = (net if net is not None else model.deterministic_net()).to(x.device)
-        for p in self.net.parameters():
-            p.requires_grad_(False)
-        self.model, self.x, self.y = model, x, y
-        self.priors = {
-            layer.site_name(name): layer.prior_distribution(name)
-            for _, layer in bayesian_layers(model.net)
-            for name in layer.param_names
-        }
+        net = net if net is not None else model.deterministic_net()
+        self.log_joint = LogJoint(model, net.to(x.device))
+        self.net, self.x, self.y = self.log_joint.net, x, y
         self.calls = 0
 
     def __call__(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         self.calls += 1
-        output = functional_call(self.net, params, (self.x,))
-        log_lik = self.model.log_likelihood(output, self.y, params).sum()
-        log_prior = sum(prior.log_prob(params[name]) for name, prior in self.priors.items())
-        return -(log_lik + log_prior)
+        return -self.log_joint(params, self.x, self.y)
 
 
 class _Counted:
@@ -281,9 +271,7 @@ def fit_hmc(
         if num_chains != 1:
             raise ValueError("initial_params sets the start of a single chain")
         inits = [{k: v.to(device) for k, v in initial_params.items()}]
-    functional_ok = set(latent) == set(model.weight_sites) and all(
-        layer.prior.cacheable for _, layer in bayesian_layers(model.net)
-    )
+    functional_ok = set(latent) == set(model.weight_sites) and expressible(model)
     if potential == "functional" and not functional_ok:
         raise ValueError(
             "the functional potential needs fixed priors and no latent sites besides the weights"

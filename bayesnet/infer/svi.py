@@ -24,7 +24,14 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
-from ..checkpoint import load_safe, load_state, save_atomic
+from ..checkpoint import (
+    check_run_dir,
+    load_safe,
+    load_state,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
 from ..device import resolve
 from ..models import BayesianModel, Classifier
 from ..nn.normalization import NORMALIZATION as BATCH_NORMS
@@ -96,25 +103,6 @@ class TrainingDiverged(RuntimeError):
 def linear_warmup(fraction: float) -> Callable[[float], float]:
     """KL weight rising linearly from 0 to 1 over the first ``fraction`` of training."""
     return lambda progress: min(1.0, progress / fraction) if fraction > 0 else 1.0
-
-
-def _rng_state(loader) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    generator = getattr(loader, "generator", None)
-    if generator is not None:
-        state["loader"] = generator.get_state()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], loader) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    generator = getattr(loader, "generator", None)
-    if generator is not None and "loader" in state:
-        generator.set_state(state["loader"])
 
 
 def fit_svi(
@@ -259,7 +247,7 @@ def fit_svi(
         )
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt is not None:
-        _check_checkpoint_dir(ckpt, resume, overwrite)
+        check_run_dir(ckpt, (MAP_CHECKPOINT_NAME, CHECKPOINT_NAME), resume, overwrite)
     info["map_history"] = _warm_start(model, loader, spec, map_epochs, train, ckpt, resume)
     info.update({"temperature": temperature, "init": init, "history": []})
     post = _train(
@@ -291,22 +279,6 @@ def recommended_temperature(model: BayesianModel, init: str = "map") -> float:
 def _normalized(model: nn.Module) -> bool:
     """Whether the network has normalisation layers whose statistics a warm start fixes."""
     return any(isinstance(m, NORMALIZATION) for m in model.modules())
-
-
-def _check_checkpoint_dir(ckpt: Path, resume: bool, overwrite: bool) -> None:
-    """Say when ``resume`` finds nothing; refuse to overwrite a run's state by accident."""
-    found = [p.name for p in (ckpt / MAP_CHECKPOINT_NAME, ckpt / CHECKPOINT_NAME) if p.exists()]
-    if resume and not found:
-        warnings.warn(
-            f"resume=True but {ckpt} holds no checkpoint ({MAP_CHECKPOINT_NAME} or "
-            f"{CHECKPOINT_NAME}): starting from scratch",
-            stacklevel=3,
-        )
-    if found and not resume and not overwrite:
-        raise FileExistsError(
-            f"{ckpt} already holds {found} from an earlier run; pass resume=True to continue "
-            "it or overwrite=True to start again over it"
-        )
 
 
 def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[EpochStats]:
@@ -460,7 +432,7 @@ def _train(
                     "optimizer": opt.state_dict(),
                     "schedule": schedule.state_dict(),
                     "optimizer_settings": _settings(opt, lr),
-                    "rng": _rng_state(loader),
+                    "rng": rng_state(loader),
                     "history": info["history"],
                 },
                 ckpt,
@@ -666,6 +638,6 @@ def _restore(ckpt: Path, model, guide, opt, schedule, loader, info, spec, settin
     load_state(guide, state["guide"], ckpt, "guide state")
     load_state(opt, state["optimizer"], ckpt, "optimizer state")
     load_state(schedule, state["schedule"], ckpt, "learning-rate schedule")
-    _set_rng_state(state["rng"], loader)
+    set_rng_state(state["rng"], loader)
     info["history"][:] = state["history"]
     return int(state["epoch"])

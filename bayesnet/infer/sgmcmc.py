@@ -1,0 +1,347 @@
+"""Stochastic-gradient MCMC: ``fit_sgmcmc(model, loader, ...) -> Posterior``.
+
+Samples the posterior from minibatches, so it scales past full-batch HMC: SGHMC (Chen et
+al. 2014; its dynamics integrated with the BAOA splitting, Leimkuhler & Matthews 2015) or
+SGLD (Welling & Teh 2011), the updates of the ``posteriors`` library, on the
+log posterior written once over the plain-torch network (``logjoint.LogJoint``, the HMC
+potential with the likelihood scaled by ``num_data / batch``). With
+``schedule="cyclical"`` (Zhang et al. 2020) the step size follows ``cycles`` cosine
+cycles: the first ``exploration`` part of each cycle moves without noise (SGD with
+momentum, finding a mode), the rest adds the sampler's noise and keeps draws, so the
+draws come from several modes.
+
+Units are those of SGD on the mean loss: the log posterior is divided by ``num_data``
+and the temperature with it (``posteriors``' recommended pairing), so ``lr`` is the step
+size one would give SGD on the mean cross-entropy, and ``momentum_decay`` the fraction of
+the velocity lost per step (1 - the SGD momentum). The target is ``p(w | D)^(1/T)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .._checks import check_choice, check_finite
+from ..checkpoint import check_run_dir, load_safe, rng_state, save_atomic, set_rng_state
+from ..device import resolve
+from ..models import BayesianModel
+from ..nn.normalization import normalization_inputs, normalization_layers
+from ..posterior import DrawsSampler, Posterior, architecture, check_architecture
+from .logjoint import LogJoint, expressible
+from .loop import batches, first_batch, num_batches
+
+__all__ = ["fit_sgmcmc", "cyclical_lr", "METHODS", "SCHEDULES"]
+
+METHODS = ("sghmc", "sgld")
+SCHEDULES = ("cyclical", "constant")
+CHECKPOINT_NAME = "sgmcmc.pt"
+CHECKPOINT_FORMAT = "bayesnet.sgmcmc/1"
+CHECKPOINT_KEYS = ("epoch", "step", "params", "momenta", "draws", "stats", "arch", "settings")
+STATS = ("step_size", "lp", "epoch", "cycle")
+
+#: ``f(epoch, stats, draws_so_far)`` after every epoch; returning True stops the run
+Callback = Callable[[int, dict[str, float], int], bool | None]
+
+
+def cyclical_lr(lr: float, step: int, steps_per_cycle: int) -> float:
+    """Zhang et al.'s cosine step size: ``lr`` at the start of each cycle, near 0 at its
+    end, ``lr / 2 * (cos(pi * position) + 1)`` in between."""
+    position = (step % steps_per_cycle) / steps_per_cycle
+    return lr / 2 * (math.cos(math.pi * position) + 1)
+
+
+def fit_sgmcmc(
+    model: BayesianModel,
+    loader: Iterable,
+    method: str = "sghmc",
+    schedule: str = "cyclical",
+    epochs: int = 60,
+    cycles: int = 4,
+    lr: float = 0.1,
+    momentum_decay: float = 0.1,
+    temperature: float = 1.0,
+    exploration: float = 0.75,
+    burn_in: int = 0,
+    thin: int | None = None,
+    init: str | Posterior = "point_estimate",
+    device: str | torch.device = "auto",
+    draws_device: str | torch.device | None = "cpu",
+    progress: bool = True,
+    seed: int | None = None,
+    callbacks: Iterable[Callback] = (),
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> Posterior:
+    """Sample the posterior of ``model`` with stochastic-gradient MCMC on ``loader``.
+
+    - ``method``: ``"sghmc"`` (with momentum, ``momentum_decay`` lost per step) or
+      ``"sgld"`` (Langevin, no momentum);
+    - ``schedule``: ``"cyclical"`` (default: ``cycles`` cosine cycles over ``epochs``;
+      draws in the last ``1 - exploration`` of each cycle, noise only there) or
+      ``"constant"`` (step size ``lr`` throughout, noise always, draws after ``burn_in``
+      epochs);
+    - ``lr``: the (peak) step size, in the units of SGD on the mean loss;
+    - ``temperature``: the target is ``p(w | D)^(1/T)``;
+    - ``burn_in``: epochs from the start in which no draw is kept (both schedules);
+    - ``thin``: keep a draw every ``thin`` steps of the sampling stages (None: one per
+      epoch, at its end);
+    - ``init``: the network's current weights (``"point_estimate"``) or a ``Posterior``'s
+      first draw;
+    - draws are kept on ``draws_device`` (CPU by default); ``checkpoint_dir`` holds the
+      sampler's state and its draws after every epoch (``resume=True`` continues it);
+      ``callbacks`` are called after every epoch.
+
+    The posterior's draws form one chain per cycle (``schedule="cyclical"``) or a single
+    chain, with per-draw ``step_size``, ``lp`` (the minibatch estimate of the log
+    posterior) and ``epoch`` for ``to_arviz``; ``info`` records the schedule.
+    """
+    check_choice(method, METHODS, "method")
+    check_choice(schedule, SCHEDULES, "schedule")
+    if epochs < 1 or lr <= 0 or temperature <= 0 or burn_in < 0 or burn_in >= epochs:
+        raise ValueError(
+            f"need epochs >= 1, lr > 0, temperature > 0 and 0 <= burn_in < epochs; got "
+            f"{epochs}, {lr}, {temperature}, {burn_in}"
+        )
+    if not 0 < momentum_decay < 1:
+        raise ValueError(f"momentum_decay must lie in (0, 1), got {momentum_decay}")
+    if schedule == "cyclical" and not (1 <= cycles <= epochs and 0 <= exploration < 1):
+        raise ValueError(
+            f"need 1 <= cycles <= epochs and 0 <= exploration < 1; got {cycles}, {exploration}"
+        )
+    if thin is not None and thin < 1:
+        raise ValueError(f"thin must be >= 1 or None, got {thin}")
+    if not expressible(model):
+        raise ValueError(
+            "fit_sgmcmc needs fixed priors and no latent sites besides the weights "
+            "(no hierarchical prior scales, no learned regression noise)"
+        )
+    if seed is not None:
+        torch.manual_seed(seed)
+    device = resolve(device)
+    store = torch.device(draws_device) if draws_device is not None else device
+    model.to(device)
+    x0, y0 = first_batch(loader)
+    check_finite(x0, "training inputs")
+    net = model.deterministic_net().to(device)
+    with torch.no_grad():
+        model.check_targets(y0.to(device), net.eval()(x0[:1].to(device)))
+    net.train()
+    for _, layer in normalization_layers(net):
+        layer.track_running_stats = False  # batch statistics, no buffer writes under grad
+    log_joint = LogJoint(model, net)
+    n = model.num_data
+
+    def log_posterior(params, batch):
+        x, y = batch
+        return log_joint(params, x, y, n / len(x)) / n, torch.tensor([])
+
+    steps_per_epoch = num_batches(loader)
+    if steps_per_epoch == 0:
+        raise ValueError("fit_sgmcmc needs a loader with a length (batches per epoch)")
+    total = epochs * steps_per_epoch
+    per_cycle = math.ceil(total / cycles) if schedule == "cyclical" else total
+
+    def step_size(step: int) -> float:
+        return cyclical_lr(lr, step, per_cycle) if schedule == "cyclical" else lr
+
+    def sampling(step: int) -> bool:
+        if step < burn_in * steps_per_epoch:
+            return False
+        return schedule == "constant" or (step % per_cycle) / per_cycle >= exploration
+
+    update, state = _sampler(method, _start(model, init, device))
+    draws: dict[str, list[torch.Tensor]] = {}
+    stats: dict[str, list[float]] = {k: [] for k in STATS}
+    info: dict[str, Any] = {
+        "engine": "sgmcmc",
+        "method": method,
+        "schedule": schedule,
+        "epochs": epochs,
+        "cycles": cycles if schedule == "cyclical" else 1,
+        "lr": lr,
+        "momentum_decay": momentum_decay if method == "sghmc" else None,
+        "integrator": "baoa" if method == "sghmc" else "euler-maruyama",
+        "temperature": temperature,
+        "exploration": exploration if schedule == "cyclical" else 0.0,
+        "burn_in": burn_in,
+        "thin": thin,
+        "steps_per_epoch": steps_per_epoch,
+        "history": [],
+    }
+    settings = {k: info[k] for k in ("method", "schedule", "epochs", "cycles", "lr", "temperature")}
+    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    start = 0
+    if ckpt is not None:
+        check_run_dir(ckpt.parent, (CHECKPOINT_NAME,), resume, overwrite)
+        if resume and ckpt.exists():
+            start = _restore(ckpt, model, state, draws, stats, info, settings, loader, device)
+
+    def keep(step: int, lp: float, epoch: int) -> None:
+        for k, v in state.params.items():
+            draws.setdefault(k, []).append(v.detach().to(store, copy=True))
+        row = {
+            "step_size": step_size(step),
+            "lp": lp * n,
+            "epoch": epoch + 1,
+            "cycle": step // per_cycle,
+        }
+        for k in STATS:
+            stats[k].append(float(row[k]))
+
+    bar = tqdm(range(start, epochs), desc=method, disable=not progress, initial=start, total=epochs)
+    for epoch in bar:
+        started, lps, examples = time.perf_counter(), [], 0
+        for i, (x, y) in enumerate(batches(loader)):
+            step = epoch * steps_per_epoch + i
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            noisy = sampling(step)
+            state, _ = update(
+                state,
+                (x, y),
+                log_posterior,
+                step_size(step),
+                momentum_decay,
+                temperature / n if noisy else 0.0,
+            )
+            lp = float(state.log_posterior)
+            if not math.isfinite(lp):
+                raise FloatingPointError(
+                    f"SG-MCMC log posterior became {lp} at epoch {epoch + 1}, step {i + 1}: "
+                    f"lower lr (now {lr})"
+                )
+            lps.append(lp)
+            examples += len(x)
+            last_of_epoch = i == steps_per_epoch - 1
+            if noisy and (last_of_epoch if thin is None else (step + 1) % thin == 0):
+                keep(step, lp, epoch)
+        row = {
+            "epoch": epoch + 1,
+            "nll": -sum(lps) / len(lps),  # minus the mean log posterior per example
+            "step_size": step_size(step),
+            "draws": len(stats["lp"]),
+            "examples_per_s": examples / (time.perf_counter() - started),
+        }
+        info["history"].append(row)
+        bar.set_postfix(
+            lr=f"{row['step_size']:.2e}", draws=row["draws"], ex_s=f"{row['examples_per_s']:.0f}"
+        )
+        if ckpt is not None:
+            _save(ckpt, epoch + 1, step + 1, model, state, draws, stats, info, settings, loader)
+        if any(cb(epoch + 1, row, row["draws"]) for cb in callbacks):
+            break
+    if not stats["lp"]:
+        raise ValueError("fit_sgmcmc kept no draws: lengthen the run, lower burn_in or exploration")
+    return _posterior(model, draws, stats, info, loader)
+
+
+def _sampler(method: str, params: dict[str, torch.Tensor]):
+    """``(update, state)`` in this module's units, from ``posteriors``. SGLD is its
+    ``sgld``. SGHMC's dynamics (underdamped Langevin on the minibatch gradient) are
+    integrated with its ``baoa`` splitting, not its ``sghmc`` update: that one moves
+    position and momentum from the same old state (explicit Euler), stable only while
+    ``lr * curvature < momentum_decay`` (it diverged on the conjugate regression at
+    ``lr = 0.02``, where BAOA is stable up to ``lr * curvature < 4``). The step is
+    ``eps = sqrt(lr)`` and the friction ``-log(1 - momentum_decay) / eps``, so the
+    momentum loses ``momentum_decay`` per step whatever the step size; momenta start
+    at 0."""
+    with warnings.catch_warnings():  # tensordict's notices about posteriors' own classes
+        warnings.simplefilter("ignore", FutureWarning)
+        from posteriors.sgmcmc import baoa, sgld
+
+    if method == "sgld":
+
+        def update_sgld(state, batch, log_posterior, lr, decay, temperature):
+            return sgld.update(
+                state, batch, log_posterior, lr, temperature=temperature, inplace=True
+            )
+
+        return update_sgld, sgld.init(params)
+
+    def update_sghmc(state, batch, log_posterior, lr, decay, temperature):
+        eps = math.sqrt(lr)
+        friction = -math.log1p(-decay) / eps
+        return baoa.update(
+            state, batch, log_posterior, eps, alpha=friction, temperature=temperature, inplace=True
+        )
+
+    return update_sghmc, baoa.init(params, momenta=0.0)
+
+
+def _start(model: BayesianModel, init: str | Posterior, device) -> dict[str, torch.Tensor]:
+    if isinstance(init, Posterior):
+        values = {k: v[0] for k, v in init.sample_params(1).items()}
+        missing = set(model.weight_sites) - set(values)
+        if missing:
+            raise ValueError(f"the starting posterior has no draws of {sorted(missing)}")
+    else:
+        check_choice(init, ("point_estimate",), "init")
+        values = model.point_values()
+    return {k: values[k].detach().to(device, copy=True) for k in model.weight_sites}
+
+
+def _momenta(state) -> dict[str, torch.Tensor]:
+    return dict(getattr(state, "momenta", None) or {})
+
+
+def _save(ckpt, epoch, step, model, state, draws, stats, info, settings, loader) -> None:
+    save_atomic(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "step": step,
+            "params": dict(state.params),
+            "momenta": _momenta(state),
+            "draws": draws,
+            "stats": stats,
+            "history": info["history"],
+            "arch": architecture(model),
+            "settings": settings,
+            "rng": rng_state(loader),
+        },
+        ckpt,
+    )
+
+
+def _restore(ckpt, model, state, draws, stats, info, settings, loader, device) -> int:
+    saved = load_safe(ckpt, format=CHECKPOINT_FORMAT, keys=CHECKPOINT_KEYS)
+    check_architecture(model, saved["arch"], ckpt)
+    if saved["settings"] != settings:
+        raise ValueError(f"{ckpt} was written with {saved['settings']}, not {settings}")
+    with torch.no_grad():
+        for k, v in saved["params"].items():
+            state.params[k].copy_(v)
+        for k, v in saved["momenta"].items():
+            state.momenta[k].copy_(v)
+        state.step.fill_(saved["step"])
+    draws.update(saved["draws"])
+    stats.update(saved["stats"])
+    info["history"][:] = saved.get("history", [])
+    set_rng_state(saved["rng"], loader)
+    return int(saved["epoch"])
+
+
+def _posterior(model, draws, stats, info, loader) -> Posterior:
+    """The kept draws as a posterior: one chain per cycle when every cycle kept as many
+    draws (else one chain), cut to whole chains."""
+    cycles = [int(c) for c in stats["cycle"]]
+    counts = [cycles.count(c) for c in sorted(set(cycles))]
+    chains = len(counts) if len(set(counts)) == 1 else 1
+    stacked = {k: torch.stack(v) for k, v in draws.items()}
+    per_chain = len(cycles) // chains
+    info = {**info, "chains": chains, "draws_per_chain": per_chain}
+    chain_stats = {
+        k: [v[c * per_chain : (c + 1) * per_chain] for c in range(chains)] for k, v in stats.items()
+    }
+    sampler = DrawsSampler(stacked, chains, chain_stats)
+    dataset = getattr(loader, "dataset", None)
+    inputs = normalization_inputs(model, dataset) if dataset is not None else None
+    device = next(iter(model.point_values().values())).device
+    return Posterior(model, sampler, info, inputs.to(device) if inputs is not None else None)
