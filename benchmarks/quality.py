@@ -13,6 +13,8 @@ its defaults:
 - svi: ``fit_svi(Classifier(bayesianize(net), num_data=N), loader)``, nothing else set;
 - svi_auto: the same with ``temperature="auto"``; svi_eb: with
   ``bayesianize(net, prior=EmpiricalBayes())`` (prior scales fitted by the ELBO);
+- sghmc: ``fit_sgmcmc(Classifier(bayesianize(net), num_data=N), loader)`` (cyclical
+  SGHMC, its defaults); sgld: the same with ``method="sgld"``;
 - hmc (``--hmc``, tiny CNN only): NUTS, 4 chains, on all training images, the reference
   the ``agreement`` / ``total_variation`` columns are measured against.
 
@@ -73,7 +75,17 @@ ARCHS = {
     "wide_cnn": lambda: bn.zoo.digits_cnn(channels=(32, 64), hidden=128),
     "tiny_cnn": tiny_cnn,
 }
-METHODS = ("softmax", "temperature", "dropout", "ensemble", "svi", "svi_auto", "svi_eb")
+METHODS = (
+    "softmax",
+    "temperature",
+    "dropout",
+    "ensemble",
+    "svi",
+    "svi_auto",
+    "svi_eb",
+    "sghmc",
+    "sgld",
+)
 
 
 def _renumber(net: nn.Module, num_classes: int) -> nn.Module:
@@ -104,6 +116,10 @@ def fit_all(arch: str, seed: int, methods, train, val, num_classes: int):
             bn.Classifier(bn.bayesianize(net, prior=bn.priors.EmpiricalBayes()), n),
             loader,
             **common,
+        ),
+        "sghmc": lambda: bn.fit_sgmcmc(bn.Classifier(bn.bayesianize(net), n), loader, **common),
+        "sgld": lambda: bn.fit_sgmcmc(
+            bn.Classifier(bn.bayesianize(net), n), loader, method="sgld", **common
         ),
     }
     posts, seconds = {}, {}

@@ -92,9 +92,16 @@ def test_cyclical_sghmc_learns_the_digits_and_keeps_draws_in_each_cycle(digits):
     x, y = train.tensors[0][:500], train.tensors[1][:500]
     loader = loader_of(x, y, 50)
     post = bn.fit_sgmcmc(
-        small_classifier(500), loader, epochs=12, cycles=3, exploration=0.5, progress=False, seed=0
+        small_classifier(500),
+        loader,
+        epochs=12,
+        cycles=3,
+        exploration=0.5,
+        thin=10,
+        progress=False,
+        seed=0,
     )
-    # 4 epochs per cycle, the last 2 sampling, one draw at the end of each
+    # 4 epochs of 10 steps per cycle, the last 2 sampling, a draw at the end of each
     assert post.sampler.chains == 3 and post.info["draws_per_chain"] == 2
     assert [e for chain in post.sampler.stats["epoch"] for e in chain] == [3, 4, 7, 8, 11, 12]
     sizes = post.sampler.stats["step_size"]
@@ -161,6 +168,8 @@ def test_batchnorm_draws_predict_with_their_own_statistics(digits):
     )
     model = bn.Classifier(bn.bayesianize(net), num_data=200)
     post = bn.fit_sgmcmc(model, loader_of(x, y, 50), epochs=4, cycles=1, progress=False, seed=0)
+    # thin=None: about DEFAULT_DRAWS draws over the 4 sampling steps of 16, so every one
+    assert post.info["thin"] == 1 and post.sampler.num_draws == 4
     assert post.normalization is not None and len(post.normalization) == 200
     draws = post.sample_params(None)
     conv = torch.nn.functional.conv2d(

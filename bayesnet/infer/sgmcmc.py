@@ -45,6 +45,11 @@ CHECKPOINT_NAME = "sgmcmc.pt"
 CHECKPOINT_FORMAT = "bayesnet.sgmcmc/1"
 CHECKPOINT_KEYS = ("epoch", "step", "params", "momenta", "draws", "stats", "arch", "settings")
 STATS = ("step_size", "lp", "epoch", "cycle")
+#: the (peak) step size by method, measured on the digits (benchmarks/quality.py): SGLD,
+#: without momentum, takes a larger one; at 1.0 its noise swamps the zoo CNN
+DEFAULT_LR = {"sghmc": 0.1, "sgld": 0.5}
+#: draws kept by default (``thin=None``), spread evenly over the sampling steps
+DEFAULT_DRAWS = 64
 
 #: ``f(epoch, stats, draws_so_far)`` after every epoch; returning True stops the run
 Callback = Callable[[int, dict[str, float], int], bool | None]
@@ -64,7 +69,7 @@ def fit_sgmcmc(
     schedule: str = "cyclical",
     epochs: int = 60,
     cycles: int = 4,
-    lr: float = 0.1,
+    lr: float | None = None,
     momentum_decay: float = 0.1,
     temperature: float = 1.0,
     exploration: float = 0.75,
@@ -88,11 +93,12 @@ def fit_sgmcmc(
       draws in the last ``1 - exploration`` of each cycle, noise only there) or
       ``"constant"`` (step size ``lr`` throughout, noise always, draws after ``burn_in``
       epochs);
-    - ``lr``: the (peak) step size, in the units of SGD on the mean loss;
+    - ``lr``: the (peak) step size, in the units of SGD on the mean loss (None:
+      ``DEFAULT_LR`` for the method);
     - ``temperature``: the target is ``p(w | D)^(1/T)``;
     - ``burn_in``: epochs from the start in which no draw is kept (both schedules);
-    - ``thin``: keep a draw every ``thin`` steps of the sampling stages (None: one per
-      epoch, at its end);
+    - ``thin``: keep a draw every ``thin`` steps of the sampling stages (None: about
+      ``DEFAULT_DRAWS`` draws in all, evenly spaced; more cost memory, not accuracy);
     - ``init``: the network's current weights (``"point_estimate"``) or a ``Posterior``'s
       first draw;
     - draws are kept on ``draws_device`` (CPU by default); ``checkpoint_dir`` holds the
@@ -105,6 +111,7 @@ def fit_sgmcmc(
     """
     check_choice(method, METHODS, "method")
     check_choice(schedule, SCHEDULES, "schedule")
+    lr = DEFAULT_LR[method] if lr is None else lr
     if epochs < 1 or lr <= 0 or temperature <= 0 or burn_in < 0 or burn_in >= epochs:
         raise ValueError(
             f"need epochs >= 1, lr > 0, temperature > 0 and 0 <= burn_in < epochs; got "
@@ -157,6 +164,8 @@ def fit_sgmcmc(
             return False
         return schedule == "constant" or (step % per_cycle) / per_cycle >= exploration
 
+    if thin is None:
+        thin = max(1, sum(map(sampling, range(total))) // DEFAULT_DRAWS)
     update, state = _sampler(method, _start(model, init, device))
     draws: dict[str, list[torch.Tensor]] = {}
     stats: dict[str, list[float]] = {k: [] for k in STATS}
@@ -219,8 +228,7 @@ def fit_sgmcmc(
                 )
             lps.append(lp)
             examples += len(x)
-            last_of_epoch = i == steps_per_epoch - 1
-            if noisy and (last_of_epoch if thin is None else (step + 1) % thin == 0):
+            if noisy and (step + 1) % thin == 0:
                 keep(step, lp, epoch)
         row = {
             "epoch": epoch + 1,
