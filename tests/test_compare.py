@@ -146,3 +146,19 @@ def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
     assert main(["compare", "--quick", "--methods", "svi,mcmc", "--out", str(tmp_path)]) == 2
     assert "unknown methods ['mcmc']" in capsys.readouterr().err
     assert main(["diagnose", str(tmp_path / "nowhere")]) == 2
+
+
+def test_compare_with_sgmcmc_and_diagnose_its_cycles(tmp_path, capsys):
+    args = ["compare", "--quick", "--methods", "softmax,sgmcmc", "--demos", "", "--attacks", ""]
+    assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 0
+    rows = json.loads((tmp_path / "metrics.json").read_text())["rows"]
+    assert any(r["method"] == "sgmcmc" for r in rows)
+    post = bn.Posterior.load(
+        tmp_path / "posterior_sgmcmc.pt", bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), 1)
+    )
+    assert post.info["engine"] == "sgmcmc" and post.sampler.chains == 2  # --quick: 2 cycles
+    assert main(["diagnose", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "function space" in out and "step_size" in out and "divergences" not in out
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"trace.png", "rank.png"} <= names and "energy.png" not in names

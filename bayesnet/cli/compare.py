@@ -15,7 +15,7 @@ from .. import data, priors, zoo
 from ..evaluate import compare
 from ..evaluate.attacks import fooling_images
 from ..evaluate.shift import SHIFTS, noise_like, rotate
-from ..infer import baselines, fit_hmc, fit_svi
+from ..infer import baselines, fit_hmc, fit_sgmcmc, fit_svi
 from ..models import Classifier
 from ..nn import bayesianize
 from ..posterior import Posterior
@@ -107,6 +107,21 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
             ),
         )
         fitted[name].save(out / f"posterior_{name}.pt")
+    if "sgmcmc" in methods:
+        model = Classifier(bayesianize(net(), prior=prior), num_data=len(train))
+        timed(
+            "sgmcmc",
+            lambda: fit_sgmcmc(
+                model,
+                loader(),
+                epochs=settings.sgmcmc_epochs,
+                cycles=settings.sgmcmc_cycles,
+                checkpoint_dir=out / "checkpoints" / "sgmcmc",
+                overwrite=True,
+                **common,
+            ),
+        )
+        fitted["sgmcmc"].save(out / "posterior_sgmcmc.pt")
     if "hmc" in methods:
         x_sub, y_sub = (t[: settings.hmc_subset] for t in train.tensors)
         model = Classifier(bayesianize(softmax.net, prior=prior), num_data=len(x_sub))
@@ -149,7 +164,7 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
         steps=20 if settings.quick_run else 200,
         seed=settings.seed,
     )
-    bayesian = next((fitted[m] for m in ("hmc", *SVI_REPARAM) if m in fitted), None)
+    bayesian = next((fitted[m] for m in ("hmc", "sgmcmc", *SVI_REPARAM) if m in fitted), None)
     if bayesian is not None:
         bayesian.to_arviz(x_test, y_test).to_netcdf(out / "posterior.nc")
 

@@ -29,7 +29,7 @@ def run_diagnose(run_dir: str | Path) -> str:
         plot(idata, var_names=[last])
         plt.gcf().savefig(run_dir / f"{name}.png", dpi=90)
         plt.close("all")
-    if "sample_stats" in idata.groups():
+    if "sample_stats" in idata.groups() and "energy" in idata.sample_stats:  # HMC's
         az.plot_energy(idata)
         plt.gcf().savefig(run_dir / "energy.png", dpi=90)
         plt.close("all")

@@ -17,7 +17,7 @@ __all__ = [
 
 
 SVI_REPARAM = {"svi": None, "svi_local": "local", "svi_flipout": "flipout"}
-METHODS = ("softmax", "temperature", "dropout", "ensemble", *SVI_REPARAM, "hmc")
+METHODS = ("softmax", "temperature", "dropout", "ensemble", *SVI_REPARAM, "sgmcmc", "hmc")
 ATTACKS = ("fgsm", "pgd")
 DEMOS = ("toy", "pixel")
 
@@ -71,6 +71,8 @@ class CompareSettings:
     validation: float = 0.1
     dropout: float = 0.1
     members: int = 5
+    sgmcmc_epochs: int = 60
+    sgmcmc_cycles: int = 4
     hmc_subset: int = 300
     hmc_warmup: int = 100
     hmc_samples: int = 100
@@ -90,6 +92,8 @@ class CompareSettings:
         small = {
             "epochs": 2,
             "svi_epochs": 2,
+            "sgmcmc_epochs": 4,
+            "sgmcmc_cycles": 2,
             "members": 2,
             "num_samples": 10,
             "hmc_subset": 100,
