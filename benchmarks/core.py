@@ -5,6 +5,7 @@
 1. SVI epoch time / plain torch training epoch (same zoo CNN, loader, batch, Adam),
    for plain reparameterization, local reparameterization and flipout, each with the
    functional step (the default) and the traced one.
+   The same for an SG-MCMC epoch (SGHMC and SGLD, constant step).
 2. Posterior predictive with S=100 / S plain forward passes of the same network,
    for the Python loop and for torch.func.vmap.
 3. One model step at a small and an ImageNet-sized ``num_data`` (the plate's scale).
@@ -69,31 +70,72 @@ def bench_svi(
     rows = {}
     for step, reparam in itertools.product(steps, reparams):
         model = bn.Classifier(bn.bayesianize(make_net()), num_data=len(train))
-        marks, floors = [], []
-
-        def interleave(epoch, stats, post, marks=marks, floors=floors):
-            sync(device)
-            marks.append(time.perf_counter())
-            floors.append(seconds(floor, device))
-            marks[-1] += floors[-1]  # the next SVI epoch starts after the plain one
-
-        bn.fit_svi(
-            model,
-            loader,
-            epochs=repeats + 1,
-            reparam=reparam,
-            step=step,
-            init="point_estimate",
-            device=device,
-            progress=False,
-            callbacks=[interleave],
+        svi, floors = interleaved_fit(
+            lambda callback, model=model, step=step, reparam=reparam: bn.fit_svi(
+                model,
+                loader,
+                epochs=repeats + 1,
+                reparam=reparam,
+                step=step,
+                init="point_estimate",
+                device=device,
+                progress=False,
+                callbacks=[callback],
+            ),
+            floor,
+            device,
         )
-        svi = [b - f - a for a, b, f in zip(marks[:-1], marks[1:], floors[1:], strict=True)]
         key = f"{step}_{reparam or 'reparam'}"
         rows[f"plain_torch_epoch_s[{key}]"] = statistics.median(floors)
         rows[f"svi_{key}_epoch_s"] = statistics.median(svi)
-        rows[f"svi_{key}_ratio"] = median_ratio(svi, floors[1:])
+        rows[f"svi_{key}_ratio"] = median_ratio(svi, floors)
     return rows
+
+
+def bench_sgmcmc(device, repeats):
+    """SG-MCMC epoch / plain epoch of the zoo CNN on the digits, interleaved as for SVI."""
+    train = bn.data.digits()[0]
+    loader = bn.data.to_loader(train, 64, seed=0)
+    floor = plain_epoch(bn.zoo.digits_cnn().to(device), loader, device)
+    floor()  # warm-up
+    rows = {}
+    for method in ("sghmc", "sgld"):
+        model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(train))
+        epochs, floors = interleaved_fit(
+            lambda callback, model=model, method=method: bn.fit_sgmcmc(
+                model,
+                loader,
+                method=method,
+                schedule="constant",
+                epochs=repeats + 1,
+                device=device,
+                progress=False,
+                callbacks=[callback],
+            ),
+            floor,
+            device,
+        )
+        rows[f"plain_torch_epoch_s[{method}]"] = statistics.median(floors)
+        rows[f"{method}_epoch_s"] = statistics.median(epochs)
+        rows[f"{method}_ratio"] = median_ratio(epochs, floors)
+    return rows
+
+
+def interleaved_fit(fit, floor, device) -> tuple[list[float], list[float]]:
+    """Epoch seconds of ``fit(callback)`` (a fit calling ``callback`` after every epoch)
+    and of the plain epoch ``floor`` that the callback runs, so each pair neighbours in
+    time (this machine's speed drifts); the first epoch is dropped as a warm-up."""
+    marks, floors = [], []
+
+    def interleave(*_):
+        sync(device)
+        marks.append(time.perf_counter())
+        floors.append(seconds(floor, device))
+        marks[-1] += floors[-1]  # the next fitted epoch starts after the plain one
+
+    fit(interleave)
+    fitted = [b - f - a for a, b, f in zip(marks[:-1], marks[1:], floors[1:], strict=True)]
+    return fitted, floors[1:]
 
 
 def bench_predict(device, repeats, num_samples=100):
@@ -170,6 +212,7 @@ def main() -> None:
         "python": platform.python_version(),
     }
     result.update(bench_svi(device, args.repeats))
+    result.update(bench_sgmcmc(device, args.repeats))
     result.update(bench_predict(device, args.repeats))
     result.update(bench_plate(device, args.repeats))
     if not args.skip_compare:

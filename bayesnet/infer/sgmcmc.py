@@ -45,8 +45,9 @@ CHECKPOINT_NAME = "sgmcmc.pt"
 CHECKPOINT_FORMAT = "bayesnet.sgmcmc/1"
 CHECKPOINT_KEYS = ("epoch", "step", "params", "momenta", "draws", "stats", "arch", "settings")
 STATS = ("step_size", "lp", "epoch", "cycle")
-#: the (peak) step size by method, measured on the digits (benchmarks/quality.py): SGLD,
-#: without momentum, takes a larger one; at 1.0 its noise swamps the zoo CNN
+#: the (peak) step size by method, measured on the digits (benchmarks/quality.py): SGHMC's
+#: is the recommended sampler; SGLD, without momentum, needs a larger step to explore (at
+#: 1.0 its noise swamps the zoo CNN) and is unreliable at this one (RESULTS.md)
 DEFAULT_LR = {"sghmc": 0.1, "sgld": 0.5}
 #: draws kept by default (``thin=None``), spread evenly over the sampling steps
 DEFAULT_DRAWS = 64
