@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ import time
 import pyro
 import torch
 import torch.nn.functional as F
-from timing import interleaved, median_ratio, seconds, sync
+from timing import interleaved, machine, median_ratio, seconds, sync
 
 import bayesnet as bn
 from bayesnet.device import resolve
@@ -204,13 +203,7 @@ def main() -> None:
     parser.add_argument("--skip-compare", action="store_true")
     args = parser.parse_args()
     device = resolve(args.device)
-    result = {
-        "device": str(device),
-        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
+    result = machine(device)
     result.update(bench_svi(device, args.repeats))
     result.update(bench_sgmcmc(device, args.repeats))
     result.update(bench_predict(device, args.repeats))

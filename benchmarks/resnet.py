@@ -17,7 +17,7 @@ import warnings
 
 import torch
 from core import bench_svi, plain_epoch
-from timing import sync
+from timing import machine, sync
 from torch.utils.data import TensorDataset
 
 import bayesnet as bn
@@ -66,13 +66,7 @@ def main() -> None:
     warnings.simplefilter("ignore", bn.CollapseWarning)
     device = resolve(args.device)
     train = cifar_shaped(args.images)
-    result = {
-        "device": str(device),
-        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
-        "threads": torch.get_num_threads(),
-        "images": args.images,
-        "batch": args.batch,
-    }
+    result = {**machine(device), "images": args.images, "batch": args.batch}
     result.update(
         bench_svi(device, args.repeats, bn.zoo.resnet20, train, args.batch, steps=("functional",))
     )
