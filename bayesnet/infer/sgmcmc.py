@@ -192,7 +192,7 @@ def fit_sgmcmc(
     if ckpt is not None:
         check_run_dir(ckpt.parent, (CHECKPOINT_NAME,), resume, overwrite)
         if resume and ckpt.exists():
-            start = _restore(ckpt, model, state, draws, stats, info, settings, loader, device)
+            start = _restore(ckpt, model, state, draws, stats, info, settings, loader)
 
     def keep(step: int, lp: float, epoch: int) -> None:
         for k, v in state.params.items():
@@ -319,7 +319,7 @@ def _save(ckpt, epoch, step, model, state, draws, stats, info, settings, loader)
     )
 
 
-def _restore(ckpt, model, state, draws, stats, info, settings, loader, device) -> int:
+def _restore(ckpt, model, state, draws, stats, info, settings, loader) -> int:
     saved = load_safe(ckpt, format=CHECKPOINT_FORMAT, keys=CHECKPOINT_KEYS)
     check_architecture(model, saved["arch"], ckpt)
     if saved["settings"] != settings:
