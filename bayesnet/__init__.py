@@ -7,7 +7,7 @@ predictive of a Bayesian network is one. See README.md.
 import importlib
 
 from . import data, nn, priors, zoo
-from .infer import CollapseWarning, baselines, fit_hmc, fit_sgmcmc, fit_svi
+from .infer import CollapseWarning, baselines, fit_hmc, fit_laplace, fit_sgmcmc, fit_svi
 from .models import Classifier, Regressor
 from .nn import bayesianize
 from .posterior import Posterior
@@ -38,6 +38,7 @@ __all__ = [
     "diagnostics",
     "evaluate",
     "fit_hmc",
+    "fit_laplace",
     "fit_sgmcmc",
     "fit_svi",
     "nn",

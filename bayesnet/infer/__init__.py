@@ -5,6 +5,7 @@ from .collapse import CollapseWarning
 from .elbo import ELBOTerms, elbo_terms
 from .functional import FunctionalELBO
 from .guides import GUIDES, GuideSampler, MeanFieldNormal, PointMass, make_guide
+from .laplace import LaplaceSampler, fit_laplace
 from .mcmc import FunctionalPotential, SamplingDiverged, fit_hmc
 from .reparam import Flipout, LocalReparameterization, make_reparam
 from .sgmcmc import cyclical_lr, fit_sgmcmc
@@ -27,6 +28,7 @@ __all__ = [
     "FunctionalPotential",
     "GUIDES",
     "GuideSampler",
+    "LaplaceSampler",
     "LocalReparameterization",
     "MeanFieldNormal",
     "NORMALIZED_TEMPERATURE",
@@ -38,6 +40,7 @@ __all__ = [
     "cyclical_lr",
     "elbo_terms",
     "fit_hmc",
+    "fit_laplace",
     "fit_sgmcmc",
     "fit_svi",
     "linear_warmup",

@@ -17,7 +17,7 @@ import torch
 
 from ..models import BayesianModel
 
-__all__ = ["CollapseWarning", "null_nll", "check_collapse", "EXPLAINED_MIN"]
+__all__ = ["CollapseWarning", "null_nll", "ignores_data", "check_collapse", "EXPLAINED_MIN"]
 
 #: a fit that explains less than this fraction of the input-free NLL has collapsed
 EXPLAINED_MIN = 0.1
@@ -41,13 +41,17 @@ def null_nll(y: torch.Tensor, classification: bool) -> float:
     return float((0.5 * torch.log(2 * math.pi * math.e * var)).sum())
 
 
+def ignores_data(nll: float, null: float) -> bool:
+    """Whether a training NLL of ``nll`` explains less than ``EXPLAINED_MIN`` of ``null``."""
+    return (1 - nll / null if null > 0 else 1.0) < EXPLAINED_MIN
+
+
 def check_collapse(info: dict[str, Any], null: float, model: BayesianModel) -> bool:
     """Warn with ``CollapseWarning`` when the last epoch's training NLL explains less than
     ``EXPLAINED_MIN`` of ``null``; record the verdict in ``info["collapsed"]``."""
     last = info["history"][-1]
     nll, kl = last["nll"], last["kl"]
-    explained = 1 - nll / null if null > 0 else 1.0
-    collapsed = explained < EXPLAINED_MIN
+    collapsed = ignores_data(nll, null)
     info["collapsed"] = collapsed
     info["null_nll"] = null
     if collapsed:

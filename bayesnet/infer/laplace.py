@@ -1,0 +1,258 @@
+"""The Laplace approximation: ``fit_laplace(net, loader, ...) -> Posterior``.
+
+A Gaussian around a trained network's weights, ``N(w_MAP, P^-1)``, with ``P`` the
+curvature of the negative log likelihood (its generalised Gauss-Newton) plus a Gaussian
+prior's precision (MacKay 1992; Ritter et al. 2018; Daxberger et al. 2021). It turns a
+network trained the usual way into a posterior in one pass over the data. The curvature,
+its Kronecker-factored or diagonal structure and the marginal-likelihood choice of the
+prior precision are laplace-torch's (an optional extra: ``pip install
+"bayesnet[laplace]"``); this module wraps its result in a ``Posterior``, so ``predict``,
+``compare``, attacks and ``to_arviz`` treat it like every other engine.
+
+``predict`` samples the weights: ``w ~ N(w_MAP, P^-1)`` through the network. For a
+last-layer Laplace (the default) the logits are linear in the sampled weights, so these
+draws are exactly the linearised (GLM) predictive of Immer et al. (2021), sampled.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import math
+import time
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._checks import check_choice, check_finite
+from ..device import resolve
+from ..models import BayesianModel, Classifier, Regressor
+from ..posterior import Posterior, Sampler
+from .collapse import CollapseWarning, ignores_data, null_nll
+from .loop import batches, first_batch
+
+__all__ = ["fit_laplace", "LaplaceSampler", "SUBSETS", "HESSIANS", "INSTALL"]
+
+SUBSETS = ("last_layer", "all")
+HESSIANS = ("kron", "diag", "full")
+TASKS = ("classification", "regression")
+#: the collapse check's posterior predictive: this many draws on up to this many examples
+CHECK_DRAWS, CHECK_EXAMPLES = 32, 256
+INSTALL = (
+    'fit_laplace needs laplace-torch: pip install "bayesnet[laplace]" (on a CPU-only '
+    "machine without a torchvision build: pip install --no-deps laplace-torch "
+    "backpack-for-pytorch curvlinops-for-pytorch asdfghjkl==0.1a4, then pip install "
+    "torchmetrics einops unfoldNd einconv linear_operator opt-einsum scipy)"
+)
+
+
+def _laplace_torch():
+    """laplace-torch's ``Laplace`` factory, or an ImportError that says how to install it."""
+    try:
+        return importlib.import_module("laplace").Laplace
+    except ImportError as error:
+        raise ImportError(INSTALL) from error
+
+
+def _build(net: nn.Module, options: dict[str, Any]):
+    """laplace-torch's approximation of ``net`` for ``options`` (not yet fitted)."""
+    layer = {"last_layer_name": options["last_layer"]} if options["subset"] == "last_layer" else {}
+    return _laplace_torch()(
+        net,
+        options["task"],
+        subset_of_weights=options["subset"],
+        hessian_structure=options["hessian"],
+        sigma_noise=options["noise"],
+        prior_precision=options["prior_precision"],
+        **layer,
+    )
+
+
+class LaplaceSampler(Sampler):
+    """Fresh weight draws from a fitted laplace-torch approximation: ``{name: [S, *shape]}``
+    for the parameters it covers (``names``, in laplace-torch's flat order); the rest of
+    the network keeps its trained values."""
+
+    kind = "laplace"
+
+    def __init__(
+        self, approximation, names: list[tuple[str, list[int]]], options: dict[str, Any]
+    ) -> None:
+        self.approximation, self.names, self.options = approximation, names, options
+
+    def sample(self, num_samples):
+        flat = self.approximation.sample(
+            self.options["num_samples"] if num_samples is None else num_samples
+        )
+        sizes = [int(torch.Size(shape).numel()) for _, shape in self.names]
+        return {
+            name: part.reshape(len(flat), *shape)
+            for (name, shape), part in zip(self.names, flat.split(sizes, dim=1), strict=True)
+        }
+
+    def state(self):
+        saved = self.approximation.state_dict()
+        saved["likelihood"] = str(saved["likelihood"])  # an enum: plain values only
+        if "_last_layer_name" in saved:  # found from a batch during the fit: named instead
+            saved.update(_last_layer_name=self.options["last_layer"], data=None)
+        return {"names": self.names, "options": self.options, "laplace": saved}
+
+    @classmethod
+    def from_state(cls, model, state, path):
+        approximation = _build(model.net, state["options"])
+        approximation.load_state_dict(state["laplace"])
+        return cls(approximation, state["names"], state["options"])
+
+
+def fit_laplace(
+    net: nn.Module | Posterior,
+    loader: Iterable,
+    subset: str = "last_layer",
+    hessian: str = "kron",
+    prior_precision: str | float = "marglik",
+    task: str = "classification",
+    noise: float = 1.0,
+    last_layer: str | None = None,
+    num_samples: int = 100,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> Posterior:
+    """The Laplace posterior of a *trained* ``net`` on the training ``loader`` (a
+    ``DataLoader``: laplace-torch reads its ``dataset`` for ``N``). ``net`` is a network or
+    a point estimate (``bn.baselines.point_estimate(net, loader)``); it is left untouched,
+    and every one of its parameters counts as trainable.
+
+    - ``subset``: ``"last_layer"`` (default, Daxberger et al.'s recommendation: the
+      weights of the last layer; ``last_layer`` names it, None finds it) or ``"all"``;
+    - ``hessian``: ``"kron"`` (K-FAC, default), ``"diag"`` or ``"full"`` (``P`` is
+      ``num_params^2``: small subsets only);
+    - ``prior_precision``: a float, or ``"marglik"`` (default): the precision that
+      maximises the Laplace approximation of the marginal likelihood;
+    - ``task``: ``"classification"`` (softmax) or ``"regression"`` (Gaussian with fixed
+      standard deviation ``noise``);
+    - ``num_samples``: draws ``predict`` takes when asked for None.
+
+    ``info`` records the options, the chosen prior precision, the training NLL and
+    ``collapsed``: a network that does not fit its data (an untrained one) gives a
+    Laplace posterior that ignores the data, and warns with ``CollapseWarning``.
+    """
+    check_choice(subset, SUBSETS, "subset")
+    check_choice(hessian, HESSIANS, "hessian")
+    check_choice(task, TASKS, "task")
+    if isinstance(prior_precision, str):
+        check_choice(prior_precision, ("marglik",), "prior_precision")
+    elif prior_precision <= 0:
+        raise ValueError(f"prior_precision must be 'marglik' or > 0, got {prior_precision}")
+    if num_samples < 1 or noise <= 0:
+        raise ValueError(f"need num_samples >= 1 and noise > 0, got {num_samples}, {noise}")
+    if getattr(loader, "dataset", None) is None:
+        raise ValueError("fit_laplace needs a DataLoader (laplace-torch reads its dataset's size)")
+    if isinstance(net, Posterior):
+        if net.sampler.sample(None):
+            raise ValueError("fit_laplace starts from one network: a point estimate, not draws")
+        net = net.model.net
+    device = resolve(device)
+    net = copy.deepcopy(net).to(device).eval().requires_grad_(True)
+    x0, y0 = first_batch(loader)
+    check_finite(x0, "training inputs")
+    model: BayesianModel = (
+        Classifier(net, len(loader.dataset))
+        if task == "classification"
+        else Regressor(net, len(loader.dataset), noise=noise)
+    )
+    with torch.no_grad():
+        model.check_targets(y0.to(device), net(x0[:1].to(device)))
+    options = {
+        "task": task,
+        "subset": subset,
+        "hessian": hessian,
+        "noise": noise,
+        "prior_precision": 1.0 if prior_precision == "marglik" else float(prior_precision),
+        "last_layer": last_layer,
+        "num_samples": num_samples,
+    }
+    start = time.perf_counter()
+    approximation = _build(net, options)
+    approximation.fit(loader, progress_bar=progress)
+    if prior_precision == "marglik":
+        with warnings.catch_warnings():  # a notice about its own predictive, which we do not use
+            warnings.filterwarnings("ignore", "By default `link_approx`", UserWarning)
+            approximation.optimize_prior_precision(method="marglik")
+    chosen = approximation.prior_precision.detach().cpu()
+    if subset == "last_layer":
+        extractor = approximation.model  # laplace-torch's wrapper of its copy of net
+        layer = options["last_layer"] = next(
+            n for n, m in extractor.model.named_modules() if m is extractor.last_layer
+        )
+        names = [
+            (f"{layer}.{n}", list(p.shape)) for n, p in extractor.last_layer.named_parameters()
+        ]
+    else:
+        names = [(n, list(p.shape)) for n, p in net.named_parameters() if p.requires_grad]
+    nll, null = _training_nll(model, loader, device)
+    options["prior_precision"] = chosen
+    post = Posterior(model, LaplaceSampler(approximation, names, options), {})
+    x0, y0 = x0[:CHECK_EXAMPLES].to(device), y0[:CHECK_EXAMPLES].to(device)
+    predictive = _predictive_nll(post, x0, y0)
+    post.info = {
+        "engine": "laplace",
+        **{k: options[k] for k in ("subset", "hessian", "task", "last_layer")},
+        "prior_precision": chosen.item() if chosen.numel() == 1 else chosen.tolist(),
+        "prior_precision_method": "marglik" if prior_precision == "marglik" else "fixed",
+        "num_params": sum(int(torch.Size(s).numel()) for _, s in names),
+        "train_nll": nll,
+        "train_predictive_nll": predictive,
+        "null_nll": null,
+        "collapsed": ignores_data(predictive, null),
+        "seconds": time.perf_counter() - start,
+    }
+    cause = _collapse_cause(nll, predictive, null, subset, post.info["prior_precision"])
+    if cause is not None:
+        warnings.warn(cause, CollapseWarning, stacklevel=2)
+    return post
+
+
+def _collapse_cause(
+    nll: float, predictive: float, null: float, subset: str, precision
+) -> str | None:
+    """Why the posterior predictive ignores the data (None when it does not): an untrained
+    network, or draws that throw a trained one out of its mode."""
+    if not ignores_data(predictive, null):
+        return None
+    against = f"against {null:.3f} for a guess that ignores the inputs"
+    if ignores_data(nll, null):
+        return (
+            f"the network does not fit its training data (NLL {nll:.3f} nats per example "
+            f"{against}), so its Laplace posterior ignores the data too. The approximation "
+            "is taken around a trained network: train it first "
+            "(bn.baselines.point_estimate(net, loader))."
+        )
+    return (
+        f"the Laplace posterior predictive ignores the data: its training NLL is "
+        f"{predictive:.3f} nats per example, the network's own {nll:.3f}, {against}. Its "
+        f"draws of the {subset!r} weights (prior precision {precision}) throw the network out "
+        "of its mode; use subset='last_layer' or a larger prior_precision."
+    )
+
+
+@torch.no_grad()
+def _training_nll(model: BayesianModel, loader: Iterable, device: torch.device):
+    """The network's mean training NLL per example and that of the input-free guess."""
+    total, count, targets = 0.0, 0, []
+    for x, y in batches(loader):
+        x, y = x.to(device), y.to(device)
+        total -= model.log_likelihood(model.net(x), y).sum().item()
+        count += len(x)
+        targets.append(y.cpu())
+    return total / count, null_nll(torch.cat(targets), isinstance(model, Classifier))
+
+
+@torch.no_grad()
+def _predictive_nll(post: Posterior, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean NLL per example of the posterior predictive (``CHECK_DRAWS`` draws) on ``x``."""
+    out = post.forward(x, post.sample_params(CHECK_DRAWS), link=False)
+    log_lik = torch.stack([post.model.log_likelihood(o, y) for o in out])
+    return float(-(log_lik.logsumexp(0) - math.log(len(out))).mean())

@@ -1,0 +1,142 @@
+"""The Laplace approximation: the exact conjugate posterior, laplace-torch called directly,
+the collapse check, save/load and ArviZ export."""
+
+import importlib
+import warnings
+
+import pytest
+import torch
+from conftest import loader_of
+from torch import nn
+
+import bayesnet as bn
+from bayesnet.infer import laplace as engine
+
+laplace = pytest.importorskip("laplace")
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A small MLP trained on the digits, its loader and the test images."""
+    train, test = digits
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    loader = loader_of(*train.tensors, 64)
+    point = bn.baselines.point_estimate(net, loader, epochs=15, lr=3e-3, progress=False)
+    return point, loader, test.tensors
+
+
+def test_full_laplace_of_linear_regression_is_the_exact_posterior(conjugate):
+    c = conjugate
+    net = nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        net.weight.copy_(c["mean"][None])  # the MAP, where the Laplace approximation is taken
+    post = bn.fit_laplace(
+        net,
+        loader_of(c["x"], c["y"], 10),
+        subset="all",
+        hessian="full",
+        prior_precision=1 / c["s"] ** 2,
+        task="regression",
+        noise=c["sigma"],
+        progress=False,
+    )
+    covariance = post.sampler.approximation.posterior_covariance
+    torch.testing.assert_close(covariance, c["cov"], rtol=1e-4, atol=1e-6)
+    draws = post.sample_params(40000)["weight"].reshape(-1, 3)
+    sd = c["cov"].diag().sqrt()
+    assert ((draws.mean(0) - c["mean"]).abs() < 4 * sd / 200).all()  # 4 standard errors
+    torch.testing.assert_close(draws.T.cov(), c["cov"], rtol=0.05, atol=2e-4)
+    assert post.info["prior_precision_method"] == "fixed" and not post.info["collapsed"]
+
+
+def test_last_layer_laplace_matches_laplace_torch_called_directly(trained):
+    point, loader, (x, _) = trained
+    post = bn.fit_laplace(point, loader, progress=False)
+    direct = laplace.Laplace(point.model.net, "classification")  # last layer, K-FAC
+    direct.fit(loader)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        direct.optimize_prior_precision(method="marglik")
+    assert post.info["last_layer"] == "3" and post.info["num_params"] == 330
+    assert post.info["prior_precision"] == pytest.approx(direct.prior_precision.item(), rel=1e-5)
+    torch.manual_seed(1)
+    ours = post.predict(x[:50], num_samples=20)
+    torch.manual_seed(1)
+    theirs = direct.predictive_samples(x[:50], pred_type="nn", n_samples=20)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert post.info["prior_precision"] != pytest.approx(1.0)  # marglik moved it
+
+
+def test_laplace_widens_the_softmax_where_the_data_are_not(trained):
+    point, loader, (x, _) = trained
+    post = bn.fit_laplace(point, loader, progress=False)
+    noise = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    entropy = bn.evaluate.metrics.predictive_entropy
+    gain_far = entropy(post.predict(noise)).mean() - entropy(point.predict(noise)).mean()
+    gain_near = entropy(post.predict(x)).mean() - entropy(point.predict(x)).mean()
+    assert gain_far > 2 * gain_near > 0  # more uncertainty far from the data than near it
+
+
+def test_an_untrained_network_warns_and_a_trained_one_does_not(trained, digits):
+    point, loader, _ = trained
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bn.CollapseWarning)
+        assert not bn.fit_laplace(point, loader, progress=False).info["collapsed"]
+    torch.manual_seed(0)
+    fresh = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    with pytest.warns(bn.CollapseWarning, match="train it first"):
+        post = bn.fit_laplace(fresh, loader, progress=False)
+    assert post.info["collapsed"]
+
+
+def test_draws_that_destroy_the_fit_warn(trained):
+    point, loader, _ = trained
+    with pytest.warns(bn.CollapseWarning, match="out of its mode"):
+        bn.fit_laplace(
+            point, loader, subset="all", hessian="diag", prior_precision=1e-3, progress=False
+        )
+
+
+def test_save_load_and_arviz_round_trip(trained, tmp_path):
+    point, loader, (x, y) = trained
+    post = bn.fit_laplace(point, loader, hessian="diag", progress=False)
+    path = post.save(tmp_path / "laplace.pt")
+    fresh = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    loaded = bn.Posterior.load(path, bn.Classifier(fresh, post.model.num_data))
+    assert loaded.sampler.kind == "laplace" and loaded.info == post.info
+    torch.manual_seed(3)
+    before = post.predict(x[:20], num_samples=8)
+    torch.manual_seed(3)
+    torch.testing.assert_close(loaded.predict(x[:20], num_samples=8), before)
+    data = loaded.to_arviz(x[:20], y[:20], num_samples=16)
+    assert data.posterior["3.weight"].shape[:2] == (1, 16)
+
+
+def test_without_laplace_torch_it_says_how_to_install(trained, monkeypatch):
+    point, loader, _ = trained
+    real = importlib.import_module
+
+    def missing(name, *args):
+        if name == "laplace":
+            raise ImportError("No module named 'laplace'")
+        return real(name, *args)
+
+    monkeypatch.setattr(engine.importlib, "import_module", missing)
+    with pytest.raises(ImportError, match=r"bayesnet\[laplace\]"):
+        bn.fit_laplace(point, loader, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"subset": "some"}, "unknown subset"),
+        ({"hessian": "lowrank"}, "unknown hessian"),
+        ({"prior_precision": "cv"}, "unknown prior_precision"),
+        ({"prior_precision": 0.0}, "prior_precision must be"),
+    ],
+)
+def test_bad_options_are_named(trained, options, match):
+    point, loader, _ = trained
+    with pytest.raises(ValueError, match=match):
+        bn.fit_laplace(point, loader, progress=False, **options)
