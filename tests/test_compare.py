@@ -162,3 +162,22 @@ def test_compare_with_sgmcmc_and_diagnose_its_cycles(tmp_path, capsys):
     assert "function space" in out and "step_size" in out and "divergences" not in out
     names = {p.name for p in tmp_path.iterdir()}
     assert {"trace.png", "rank.png"} <= names and "energy.png" not in names
+
+
+def test_compare_with_laplace_around_the_softmax(tmp_path):
+    pytest.importorskip("laplace")
+    args = ["compare", "--quick", "--methods", "softmax,laplace", "--demos", "", "--attacks", ""]
+    assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    row = next(r for r in summary["rows"] if r["method"] == "laplace" and r["kind"] == "test")
+    assert (
+        row["collapsed"] is False and row["fit_seconds"] > summary["fit_seconds"]["softmax"] - 1e-9
+    )
+    post = bn.Posterior.load(
+        tmp_path / "posterior_laplace.pt", bn.Classifier(bn.zoo.digits_cnn(), 1)
+    )
+    assert post.info["engine"] == "laplace" and post.info["subset"] == "last_layer"
+    assert set(post.sample_params(3)) == {
+        f"{post.info['last_layer']}.weight",
+        f"{post.info['last_layer']}.bias",
+    }

@@ -17,7 +17,16 @@ __all__ = [
 
 
 SVI_REPARAM = {"svi": None, "svi_local": "local", "svi_flipout": "flipout"}
-METHODS = ("softmax", "temperature", "dropout", "ensemble", *SVI_REPARAM, "sgmcmc", "hmc")
+METHODS = (
+    "softmax",
+    "temperature",
+    "dropout",
+    "ensemble",
+    *SVI_REPARAM,
+    "sgmcmc",
+    "laplace",
+    "hmc",
+)
 ATTACKS = ("fgsm", "pgd")
 DEMOS = ("toy", "pixel")
 
@@ -50,6 +59,8 @@ class CompareSettings:
     ``log_every``: N > 0 writes every N-th epoch of each SVI fit to ``<method>_log.jsonl``
     in the run directory.
     ``methods``: any of ``METHODS`` (softmax always runs: every method is compared with it).
+    ``laplace_subset`` / ``laplace_hessian``: ``fit_laplace``'s ``subset`` and ``hessian``
+    (the Laplace posterior is taken around the softmax network).
     ``held_out``: comma-separated digit classes left out of training and used as an OOD
     set. ``demos``: the toy and per-pixel sections of the report (``""`` skips both).
     """
@@ -73,6 +84,8 @@ class CompareSettings:
     members: int = 5
     sgmcmc_epochs: int = 60
     sgmcmc_cycles: int = 4
+    laplace_subset: str = "last_layer"
+    laplace_hessian: str = "kron"
     hmc_subset: int = 300
     hmc_warmup: int = 100
     hmc_samples: int = 100
