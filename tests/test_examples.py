@@ -1,5 +1,6 @@
 """Every example runs (in its --quick form), so the documentation cannot rot."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(path, tmp_path):
+    if "fit_laplace" in path.read_text() and importlib.util.find_spec("laplace") is None:
+        pytest.skip("needs the laplace extra (pip install 'bayesnet[laplace]')")
     result = subprocess.run(
         [sys.executable, str(path), "--quick"],
         cwd=tmp_path,

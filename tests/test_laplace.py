@@ -140,3 +140,13 @@ def test_bad_options_are_named(trained, options, match):
     point, loader, _ = trained
     with pytest.raises(ValueError, match=match):
         bn.fit_laplace(point, loader, progress=False, **options)
+
+
+def test_kfac_over_batchnorm_parameters_names_the_layer(digits):
+    train, _ = digits
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10)
+    )
+    x, y = train.tensors
+    with pytest.raises(ValueError, match="BatchNorm2d.*hessian='diag'"):
+        bn.fit_laplace(net, loader_of(x[:128], y[:128], 64), subset="all", progress=False)

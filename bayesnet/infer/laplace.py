@@ -39,6 +39,8 @@ __all__ = ["fit_laplace", "LaplaceSampler", "SUBSETS", "HESSIANS", "INSTALL"]
 SUBSETS = ("last_layer", "all")
 HESSIANS = ("kron", "diag", "full")
 TASKS = ("classification", "regression")
+#: the layers whose parameters K-FAC (``hessian="kron"``) covers
+KFAC_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 #: the collapse check's posterior predictive: this many draws on up to this many examples
 CHECK_DRAWS, CHECK_EXAMPLES = 32, 256
 INSTALL = (
@@ -176,7 +178,21 @@ def fit_laplace(
     }
     start = time.perf_counter()
     approximation = _build(net, options)
-    approximation.fit(loader, progress_bar=progress)
+    try:
+        approximation.fit(loader, progress_bar=progress)
+    except NotImplementedError as error:  # curvlinops' K-FAC: Linear and Conv layers only
+        unsupported = sorted(
+            {
+                type(m).__name__
+                for m in net.modules()
+                if not isinstance(m, KFAC_LAYERS) and list(m.parameters(recurse=False))
+            }
+        )
+        raise ValueError(
+            f"hessian={hessian!r} over subset={subset!r} cannot take the parameters of "
+            f"{', '.join(unsupported) or 'some layers'} ({error}); use hessian='diag' or "
+            "subset='last_layer'"
+        ) from error
     if prior_precision == "marglik":
         with warnings.catch_warnings():  # a notice about its own predictive, which we do not use
             warnings.filterwarnings("ignore", "By default `link_approx`", UserWarning)
