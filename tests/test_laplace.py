@@ -78,6 +78,15 @@ def test_laplace_widens_the_softmax_where_the_data_are_not(trained):
     assert gain_far > 2 * gain_near > 0  # more uncertainty far from the data than near it
 
 
+def test_attacks_go_through_the_laplace_predictive(trained):
+    point, loader, (x, y) = trained
+    post = bn.fit_laplace(point, loader, progress=False)
+    x, y = x[:100], y[:100]
+    clean = bn.evaluate.metrics.accuracy(post.predict(x, 30), y)
+    adversarial = bn.evaluate.attacks.fgsm(post, x, y, 0.2, num_samples=10)
+    assert bn.evaluate.metrics.accuracy(post.predict(adversarial, 30), y) < clean - 0.2
+
+
 def test_an_untrained_network_warns_and_a_trained_one_does_not(trained, digits):
     point, loader, _ = trained
     with warnings.catch_warnings():
