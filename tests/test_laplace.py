@@ -99,19 +99,49 @@ def test_an_untrained_network_warns_and_a_trained_one_does_not(trained, digits):
     assert post.info["collapsed"]
 
 
-def test_draws_that_destroy_the_fit_warn(trained):
-    point, loader, _ = trained
-    with pytest.warns(bn.CollapseWarning, match="out of its mode"):
-        bn.fit_laplace(
-            point, loader, subset="all", hessian="diag", prior_precision=1e-3, progress=False
-        )
-
-
-def test_save_load_and_arviz_round_trip(trained, tmp_path):
+def test_sampling_all_weights_through_the_network_warns_and_the_glm_does_not(trained):
     point, loader, (x, y) = trained
-    post = bn.fit_laplace(point, loader, hessian="diag", progress=False)
+    wide = {"subset": "all", "hessian": "diag", "prior_precision": 1e-2, "progress": False}
+    with pytest.warns(bn.CollapseWarning, match="out of its mode"):
+        bn.fit_laplace(point, loader, predictive="nn", **wide)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bn.CollapseWarning)
+        glm = bn.fit_laplace(point, loader, **wide)
+    assert glm.info["predictive"] == "glm" and isinstance(glm.model.net, bn.nn.Linearized)
+    accuracy = bn.evaluate.metrics.accuracy
+    assert accuracy(glm.predict(x, 20), y) > accuracy(point.predict(x), y) - 0.05
+
+
+def test_linearized_network_is_the_first_order_expansion():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Tanh(), nn.Flatten(), nn.Linear(144, 3))
+    linear = bn.nn.Linearized(net)
+    x = torch.randn(6, 1, 8, 8)
+    torch.testing.assert_close(linear(x), net(x))  # equal at the expansion point
+    direction = {n: torch.randn_like(p) for n, p in net.named_parameters()}
+
+    def gap(t):  # |linearised - network| at w0 + t * direction: O(t^2)
+        moved = {n: p.detach() + t * direction[n] for n, p in net.named_parameters()}
+        lin = torch.func.functional_call(linear, {f"net.{n}": v for n, v in moved.items()}, (x,))
+        return (lin - torch.func.functional_call(net, moved, (x,))).abs().max()
+
+    assert 3.5 < gap(1e-2) / gap(5e-3) < 4.5  # halving the step quarters the error
+    head = bn.nn.Linearized(nn.Linear(5, 2))  # linear in its parameters: exact everywhere
+    far = {"net.weight": torch.randn(2, 5), "net.bias": torch.randn(2)}
+    z = torch.randn(4, 5)
+    torch.testing.assert_close(
+        torch.func.functional_call(head, far, (z,)), z @ far["net.weight"].T + far["net.bias"]
+    )
+
+
+@pytest.mark.parametrize(("subset", "site"), [("last_layer", "3.weight"), ("all", "net.1.weight")])
+def test_save_load_and_arviz_round_trip(trained, tmp_path, subset, site):
+    point, loader, (x, y) = trained
+    post = bn.fit_laplace(point, loader, subset=subset, hessian="diag", progress=False)
     path = post.save(tmp_path / "laplace.pt")
     fresh = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    if subset == "all":  # the GLM predictive: the network linearised around its weights
+        fresh = bn.nn.Linearized(fresh)
     loaded = bn.Posterior.load(path, bn.Classifier(fresh, post.model.num_data))
     assert loaded.sampler.kind == "laplace" and loaded.info == post.info
     torch.manual_seed(3)
@@ -119,7 +149,7 @@ def test_save_load_and_arviz_round_trip(trained, tmp_path):
     torch.manual_seed(3)
     torch.testing.assert_close(loaded.predict(x[:20], num_samples=8), before)
     data = loaded.to_arviz(x[:20], y[:20], num_samples=16)
-    assert data.posterior["3.weight"].shape[:2] == (1, 16)
+    assert data.posterior[site].shape[:2] == (1, 16)
 
 
 def test_without_laplace_torch_it_says_how_to_install(trained, monkeypatch):

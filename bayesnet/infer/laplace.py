@@ -9,9 +9,11 @@ prior precision are laplace-torch's (an optional extra: ``pip install
 "bayesnet[laplace]"``); this module wraps its result in a ``Posterior``, so ``predict``,
 ``compare``, attacks and ``to_arviz`` treat it like every other engine.
 
-``predict`` samples the weights: ``w ~ N(w_MAP, P^-1)`` through the network. For a
-last-layer Laplace (the default) the logits are linear in the sampled weights, so these
-draws are exactly the linearised (GLM) predictive of Immer et al. (2021), sampled.
+``predict`` samples the weights, ``w ~ N(w_MAP, P^-1)``, and runs the linearised (GLM)
+predictive of Immer et al. (2021) with each draw: the network's first-order expansion
+around ``w_MAP`` (``bn.nn.Linearized``). For a last-layer Laplace (the default) the logits
+are linear in the sampled weights, so that is the network itself; over all weights,
+``predictive="nn"`` runs the network instead, which throws it out of its mode.
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ from torch import nn
 from .._checks import check_choice, check_finite
 from ..device import resolve
 from ..models import BayesianModel, Classifier, Regressor
+from ..nn.linearized import Linearized
 from ..posterior import Posterior, Sampler
 from .collapse import CollapseWarning, ignores_data, null_nll
 from .loop import batches, first_batch
 
-__all__ = ["fit_laplace", "LaplaceSampler", "SUBSETS", "HESSIANS", "INSTALL"]
+__all__ = ["fit_laplace", "LaplaceSampler", "SUBSETS", "HESSIANS", "PREDICTIVES", "INSTALL"]
 
 SUBSETS = ("last_layer", "all")
 HESSIANS = ("kron", "diag", "full")
+PREDICTIVES = ("glm", "nn")
 TASKS = ("classification", "regression")
 #: the layers whose parameters K-FAC (``hessian="kron"``) covers
 KFAC_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -104,7 +108,8 @@ class LaplaceSampler(Sampler):
 
     @classmethod
     def from_state(cls, model, state, path):
-        approximation = _build(model.net, state["options"])
+        net = model.net.net if isinstance(model.net, Linearized) else model.net
+        approximation = _build(net, state["options"])
         approximation.load_state_dict(state["laplace"])
         return cls(approximation, state["names"], state["options"])
 
@@ -115,6 +120,7 @@ def fit_laplace(
     subset: str = "last_layer",
     hessian: str = "kron",
     prior_precision: str | float = "marglik",
+    predictive: str = "glm",
     task: str = "classification",
     noise: float = 1.0,
     last_layer: str | None = None,
@@ -133,6 +139,9 @@ def fit_laplace(
       ``num_params^2``: small subsets only);
     - ``prior_precision``: a float, or ``"marglik"`` (default): the precision that
       maximises the Laplace approximation of the marginal likelihood;
+    - ``predictive``: ``"glm"`` (default): each draw runs the network linearised around
+      its trained weights (``bn.nn.Linearized``; for the last layer, the network itself);
+      ``"nn"``: the network itself;
     - ``task``: ``"classification"`` (softmax) or ``"regression"`` (Gaussian with fixed
       standard deviation ``noise``);
     - ``num_samples``: draws ``predict`` takes when asked for None.
@@ -144,6 +153,7 @@ def fit_laplace(
     check_choice(subset, SUBSETS, "subset")
     check_choice(hessian, HESSIANS, "hessian")
     check_choice(task, TASKS, "task")
+    check_choice(predictive, PREDICTIVES, "predictive")
     if isinstance(prior_precision, str):
         check_choice(prior_precision, ("marglik",), "prior_precision")
     elif prior_precision <= 0:
@@ -160,10 +170,12 @@ def fit_laplace(
     net = copy.deepcopy(net).to(device).eval().requires_grad_(True)
     x0, y0 = first_batch(loader)
     check_finite(x0, "training inputs")
+    linearize = predictive == "glm" and subset == "all"
+    predictor = Linearized(net) if linearize else net
     model: BayesianModel = (
-        Classifier(net, len(loader.dataset))
+        Classifier(predictor, len(loader.dataset))
         if task == "classification"
-        else Regressor(net, len(loader.dataset), noise=noise)
+        else Regressor(predictor, len(loader.dataset), noise=noise)
     )
     with torch.no_grad():
         model.check_targets(y0.to(device), net(x0[:1].to(device)))
@@ -175,6 +187,7 @@ def fit_laplace(
         "prior_precision": 1.0 if prior_precision == "marglik" else float(prior_precision),
         "last_layer": last_layer,
         "num_samples": num_samples,
+        "predictive": predictive,
     }
     start = time.perf_counter()
     approximation = _build(net, options)
@@ -207,7 +220,8 @@ def fit_laplace(
             (f"{layer}.{n}", list(p.shape)) for n, p in extractor.last_layer.named_parameters()
         ]
     else:
-        names = [(n, list(p.shape)) for n, p in net.named_parameters() if p.requires_grad]
+        prefix = "net." if linearize else ""  # Linearized keeps net's parameters under net.
+        names = [(prefix + n, list(p.shape)) for n, p in net.named_parameters()]
     nll, null = _training_nll(model, loader, device)
     options["prior_precision"] = chosen
     post = Posterior(model, LaplaceSampler(approximation, names, options), {})
@@ -215,7 +229,7 @@ def fit_laplace(
     predictive = _predictive_nll(post, x0, y0)
     post.info = {
         "engine": "laplace",
-        **{k: options[k] for k in ("subset", "hessian", "task", "last_layer")},
+        **{k: options[k] for k in ("subset", "hessian", "predictive", "task", "last_layer")},
         "prior_precision": chosen.item() if chosen.numel() == 1 else chosen.tolist(),
         "prior_precision_method": "marglik" if prior_precision == "marglik" else "fixed",
         "num_params": sum(int(torch.Size(s).numel()) for _, s in names),
@@ -250,7 +264,7 @@ def _collapse_cause(
         f"the Laplace posterior predictive ignores the data: its training NLL is "
         f"{predictive:.3f} nats per example, the network's own {nll:.3f}, {against}. Its "
         f"draws of the {subset!r} weights (prior precision {precision}) throw the network out "
-        "of its mode; use subset='last_layer' or a larger prior_precision."
+        "of its mode; use predictive='glm', subset='last_layer' or a larger prior_precision."
     )
 
 

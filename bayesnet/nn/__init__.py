@@ -11,6 +11,7 @@ from .layers import (
     BayesianLayer,
     BayesLinear,
 )
+from .linearized import Linearized
 from .normalization import NORMALIZATION, normalization_layers, statistics_per_draw
 from .temperature import Temperature
 
@@ -22,6 +23,7 @@ __all__ = [
     "BayesConvTranspose2d",
     "BayesLinear",
     "BayesianLayer",
+    "Linearized",
     "MaskedDropout",
     "NORMALIZATION",
     "Temperature",
