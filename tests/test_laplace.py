@@ -37,13 +37,14 @@ def test_full_laplace_of_linear_regression_is_the_exact_posterior(conjugate):
         subset="all",
         hessian="full",
         prior_precision=1 / c["s"] ** 2,
+        temperature=1.0,
         task="regression",
         noise=c["sigma"],
         progress=False,
     )
     covariance = post.sampler.approximation.posterior_covariance
     torch.testing.assert_close(covariance, c["cov"], rtol=1e-4, atol=1e-6)
-    draws = post.sample_params(40000)["weight"].reshape(-1, 3)
+    draws = post.sample_params(40000)["net.weight"].reshape(-1, 3)  # the GLM: Linearized
     sd = c["cov"].diag().sqrt()
     assert ((draws.mean(0) - c["mean"]).abs() < 4 * sd / 200).all()  # 4 standard errors
     torch.testing.assert_close(draws.T.cov(), c["cov"], rtol=0.05, atol=2e-4)
@@ -53,7 +54,8 @@ def test_full_laplace_of_linear_regression_is_the_exact_posterior(conjugate):
 def test_last_layer_laplace_matches_laplace_torch_called_directly(trained):
     point, loader, (x, _) = trained
     post = bn.fit_laplace(point, loader, progress=False)
-    direct = laplace.Laplace(point.model.net, "classification")  # last layer, K-FAC
+    # last layer, K-FAC, the likelihood tempered as fit_laplace's default is
+    direct = laplace.Laplace(point.model.net, "classification", temperature=0.01)
     direct.fit(loader)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -101,7 +103,8 @@ def test_an_untrained_network_warns_and_a_trained_one_does_not(trained, digits):
 
 def test_sampling_all_weights_through_the_network_warns_and_the_glm_does_not(trained):
     point, loader, (x, y) = trained
-    wide = {"subset": "all", "hessian": "diag", "prior_precision": 1e-2, "progress": False}
+    wide = {"subset": "all", "hessian": "diag", "prior_precision": 1e-2, "temperature": 1.0}
+    wide["progress"] = False
     with pytest.warns(bn.CollapseWarning, match="out of its mode"):
         bn.fit_laplace(point, loader, predictive="nn", **wide)
     with warnings.catch_warnings():
