@@ -15,9 +15,9 @@ its defaults:
   ``bayesianize(net, prior=EmpiricalBayes())`` (prior scales fitted by the ELBO);
 - sghmc: ``fit_sgmcmc(Classifier(bayesianize(net), num_data=N), loader)`` (cyclical
   SGHMC, its defaults); sgld: the same with ``method="sgld"``;
-- laplace: ``fit_laplace(softmax, loader)`` around the softmax network (last layer,
-  K-FAC, marginal-likelihood prior precision, tempered at T = 0.01); laplace_t1: the same
-  untempered; laplace_all: over all weights (the GLM predictive);
+- laplace: ``fit_laplace(softmax, loader)`` around the softmax network (its defaults:
+  all weights, K-FAC, marginal-likelihood prior precision, the GLM predictive, tempered
+  at T = 0.003); laplace_t1: the same untempered; laplace_last: the last layer only;
 - hmc (``--hmc``, tiny CNN only): NUTS, 4 chains, on all training images, the reference
   the ``agreement`` / ``total_variation`` columns are measured against.
 
@@ -90,10 +90,10 @@ METHODS = (
     "sgld",
     "laplace",
     "laplace_t1",
-    "laplace_all",
+    "laplace_last",
 )
 #: methods built on the softmax network: its training time counts in theirs
-ON_SOFTMAX = ("temperature", "laplace", "laplace_t1", "laplace_all")
+ON_SOFTMAX = ("temperature", "laplace", "laplace_t1", "laplace_last")
 
 
 def _renumber(net: nn.Module, num_classes: int) -> nn.Module:
@@ -134,8 +134,8 @@ def fit_all(arch: str, seed: int, methods, train, val, num_classes: int):
         "laplace_t1": lambda: bn.fit_laplace(
             posts["softmax"], loader, temperature=1.0, progress=False
         ),
-        "laplace_all": lambda: bn.fit_laplace(
-            posts["softmax"], loader, subset="all", progress=False
+        "laplace_last": lambda: bn.fit_laplace(
+            posts["softmax"], loader, subset="last_layer", progress=False
         ),
     }
     posts, seconds = {}, {}

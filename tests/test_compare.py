@@ -174,10 +174,8 @@ def test_compare_with_laplace_around_the_softmax(tmp_path):
         row["collapsed"] is False and row["fit_seconds"] > summary["fit_seconds"]["softmax"] - 1e-9
     )
     post = bn.Posterior.load(
-        tmp_path / "posterior_laplace.pt", bn.Classifier(bn.zoo.digits_cnn(), 1)
+        tmp_path / "posterior_laplace.pt", bn.Classifier(bn.nn.Linearized(bn.zoo.digits_cnn()), 1)
     )
-    assert post.info["engine"] == "laplace" and post.info["subset"] == "last_layer"
-    assert set(post.sample_params(3)) == {
-        f"{post.info['last_layer']}.weight",
-        f"{post.info['last_layer']}.bias",
-    }
+    assert post.info["engine"] == "laplace" and post.info["subset"] == "all"
+    weights = {f"net.{name}" for name, _ in bn.zoo.digits_cnn().named_parameters()}
+    assert set(post.sample_params(3)) == weights  # every weight, linearised

@@ -84,7 +84,7 @@ class CompareSettings:
     members: int = 5
     sgmcmc_epochs: int = 60
     sgmcmc_cycles: int = 4
-    laplace_subset: str = "last_layer"
+    laplace_subset: str = "all"
     laplace_hessian: str = "kron"
     hmc_subset: int = 300
     hmc_warmup: int = 100
