@@ -60,10 +60,15 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
     def loader():
         return data.to_loader(train, settings.batch_size, seed=settings.seed)
 
-    def timed(name: str, fit) -> None:
+    def timed(name: str, fit, on_softmax: bool = False, save: bool = True) -> None:
+        """Fit ``name``; a method built on the softmax counts its training time too."""
         start = time.perf_counter()
         fitted[name] = fit()
         seconds[name] = time.perf_counter() - start
+        if on_softmax:
+            seconds[name] += seconds["softmax"]
+        if save:
+            fitted[name].save(out / f"posterior_{name}.pt")
 
     shape = tuple(train.tensors[0].shape[1:])
 
@@ -73,17 +78,26 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
     net()  # a network that does not fit the data fails here, before any training
 
     point = {"epochs": settings.epochs, "lr": settings.lr, **common}
-    timed("softmax", lambda: baselines.point_estimate(net(), loader(), **point))
+    timed("softmax", lambda: baselines.point_estimate(net(), loader(), **point), save=False)
     softmax = fitted["softmax"]
     if "temperature" in methods:
-        timed("temperature", lambda: baselines.temperature_scaled(softmax, val.tensors))
-        seconds["temperature"] += seconds["softmax"]
+        timed(
+            "temperature",
+            lambda: baselines.temperature_scaled(softmax, val.tensors),
+            on_softmax=True,
+            save=False,
+        )
     if "dropout" in methods:
-        timed("dropout", lambda: baselines.mc_dropout(net(), loader(), p=settings.dropout, **point))
+        timed(
+            "dropout",
+            lambda: baselines.mc_dropout(net(), loader(), p=settings.dropout, **point),
+            save=False,
+        )
     if "ensemble" in methods:
         timed(
             "ensemble",
             lambda: baselines.deep_ensemble(net(), loader(), members=settings.members, **point),
+            save=False,
         )
     # The Bayesian networks are fitted with fit_svi's defaults, from a fresh network.
     for name, reparam in SVI_REPARAM.items():
@@ -106,7 +120,6 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 **common,
             ),
         )
-        fitted[name].save(out / f"posterior_{name}.pt")
     if "sgmcmc" in methods:
         model = Classifier(bayesianize(net(), prior=prior), num_data=len(train))
         timed(
@@ -121,8 +134,7 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 **common,
             ),
         )
-        fitted["sgmcmc"].save(out / "posterior_sgmcmc.pt")
-    if "laplace" in methods:  # around the softmax network: its training time counts
+    if "laplace" in methods:  # around the softmax network
         timed(
             "laplace",
             lambda: fit_laplace(
@@ -133,9 +145,8 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 device=settings.device,
                 progress=settings.progress,
             ),
+            on_softmax=True,
         )
-        seconds["laplace"] += seconds["softmax"]
-        fitted["laplace"].save(out / "posterior_laplace.pt")
     if "hmc" in methods:
         x_sub, y_sub = (t[: settings.hmc_subset] for t in train.tensors)
         model = Classifier(bayesianize(softmax.net, prior=prior), num_data=len(x_sub))
@@ -150,9 +161,8 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 max_tree_depth=settings.hmc_tree_depth,
                 **common,
             ),
+            on_softmax=True,
         )
-        seconds["hmc"] += seconds["softmax"]
-        fitted["hmc"].save(out / "posterior_hmc.pt")
     return fitted, seconds
 
 
