@@ -153,7 +153,7 @@ def fit_laplace(
     """The Laplace posterior of a *trained* ``net`` on the training ``loader`` (a
     ``DataLoader``: laplace-torch reads its ``dataset`` for ``N``). ``net`` is a network or
     a point estimate (``bn.baselines.point_estimate(net, loader)``); it is left untouched,
-    and every one of its parameters counts as trainable.
+    and its ``requires_grad`` flags are ignored: ``subset`` says which weights are covered.
 
     - ``subset``: ``"all"`` (default: every weight K-FAC covers, Linear and Conv layers;
       the rest, e.g. BatchNorm's affine parameters, keep their trained values and are
@@ -244,7 +244,8 @@ def fit_laplace(
     options["prior_precision"] = chosen
     post = Posterior(model, LaplaceSampler(approximation, names, options), {})
     x0, y0 = x0[:CHECK_EXAMPLES].to(device), y0[:CHECK_EXAMPLES].to(device)
-    predictive = _predictive_nll(post, x0, y0)
+    predictive_nll = _predictive_nll(post, x0, y0)
+    cause = _collapse_cause(nll, predictive_nll, null, subset, chosen)
     post.info = {
         "engine": "laplace",
         **{
@@ -256,19 +257,18 @@ def fit_laplace(
         "num_params": sum(int(torch.Size(s).numel()) for _, s in names),
         "fixed": fixed,
         "train_nll": nll,
-        "train_predictive_nll": predictive,
+        "train_predictive_nll": predictive_nll,
         "null_nll": null,
-        "collapsed": ignores_data(predictive, null),
+        "collapsed": cause is not None,
         "seconds": time.perf_counter() - start,
     }
-    cause = _collapse_cause(nll, predictive, null, subset, post.info["prior_precision"])
     if cause is not None:
         warnings.warn(cause, CollapseWarning, stacklevel=2)
     return post
 
 
 def _collapse_cause(
-    nll: float, predictive: float, null: float, subset: str, precision
+    nll: float, predictive: float, null: float, subset: str, precision: torch.Tensor
 ) -> str | None:
     """Why the posterior predictive ignores the data (None when it does not): an untrained
     network, or draws that throw a trained one out of its mode."""
@@ -285,8 +285,9 @@ def _collapse_cause(
     return (
         f"the Laplace posterior predictive ignores the data: its training NLL is "
         f"{predictive:.3f} nats per example, the network's own {nll:.3f}, {against}. Its "
-        f"draws of the {subset!r} weights (prior precision {precision}) throw the network out "
-        "of its mode; use predictive='glm', subset='last_layer' or a larger prior_precision."
+        f"draws of the {subset!r} weights (prior precision {precision.tolist()}) throw the "
+        "network out of its mode; use predictive='glm', subset='last_layer' or a larger "
+        "prior_precision."
     )
 
 
