@@ -46,6 +46,10 @@ def _draws(posterior: Posterior, num_samples: int) -> tuple[dict[str, torch.Tens
         draws = posterior.sample_params(None)  # with each draw's BatchNorm statistics
         chains = posterior.sampler.chains
         return draws, chains, posterior.sampler.num_draws // chains
+    if posterior.sampler.kind == "mixture":  # one chain per component: R-hat across starts
+        chains = len(posterior.sampler.components)
+        per = max(1, num_samples // chains)
+        return posterior.sample_params(per * chains), chains, per
     return posterior.sample_params(num_samples), 1, num_samples
 
 
@@ -64,7 +68,8 @@ def to_arviz(
     ``posterior_predictive`` (sampled ``obs`` and the predictive ``probs``),
     ``log_likelihood`` (pointwise ``obs``, for ``az.loo``/``az.waic``) and ``observed_data``.
 
-    SVI posteriors contribute ``num_samples`` guide draws as one chain. Labels are
+    SVI posteriors contribute ``num_samples`` guide draws as one chain; a mixture (several
+    starts) one chain per component, so R-hat says whether the starts agree. Labels are
     checked as in training (integer classes in range, one per input). A point estimate
     exports its single draw; ``az.loo`` cannot use it (``bayesnet.diagnostics.compare``
     says so by name).

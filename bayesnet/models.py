@@ -104,6 +104,23 @@ class BayesianModel(nn.Module, ABC):
         for name, value in values.items():
             points[name].copy_(value)
 
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Fresh initial weights, drawn as torch's layers draw theirs (``reset_parameters``
+        of every layer that has one, from the global RNG): the sampled weights' point
+        values and every deterministic layer, normalisation statistics included. Priors and
+        their learned scales are left alone. A second start of a fit begins here."""
+        plain = self.deterministic_net()
+        for module in plain.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        fresh = dict(plain.named_parameters())
+        self.set_point_values({site: fresh[site] for site in self.weight_sites})
+        bayesian = {id(layer) for _, layer in bayesian_layers(self.net)}
+        for module in self.net.modules():
+            if id(module) not in bayesian and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
     def prior_parameters(self) -> list[nn.Parameter]:
         """Parameters of the priors themselves (learned prior scales, empirical Bayes)."""
         return [

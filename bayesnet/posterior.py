@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from .checkpoint import load_safe, load_state, save_atomic
 from .models import BayesianModel
 from .nn.convert import bayesian_layers
 from .nn.layers import BayesianLayer
-from .nn.normalization import statistics_per_draw
+from .nn.normalization import normalization_layers, statistics_per_draw
 
 __all__ = [
     "log_mean_softmax",
@@ -34,6 +35,7 @@ __all__ = [
     "SAMPLERS",
     "DrawsSampler",
     "PriorSampler",
+    "MixtureSampler",
     "FORMAT",
 ]
 
@@ -135,6 +137,55 @@ class PriorSampler(Sampler):
         return {n: torch.stack([d[n]["value"] for d in draws]) for n in names}
 
 
+class MixtureSampler(Sampler):
+    """An equal-weight mixture of samplers over one architecture (``Posterior.mixture``):
+    ``S`` draws are split as evenly as possible across the components, component after
+    component. ``fixed[k]`` holds component ``k``'s tensors that it does not sample (the
+    deterministic layers, normalisation statistics), repeated with each of its draws."""
+
+    kind = "mixture"
+
+    def __init__(self, components: Sequence[Sampler], fixed: Sequence[dict[str, torch.Tensor]]):
+        if not components or len(components) != len(fixed):
+            raise ValueError("a mixture needs one or more components, each with its fixed state")
+        self.components, self.fixed = list(components), list(fixed)
+
+    def sample(self, num_samples):
+        k = len(self.components)
+        counts = (
+            [None] * k
+            if num_samples is None
+            else [num_samples // k + (i < num_samples % k) for i in range(k)]
+        )
+        parts = []
+        for component, fixed, count in zip(self.components, self.fixed, counts, strict=True):
+            if count == 0:
+                continue
+            draws = component.sample(count)
+            num = next(iter(draws.values())).shape[0] if draws else 1
+            parts.append({**{n: v.expand(num, *v.shape) for n, v in fixed.items()}, **draws})
+        names = set(parts[0])
+        if any(set(p) != names for p in parts):
+            raise ValueError("the mixture's components draw different sites")
+        return {n: torch.cat([p[n] for p in parts]) for n in parts[0]}
+
+    def state(self):
+        return {
+            "components": [
+                {"kind": c.kind, "state": c.state(), "fixed": f}
+                for c, f in zip(self.components, self.fixed, strict=True)
+            ]
+        }
+
+    @classmethod
+    def from_state(cls, model, state, path):
+        parts = state["components"]
+        return cls(
+            [SAMPLERS[p["kind"]].from_state(model, p["state"], path) for p in parts],
+            [p["fixed"] for p in parts],
+        )
+
+
 class Posterior:
     """Posterior (or point estimate, or ensemble) over a model's network.
 
@@ -170,6 +221,44 @@ class Posterior:
         what it implies before any data (for a classifier: how confident networks drawn
         from it already are)."""
         return cls(model, PriorSampler(model), {"engine": "prior"})
+
+    @classmethod
+    def mixture(cls, posteriors: Sequence[Posterior], info: dict[str, Any] | None = None):
+        """The equal-weight mixture of ``posteriors`` of one architecture (several starts of
+        a fit, say: each finds its own mode, and the mixture covers them all). It predicts
+        through the first one's model; every component keeps the tensors it does not
+        sample. ``info`` defaults to the first component's."""
+        if not posteriors:
+            raise ValueError("a mixture needs at least one posterior")
+        first = posteriors[0]
+        arch = architecture(first.model)
+        per_draw = first.normalization is not None
+        for k, post in enumerate(posteriors[1:], 1):
+            check_architecture(post.model, arch, f"mixture component {k}")
+            if (post.normalization is not None) != per_draw:
+                raise ValueError(
+                    "mixture components must all (or none) estimate each draw's normalisation "
+                    f"statistics; component {k} differs from component 0"
+                )
+        return cls(
+            first.model,
+            MixtureSampler([p.sampler for p in posteriors], [p._fixed() for p in posteriors]),
+            first.info if info is None else info,
+            first.normalization,
+        )
+
+    def _fixed(self) -> dict[str, torch.Tensor]:
+        """The twin's tensors no draw replaces (statistics estimated per draw excepted)."""
+        net = self.net
+        skip = set(self.model.latent_sites)
+        if self.normalization is not None:
+            skip |= {
+                f"{path}.{s}"
+                for path, _ in normalization_layers(net)
+                for s in ("running_mean", "running_var", "num_batches_tracked")
+            }
+        tensors = itertools.chain(net.named_parameters(), net.named_buffers())
+        return {n: t.detach().clone() for n, t in tensors if n not in skip}
 
     @property
     def net(self) -> nn.Module:

@@ -3,6 +3,7 @@ of ``quality.py``: the softmax ``point_estimate(net, loader)`` against
 ``fit_svi(Classifier(bayesianize(net), N), loader)``, both with their defaults.
 
     python benchmarks/paired.py [--archs ...] [--seeds 0 1 ... 7] [--out benchmarks/paired]
+    python benchmarks/paired.py --starts 4 --out benchmarks/starts   # also fit_svi(starts=4)
 
 Per seed the splits of ``quality.py`` (the digits less a 10% validation split); every
 method starts from the same network, with a loader of its own and the same seed, so all
@@ -110,12 +111,21 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=[a for a in ARCHS if a != "tiny_cnn"])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
     parser.add_argument("--out", default="benchmarks/paired")
+    parser.add_argument(
+        "--starts", type=int, default=1, help="also the defaults with fit_svi(starts=K)"
+    )
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    variants = dict(DEFAULTS)
+    if args.starts > 1:
+        variants[f"svi {args.starts} starts"] = ({}, {"starts": args.starts})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for arch in args.archs:
         by_seed = [
-            cached(out / f"{arch}_seed{s}.json", lambda a=arch, s=s: run(a, s, DEFAULTS))
+            cached(out / f"{arch}_seed{s}.json", lambda a=arch, s=s: run(a, s, variants))
             for s in args.seeds
         ]
         print(f"\n{arch}\n\n{table(by_seed)}", flush=True)

@@ -13,6 +13,7 @@ its defaults:
 - svi: ``fit_svi(Classifier(bayesianize(net), num_data=N), loader)``, nothing else set;
 - svi_auto: the same with ``temperature="auto"``; svi_eb: with
   ``bayesianize(net, prior=EmpiricalBayes())`` (prior scales fitted by the ELBO);
+  svi_starts: with ``starts=4`` (four fits from fresh initial weights, mixed);
 - sghmc: ``fit_sgmcmc(Classifier(bayesianize(net), num_data=N), loader)`` (cyclical
   SGHMC, its defaults); sgld: the same with ``method="sgld"``;
 - laplace: ``fit_laplace(softmax, loader)`` around the softmax network (its defaults:
@@ -86,12 +87,15 @@ METHODS = (
     "svi",
     "svi_auto",
     "svi_eb",
+    "svi_starts",
     "sghmc",
     "sgld",
     "laplace",
     "laplace_t1",
     "laplace_last",
 )
+#: how many fits ``svi_starts`` mixes
+STARTS = 4
 #: methods built on the softmax network: its training time counts in theirs
 ON_SOFTMAX = ("temperature", "laplace", "laplace_t1", "laplace_last")
 
@@ -119,6 +123,9 @@ def fit_all(arch: str, seed: int, methods, train, val, num_classes: int):
         "svi": lambda: bn.fit_svi(bn.Classifier(bn.bayesianize(net), n), loader, **common),
         "svi_auto": lambda: bn.fit_svi(
             bn.Classifier(bn.bayesianize(net), n), loader, temperature="auto", **common
+        ),
+        "svi_starts": lambda: bn.fit_svi(
+            bn.Classifier(bn.bayesianize(net), n), loader, starts=STARTS, **common
         ),
         "svi_eb": lambda: bn.fit_svi(
             bn.Classifier(bn.bayesianize(net, prior=bn.priors.EmpiricalBayes()), n),

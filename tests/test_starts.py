@@ -1,0 +1,167 @@
+"""Several starts of a fit as one posterior: fresh initial weights, the equal-weight
+mixture, and ``fit_svi(starts=K)``."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import bayesnet as bn
+from bayesnet.posterior import DrawsSampler, MixtureSampler
+
+
+def _bn_net() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 8 * 8, 10),
+    )
+
+
+def _model(num_data: int = 100) -> bn.Classifier:
+    torch.manual_seed(0)
+    return bn.Classifier(bn.bayesianize(_bn_net()), num_data)
+
+
+def test_reset_parameters_draws_fresh_weights_as_torch_does():
+    model = _model()
+    before = {k: v.clone() for k, v in model.point_values().items()}
+    norm = model.net[1]
+    norm.running_mean.fill_(3.0)
+    norm.weight.data.fill_(5.0)
+    torch.manual_seed(7)
+    model.reset_parameters()
+    first = {k: v.clone() for k, v in model.point_values().items()}
+    torch.manual_seed(7)
+    model.reset_parameters()
+    assert all(torch.equal(first[k], v) for k, v in model.point_values().items())
+    assert all(not torch.equal(before[k], first[k]) for k in before)
+    # torch's default Conv2d / Linear init is uniform in +-1/sqrt(fan_in), filling the range
+    for site, fan_in in (("0.weight", 9), ("4.weight", 256)):
+        bound = fan_in**-0.5
+        assert first[site].abs().max() <= bound
+        assert first[site].abs().max() > 0.9 * bound
+    assert torch.equal(norm.running_mean, torch.zeros(4))
+    assert torch.equal(norm.weight.data, torch.ones(4))
+
+
+def _draws(model: bn.Classifier, num: int, shift: float) -> dict[str, torch.Tensor]:
+    return {k: v + shift * torch.randn(num, *v.shape) for k, v in model.point_values().items()}
+
+
+def _components():
+    """Two posteriors of one architecture whose networks differ in what they do not sample
+    (BatchNorm's statistics and affine parameters)."""
+    a, b = _model(), _model()
+    with torch.no_grad():
+        b.net[1].running_mean.uniform_(-1, 1)
+        b.net[1].running_var.uniform_(0.5, 2.0)
+        b.net[1].bias.fill_(0.3)
+    return bn.Posterior(a, DrawsSampler(_draws(a, 3, 0.1))), bn.Posterior(
+        b, DrawsSampler(_draws(b, 3, 0.1))
+    )
+
+
+def test_a_mixture_splits_its_draws_and_keeps_each_components_own_state():
+    first, second = _components()
+    mixture = bn.Posterior.mixture([first, second])
+    x = torch.randn(6, 1, 8, 8)
+    expected = torch.cat([first.predict(x, 3), second.predict(x, 2)])
+    assert torch.allclose(mixture.predict(x, 5), expected, atol=1e-6)
+    # the second component's draws through the first network predict something else:
+    # the mixture must carry the second network's statistics with its draws
+    alone = first.forward(x, second.sampler.sample(2))
+    assert not torch.allclose(alone, expected[3:], atol=1e-3)
+    assert mixture.predict(x, None).shape[0] == 6
+    assert mixture.sample_params(1)["1.running_mean"].shape == (1, 4)
+
+
+def test_a_mixture_saves_and_loads(tmp_path):
+    first, second = _components()
+    mixture = bn.Posterior.mixture([first, second], info={"engine": "test"})
+    path = mixture.save(tmp_path / "mixture.pt")
+    loaded = bn.Posterior.load(path, _model())
+    assert isinstance(loaded.sampler, MixtureSampler) and loaded.info == {"engine": "test"}
+    x = torch.randn(4, 1, 8, 8)
+    assert torch.allclose(loaded.predict(x, 6), mixture.predict(x, 6), atol=1e-6)
+
+
+def test_a_mixture_refuses_what_it_cannot_mix():
+    first, _ = _components()
+    other = bn.Classifier(bn.bayesianize(nn.Sequential(nn.Flatten(), nn.Linear(64, 10))), 100)
+    with pytest.raises(ValueError, match="different architecture"):
+        bn.Posterior.mixture([first, bn.Posterior(other, DrawsSampler({}))])
+    per_draw = bn.Posterior(first.model, first.sampler, normalization=torch.randn(8, 1, 8, 8))
+    with pytest.raises(ValueError, match="normalisation"):
+        bn.Posterior.mixture([first, per_draw])
+    with pytest.raises(ValueError, match="at least one"):
+        bn.Posterior.mixture([])
+
+
+@pytest.mark.slow
+def test_fit_svi_with_starts_mixes_independent_fits(digits, tmp_path):
+    train, test = digits
+    subset = train
+    loader = bn.data.to_loader(subset, 64, seed=0)
+    torch.manual_seed(0)
+    model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10)), len(subset))
+    log = tmp_path / "fit.jsonl"
+    post = bn.fit_svi(
+        model,
+        loader,
+        epochs=2,
+        map_epochs=6,
+        starts=2,
+        seed=3,
+        progress=False,
+        checkpoint_dir=tmp_path / "run",
+        log=log,
+    )
+    assert isinstance(post.sampler, MixtureSampler)
+    runs = post.info["starts"]
+    assert len(runs) == 2 and all(len(r["history"]) == 2 for r in runs)
+    assert post.info["collapsed"] is False and not any(r["collapsed"] for r in runs)
+    # each start found its own weights: their means are far apart, not one fit twice
+    means = [c.guide.median() for c in post.sampler.components]
+    site = model.weight_sites[0]
+    gap = (means[0][site] - means[1][site]).abs().mean()
+    assert gap > 0.1 * means[0][site].abs().mean()
+    for k in (0, 1):
+        assert (tmp_path / "run" / f"start{k}" / "svi.pt").exists()
+    lines = [json.loads(line) for line in (tmp_path / "fit_start1.jsonl").read_text().splitlines()]
+    assert {line["phase"] for line in lines} == {"map", "svi"}
+    assert log.exists()
+    # the same seed gives the same first start as a one-start fit
+    torch.manual_seed(0)
+    single = bn.fit_svi(
+        bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10)), len(subset)),
+        bn.data.to_loader(subset, 64, seed=0),
+        epochs=2,
+        map_epochs=6,
+        seed=3,
+        progress=False,
+    )
+    assert torch.allclose(single.sampler.guide.median()[site], means[0][site])
+
+
+def test_starts_are_checked():
+    model = _model()
+    loader = [(torch.randn(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))]
+    with pytest.raises(ValueError, match="starts"):
+        bn.fit_svi(model, loader, starts=0)
+    with pytest.raises(ValueError, match="distributed"):
+        bn.fit_svi(model, loader, starts=2, distributed=True)
+
+
+def test_a_mixture_exports_one_chain_per_component():
+    first, second = _components()
+    mixture = bn.Posterior.mixture([first, second])
+    x = torch.randn(5, 1, 8, 8)
+    idata = mixture.to_arviz(x, torch.arange(5), num_samples=6)
+    assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 3
+    # chain 1 is the second component: its BatchNorm statistics, repeated
+    stats = idata.posterior["1.running_mean"].values
+    assert torch.allclose(torch.as_tensor(stats[1, 0]), second.model.net[1].running_mean)
