@@ -61,7 +61,7 @@ def test_last_layer_laplace_matches_laplace_torch_called_directly(trained):
         warnings.simplefilter("ignore", UserWarning)
         direct.optimize_prior_precision(method="marglik")
     assert post.info["last_layer"] == "3" and post.info["num_params"] == 330
-    assert post.info["prior_precision"] == pytest.approx(direct.prior_precision.item(), rel=1e-5)
+    assert post.info["prior_precision"] == pytest.approx(direct.prior_precision.item(), rel=1e-4)
     torch.manual_seed(1)
     ours = post.predict(x[:50], num_samples=20)
     torch.manual_seed(1)
