@@ -26,7 +26,7 @@ from .checkpoint import load_safe, load_state, save_atomic
 from .models import BayesianModel
 from .nn.convert import bayesian_layers
 from .nn.layers import BayesianLayer
-from .nn.normalization import normalization_layers, statistics_per_draw
+from .nn.normalization import statistic_names, statistics_per_draw
 
 __all__ = [
     "log_mean_softmax",
@@ -252,11 +252,7 @@ class Posterior:
         net = self.net
         skip = set(self.model.latent_sites)
         if self.normalization is not None:
-            skip |= {
-                f"{path}.{s}"
-                for path, _ in normalization_layers(net)
-                for s in ("running_mean", "running_var", "num_batches_tracked")
-            }
+            skip |= set(statistic_names(net))
         tensors = itertools.chain(net.named_parameters(), net.named_buffers())
         return {n: t.detach().clone() for n, t in tensors if n not in skip}
 

@@ -165,3 +165,16 @@ def test_a_mixture_exports_one_chain_per_component():
     # chain 1 is the second component: its BatchNorm statistics, repeated
     stats = idata.posterior["1.running_mean"].values
     assert torch.allclose(torch.as_tensor(stats[1, 0]), second.model.net[1].running_mean)
+
+
+def test_a_mixture_of_per_draw_normalised_posteriors_estimates_each_draws_statistics():
+    first, second = _components()
+    inputs = torch.randn(16, 1, 8, 8)
+    first, second = (
+        bn.Posterior(p.model, p.sampler, normalization=inputs) for p in (first, second)
+    )
+    mixture = bn.Posterior.mixture([first, second])
+    assert "1.running_mean" not in mixture.sampler.fixed[1]
+    x = torch.randn(6, 1, 8, 8)
+    expected = torch.cat([first.predict(x, 3), second.predict(x, 2)])
+    assert torch.allclose(mixture.predict(x, 5), expected, atol=1e-5)

@@ -25,6 +25,7 @@ __all__ = [
     "NORMALIZATION_INPUTS",
     "normalization_inputs",
     "normalization_layers",
+    "statistic_names",
     "statistics_per_draw",
 ]
 
@@ -43,6 +44,12 @@ def normalization_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
         for path, m in net.named_modules()
         if isinstance(m, NORMALIZATION) and m.track_running_stats
     ]
+
+
+def statistic_names(net: nn.Module) -> list[str]:
+    """The buffers ``statistics_per_draw`` gives every draw: ``<path>.running_mean`` and
+    ``<path>.running_var`` of each normalisation layer."""
+    return [f"{p}.{s}" for p, _ in normalization_layers(net) for s in _STATISTICS]
 
 
 def normalization_inputs(
@@ -84,7 +91,7 @@ def statistics_per_draw(
         layer = estimator.get_submodule(path)
         layer.train()
         layer.momentum = None  # a cumulative average: one batch gives that batch's own
-    out: dict[str, list[torch.Tensor]] = {f"{p}.{s}": [] for p, _ in layers for s in _STATISTICS}
+    out: dict[str, list[torch.Tensor]] = {name: [] for name in statistic_names(net)}
     for s in range(num):
         fresh = {}
         for path, layer in layers:
