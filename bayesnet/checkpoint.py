@@ -77,7 +77,7 @@ def load_state(module: Any, state: dict[str, Any], path, what: str) -> None:
     naming the file and the part that does not fit."""
     try:
         module.load_state_dict(state)
-    except (RuntimeError, KeyError, TypeError, AttributeError) as err:
+    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as err:
         first = str(err).strip().splitlines()
         raise ValueError(
             f"{path}: the stored {what} does not fit this model ({first[0] if first else err})"

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 import pyro
 import pyro.distributions as dist
 import torch
+import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
@@ -205,6 +206,12 @@ class Classifier(BayesianModel):
     def likelihood(self, output, draw=None):
         logits = output.movedim(1, -1)
         return dist.Categorical(logits=logits).to_event(logits.dim() - 2)
+
+    def log_likelihood(self, output, y, draw=None):
+        # the likelihood's log_prob without building the distribution: the same numbers at
+        # a fraction of the cost, on the training step's hot path
+        logp = -F.cross_entropy(output, y, reduction="none")
+        return logp.flatten(1).sum(1) if logp.dim() > 1 else logp
 
     def check_output(self, output: torch.Tensor, y: torch.Tensor | None) -> None:
         num_classes = output.shape[1]

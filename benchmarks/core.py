@@ -4,7 +4,8 @@
 
 1. SVI epoch time / plain torch training epoch (same zoo CNN, loader, batch, Adam),
    for plain reparameterization, local reparameterization and flipout, each with the
-   functional step (the default) and the traced one.
+   functional step (the default) and the traced one; and a hand-written flat mean-field
+   step in plain torch (the arithmetic no library can avoid) against the same floor.
    The same for an SG-MCMC epoch (SGHMC and SGLD, constant step).
 2. Posterior predictive with S=100 / S plain forward passes of the same network,
    for the Python loop and for torch.func.vmap.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import resource
 import statistics
 import subprocess
@@ -89,6 +91,49 @@ def bench_svi(
         rows[f"svi_{key}_epoch_s"] = statistics.median(svi)
         rows[f"svi_{key}_ratio"] = median_ratio(svi, floors)
     return rows
+
+
+def flat_mean_field_epoch(net, loader, device, num_data, temperature=0.01):
+    """The arithmetic a mean-field step cannot avoid, in plain torch with no library: means
+    and raw scales as two flat tensors, one noise draw, the weights as views through
+    ``functional_call``, the N(0, 1) KL and the entropy in closed form, tempered, Adam."""
+    names, shapes = zip(*[(n, p.shape) for n, p in net.named_parameters()], strict=True)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    loc = torch.cat([p.reshape(-1) for p in net.parameters()]).requires_grad_()
+    raw = torch.full_like(loc, math.log(math.expm1(1e-2))).requires_grad_()
+    opt = torch.optim.Adam([loc, raw], lr=1e-3, foreach=True)
+    sizes = [s.numel() for s in shapes]
+
+    def run():
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            scale = F.softplus(raw)
+            w = loc + torch.randn_like(loc) * scale
+            params = {n: t.view(s) for n, t, s in zip(names, w.split(sizes), shapes, strict=True)}
+            out = torch.func.functional_call(net, params, (x,))
+            data = -F.cross_entropy(out, y, reduction="sum") * (num_data / len(y))
+            log_scale = scale.log()
+            kl = 0.5 * (scale.square() + loc.square() - 1).sum() - log_scale.sum()
+            loss = (kl - data) / temperature + (1 - 1 / temperature) * log_scale.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return run
+
+
+def bench_flat_floor(device, repeats):
+    """The hand-written flat mean-field epoch against the plain epoch, interleaved: how much
+    of the SVI step's ratio is a mean-field posterior's own arithmetic."""
+    train = bn.data.digits()[0]
+    loader = bn.data.to_loader(train, 64, seed=0)
+    runs = {
+        "plain": plain_epoch(bn.zoo.digits_cnn().to(device), loader, device),
+        "flat": flat_mean_field_epoch(bn.zoo.digits_cnn().to(device), loader, device, len(train)),
+    }
+    times = interleaved(runs, device, repeats)
+    return {"flat_mean_field_ratio": median_ratio(times["flat"], times["plain"])}
 
 
 def bench_sgmcmc(device, repeats):
@@ -205,6 +250,7 @@ def main() -> None:
     device = resolve(args.device)
     result = machine(device)
     result.update(bench_svi(device, args.repeats))
+    result.update(bench_flat_floor(device, args.repeats))
     result.update(bench_sgmcmc(device, args.repeats))
     result.update(bench_predict(device, args.repeats))
     result.update(bench_plate(device, args.repeats))

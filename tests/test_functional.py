@@ -66,7 +66,10 @@ def test_functional_terms_equal_traced_terms(digits, prior, reparam):
     for a, b in zip(g_traced, g_fast, strict=True):
         assert (a is None) == (b is None)
         if a is not None:
-            assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+            # the two sum the same terms in another order (log_softmax against the
+            # Categorical's logits - logsumexp): float32 rounding of gradients in the
+            # thousands, so the absolute tolerance is relative to the largest entry
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6 * a.abs().max().item())
 
 
 def test_point_mass_terms_equal_traced_terms(digits):
@@ -112,6 +115,19 @@ def test_both_steps_fit_the_same_posterior(digits):
     fast, traced = (posts[k].sampler.guide for k in ("functional", "traced"))
     for key in fast.locs:
         assert torch.allclose(fast.locs[key], traced.locs[key], atol=1e-5)
-        assert torch.allclose(fast.scales[key], traced.scales[key], atol=1e-5)
+        assert torch.allclose(fast.raw_scale, traced.raw_scale, atol=1e-5)
     h_fast, h_traced = (posts[k].info["history"][-1]["loss"] for k in ("functional", "traced"))
     assert h_fast == pytest.approx(h_traced, rel=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (3, 5, 4, 4)])
+def test_the_classifier_log_likelihood_is_the_categorical_log_prob(shape):
+    """The step's shortcut to ``log p(y | x, w)`` equals the Categorical the Pyro model
+    samples from, per image (per-pixel labels summed over the image)."""
+    torch.manual_seed(0)
+    logits = torch.randn(shape) * 3
+    y = torch.randint(0, shape[1], (shape[0], *shape[2:]))
+    model = bn.Classifier(bn.bayesianize(nn.Sequential(nn.Linear(2, 5))), num_data=10)
+    expected = model.likelihood(logits).log_prob(y)
+    assert expected.shape == (shape[0],)
+    torch.testing.assert_close(model.log_likelihood(logits, y), expected)

@@ -64,8 +64,7 @@ def test_zero_guide_scale_reproduces_the_deterministic_net(digits):
     guide = make_guide(model, "mean_field")
     x = digits[1].tensors[0][:16]
     guide(x)
-    for param in guide.scales.parameters():
-        param.data.fill_(-float("inf"))  # softplus(-inf) = 0: every scale is exactly zero
+    guide.raw_scale.data.fill_(-float("inf"))  # softplus(-inf) = 0: every scale is exactly zero
     with torch.no_grad(), pyro.validation_enabled(False):
         trace = poutine.trace(guide).get_trace(x)
         out = poutine.replay(model.net, trace=trace)(x)

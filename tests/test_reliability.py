@@ -96,12 +96,37 @@ def test_a_guide_state_of_the_wrong_shape_names_the_file(tmp_path, digits):
     path, model = _saved(tmp_path, digits)
     payload = torch.load(path, weights_only=True)
     guide = payload["sampler_state"]["guide"]
-    key = next(k for k in guide if k.startswith("locs"))
+    key = next(k for k in guide if k.startswith("loc"))
     guide[key] = torch.zeros(7)
     torch.save(payload, path)
     with pytest.raises(ValueError, match="stored guide state does not fit") as err:
         bn.Posterior.load(path, model)
     assert str(path) in str(err.value)
+
+
+def test_an_optimizer_state_that_does_not_fit_names_the_checkpoint(tmp_path, digits):
+    """A checkpoint whose optimizer stepped other tensors (one per site, as guides once
+    had) cannot continue this run's optimizer: the error names the file and the part."""
+    x, y = (t[:64] for t in digits[0].tensors)
+
+    def fit(epochs, **options):
+        return bn.fit_svi(
+            _bn_mlp(64),
+            loader_of(x, y, 64),
+            epochs=epochs,
+            init="point_estimate",
+            checkpoint_dir=tmp_path,
+            progress=False,
+            **options,
+        )
+
+    fit(1)
+    state = torch.load(tmp_path / "svi.pt", weights_only=True)
+    group = state["optimizer"]["param_groups"][0]
+    group["params"] = [*group["params"], max(group["params"]) + 1]
+    torch.save(state, tmp_path / "svi.pt")
+    with pytest.raises(ValueError, match=r"svi.pt: the stored optimizer state does not fit"):
+        fit(2, resume=True)
 
 
 def test_a_foreign_svi_checkpoint_names_the_problem(tmp_path, digits):
@@ -256,7 +281,7 @@ def test_bayesnet_keeps_pyros_global_settings_and_parameter_store(digits):
     assert pyro.settings.get("module_local_params") is False
     # two guides over the same layer names keep their own parameters, none in the store
     assert not list(pyro.get_param_store().keys())
-    a, b = (p.sampler.guide.locs["0/weight"] for p in posts)
+    a, b = (p.sampler.guide.locs["0.weight"] for p in posts)
     assert a is not b and not torch.equal(a, b)
     # a user's PyroModule, made after bayesnet ran, registers globally as Pyro documents
     user = pyro.nn.PyroModule[nn.Linear](2, 1)

@@ -47,7 +47,7 @@ def _grad_variance(model, guide, x, y, reparam, repeats=40):
         handler = make_reparam(reparam)
         with handler if handler is not None else poutine.messenger.Messenger():
             loss = elbo_terms(model, guide, x, y).loss()
-        (g,) = torch.autograd.grad(loss, [guide.scales["1/weight"]])
+        (g,) = torch.autograd.grad(loss, [guide.raw_scale])
         grads.append(g.flatten())
     return torch.stack(grads).var(0).sum()
 

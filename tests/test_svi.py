@@ -172,3 +172,25 @@ def test_a_json_lines_log_follows_both_phases(digits, tmp_path):
     ]
     assert records[-1]["nll"] == post.info["history"][-1]["nll"]
     assert all(r["examples_per_s"] > 0 for r in records)
+
+
+def test_a_posterior_saved_with_per_site_guide_parameters_still_loads(digits, tmp_path):
+    """Guides once kept a mean and a raw scale per site (``locs.<site>``, ``scales.<site>``,
+    "." as "/"); they are now two flat tensors. A file in the old layout loads to the same
+    guide."""
+    model, x, y, x_test = _setup(digits)
+    post = bn.fit_svi(model, loader_of(x, y, 64), epochs=1, progress=False)
+    guide = post.sampler.guide
+    old = {k: v for k, v in guide.state_dict().items() if k not in ("loc", "raw_scale")}
+    for name in guide.site_names:
+        key = name.replace(".", "/")
+        old[f"locs.{key}"] = guide.locs[name].detach().clone()
+        old[f"scales.{key}"] = guide.split(guide.raw_scale)[name].detach().clone()
+    post.save(tmp_path / "post.pt")
+    saved = torch.load(tmp_path / "post.pt", weights_only=True)
+    saved["sampler_state"]["guide"] = old
+    torch.save(saved, tmp_path / "old.pt")
+    fresh, *_ = _setup(digits)
+    loaded = bn.Posterior.load(tmp_path / "old.pt", fresh)
+    assert torch.equal(loaded.sampler.guide.loc, guide.loc)
+    assert torch.equal(loaded.sampler.guide.raw_scale, guide.raw_scale)

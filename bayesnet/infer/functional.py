@@ -104,17 +104,17 @@ class FunctionalELBO:
         for mine, twin in self.modes:
             twin.training = mine.training
         flat = self.guide.functional_draw()
-        values, locs = flat.split(flat.value), flat.split(flat.loc)
-        scales = flat.split(flat.scale) if flat.scale is not None else {}
-        self._weights = values
-        self._normals = {
-            name: dist.Normal(locs[name], scales[name], validate_args=False)
-            for name in self.reparam_sites
-        }
-        params = dict(self.tensors)
-        for name, value in values.items():
+        values = flat.split(flat.value)
+        params = {**self.tensors, **values}
+        if self.reparam_sites:
             # the reparameterised layers run at the means; their hooks add the noise
-            params[name] = locs[name] if name in self.reparam_sites else value
+            locs, scales = flat.split(flat.loc), flat.split(flat.scale)
+            self._weights = values
+            self._normals = {
+                name: dist.Normal(locs[name], scales[name], validate_args=False)
+                for name in self.reparam_sites
+            }
+            params.update({name: locs[name] for name in self.reparam_sites})
         self.model.check_inputs(x)
         output = functional_call(self.twin, params, (x,))
         self.model.check_output(output, y)
@@ -122,7 +122,7 @@ class FunctionalELBO:
             self.model.num_data / x.shape[0]
         )
         priors = {n: layer.prior_distribution(p) for n, (layer, p) in self.priors.items()}
-        kl = self._kl(flat, priors, values, locs, scales)
+        kl = self._kl(flat, priors, values)
         ent = None
         if entropy:
             ent = torch.zeros((), device=x.device)
@@ -132,7 +132,7 @@ class FunctionalELBO:
                 )
         return ELBOTerms(data=data, kl=kl, entropy=ent)
 
-    def _kl(self, flat: FlatDraw, priors, values, locs, scales) -> torch.Tensor:
+    def _kl(self, flat: FlatDraw, priors, values) -> torch.Tensor:
         """The KL term as ``elbo_terms`` computes it: closed form where ``kl_divergence``
         knows the pair, else ``log q(w) - log p(w)`` at the draw. Normal guides against
         Normal priors (the common case) take torch's own Normal-Normal formula over all
@@ -144,6 +144,8 @@ class FunctionalELBO:
             t1 = ((flat.loc - p_loc) / p_scale).pow(2)
             return (0.5 * (var_ratio + t1 - 1 - var_ratio.log())).sum()
         kl = torch.zeros((), device=flat.value.device)
+        locs = flat.split(flat.loc)
+        scales = flat.split(flat.scale) if flat.scale is not None else {}
         for name, _, event_dim in flat.sites:
             prior, w = priors[name], values[name]
             if flat.scale is None:  # a point mass: log q = 0

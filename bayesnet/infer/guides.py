@@ -58,28 +58,30 @@ class FlatDraw(NamedTuple):
 
     def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-site views of a flat tensor, in their shapes."""
-        parts = flat.split([shape.numel() for _, shape, _ in self.sites])
-        return {name: p.view(shape) for (name, shape, _), p in zip(self.sites, parts, strict=True)}
+        return _split(flat, self.sites)
 
 
-def _flat(tensors) -> torch.Tensor:
-    return torch.cat([t.reshape(-1) for t in tensors])
+def _split(flat: torch.Tensor, sites) -> dict[str, torch.Tensor]:
+    """Views of ``flat`` per site, for ``sites`` of ``(name, shape, ...)`` in flat order."""
+    parts = flat.split([shape.numel() for _, shape, *_ in sites])
+    return {name: p.view(shape) for (name, shape, *_), p in zip(sites, parts, strict=True)}
 
 
 class _PerSite(LocalParams, autoguide.AutoGuide):
-    """A guide with one unconstrained mean per site, a plain ``nn.Parameter`` (``locs``,
-    keyed by the site name with "." as "/"), so a step touches no Pyro parameter
-    machinery. Constrained sites (a hierarchical prior's scale) are pushed through the
-    bijection to their support."""
+    """A guide whose unconstrained means of every site live in one flat ``nn.Parameter``
+    (``loc``), in the guide's site order, with per-site views (``locs``): a step touches
+    no Pyro parameter machinery, forms every weight from a few whole-vector operations
+    and hands the optimiser one tensor instead of one per site. Constrained sites (a
+    hierarchical prior's scale) are pushed through the bijection to their support."""
 
     def __init__(self, model, *, init_loc_fn=init_to_median) -> None:
         self.init_loc_fn = init_loc_fn
         super().__init__(InitMessenger(init_loc_fn)(model))
+        self.register_load_state_dict_pre_hook(_per_site_state)
 
     def _setup_prototype(self, *args, **kwargs):
         super()._setup_prototype(*args, **kwargs)
-        self.locs = nn.ParameterDict()
-        self._sites = []
+        self._sites, inits = [], []
         for name, site in self.prototype_trace.iter_stochastic_nodes():
             if site["cond_indep_stack"]:
                 raise ValueError(
@@ -88,57 +90,73 @@ class _PerSite(LocalParams, autoguide.AutoGuide):
                 )
             transform = biject_to(site["fn"].support)
             init = transform.inv(site["value"].detach()).detach()
-            key = name.replace(".", "/")
-            self.locs[key] = nn.Parameter(init.clone())
             event_dim = site["fn"].event_dim + init.dim() - site["value"].dim()
             self._sites.append(
-                (name, key, event_dim, None if _is_identity(transform) else transform)
+                (name, init.shape, event_dim, None if _is_identity(transform) else transform)
             )
-            self._add_site(key, init)
+            inits.append(init.reshape(-1))
+        self.loc = nn.Parameter(torch.cat(inits))
+        self._flat_sites = [(name, shape, d) for name, shape, d, _ in self._sites]
+        self._add_sites()
 
-    def _add_site(self, key: str, init: torch.Tensor) -> None:
-        """Parameters of one site beyond its mean."""
+    def _add_sites(self) -> None:
+        """Parameters beyond the means, flat like ``loc``."""
+
+    def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-site views of a flat tensor over all sites, in their shapes."""
+        return _split(flat, self._sites)
+
+    @property
+    def locs(self) -> dict[str, torch.Tensor]:
+        """Each site's unconstrained mean: a view of ``loc``."""
+        return self.split(self.loc)
 
     @property
     def site_names(self) -> list[str]:
         """The guide's sites, in the order it draws them."""
         return [name for name, *_ in self._sites]
 
-    def _flat_sites(self) -> list[tuple[str, torch.Size, int]]:
-        return [(name, self.locs[key].shape, d) for name, key, d, _ in self._sites]
-
     @property
     def all_real(self) -> bool:
         """Whether every site is unconstrained (no bijection between mean and value)."""
         return all(t is None for *_, t in self._sites)
 
-    def site_distribution(self, key: str, event_dim: int, transform=None):
-        """The guide's distribution of one site (``transform``: unconstrained -> support)."""
+    def site_distributions(self) -> dict[str, Any]:
+        """The guide's distribution of every site, on its support."""
         raise NotImplementedError
 
     def forward(self, *args, **kwargs):
         if self.prototype_trace is None:
             self._setup_prototype(*args, **kwargs)
-        return {
-            name: pyro.sample(name, self.site_distribution(key, event_dim, transform))
-            for name, key, event_dim, transform in self._sites
-        }
+        return {name: pyro.sample(name, fn) for name, fn in self.site_distributions().items()}
 
     @torch.no_grad()
     def median(self, *args, **kwargs) -> dict[str, torch.Tensor]:
+        locs = self.locs
         return {
-            name: self.locs[key].clone() if t is None else t(self.locs[key])
-            for name, key, _, t in self._sites
+            name: locs[name].clone() if t is None else t(locs[name])
+            for name, _, _, t in self._sites
         }
 
 
+def _per_site_state(module, state_dict, prefix, *args) -> None:
+    """Read a state written when every site had parameters of its own (``locs.<site>``,
+    ``scales.<site>``, "." as "/"): concatenate them into the flat ``loc`` and
+    ``raw_scale``, so posteriors and checkpoints saved by earlier versions still load."""
+    for flat, per_site in (("loc", "locs"), ("raw_scale", "scales")):
+        keys = [f"{prefix}{per_site}.{name.replace('.', '/')}" for name in module.site_names]
+        if keys and all(k in state_dict for k in keys):
+            state_dict[prefix + flat] = torch.cat([state_dict.pop(k).reshape(-1) for k in keys])
+
+
 class MeanFieldNormal(_PerSite):
-    """Independent Normal per site: ``Normal(loc, softplus(raw_scale)).to_event``.
+    """Independent Normal per weight: ``Normal(loc, softplus(raw_scale))``, per site
+    ``.to_event``.
 
     Sampling each site from its Normal directly (not through an auxiliary site and a
     ``Delta`` as ``AutoNormal`` does) gives analytic KL against Normal priors and lets
-    local reparameterization and flipout read the guide's means and scales. Raw scales
-    are plain parameters too (``scales``).
+    local reparameterization and flipout read the guide's means and scales. The raw
+    scales are one flat parameter too (``raw_scale``).
     """
 
     def __init__(self, model, *, init_loc_fn=init_to_median, init_scale: float = 0.1) -> None:
@@ -147,35 +165,33 @@ class MeanFieldNormal(_PerSite):
         self._init_scale = float(init_scale)
         super().__init__(model, init_loc_fn=init_loc_fn)
 
-    def _setup_prototype(self, *args, **kwargs):
-        self.scales = nn.ParameterDict()
-        super()._setup_prototype(*args, **kwargs)
-
-    def _add_site(self, key, init):
-        scale = torch.full_like(init, self._init_scale)
-        self.scales[key] = nn.Parameter(SoftplusTransform().inv(scale))
+    def _add_sites(self) -> None:
+        scale = torch.full_like(self.loc, self._init_scale)
+        self.raw_scale = nn.Parameter(SoftplusTransform().inv(scale))
 
     def loc_and_scale(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The Normal's mean and standard deviation for site ``name`` (unconstrained space)."""
-        key = name.replace(".", "/")
-        return self.locs[key], F.softplus(self.scales[key])
+        return self.locs[name], self.split(F.softplus(self.raw_scale))[name]
 
-    def site_distribution(self, key, event_dim, transform=None):
-        # softplus keeps the scale positive by construction: no validation needed
-        normal = dist.Normal(self.locs[key], F.softplus(self.scales[key]), validate_args=False)
-        fn = normal.to_event(event_dim)
-        return fn if transform is None else dist.TransformedDistribution(fn, transform)
+    def site_distributions(self) -> dict[str, Any]:
+        locs, scales = self.locs, self.split(F.softplus(self.raw_scale))
+        result = {}
+        for name, _, event_dim, transform in self._sites:
+            # softplus keeps the scale positive by construction: no validation needed
+            fn = dist.Normal(locs[name], scales[name], validate_args=False).to_event(event_dim)
+            result[name] = fn if transform is None else dist.TransformedDistribution(fn, transform)
+        return result
 
     def functional_draw(self) -> FlatDraw:
         """One reparameterised draw of every (real) site, the same numbers ``forward``
-        draws under the same seed (``rsample``: ``loc + eps * scale``, noise drawn site
-        by site), computed over all sites at once without Pyro's tracing: a handful of
-        autograd nodes instead of several per site (the functional SVI step)."""
-        locs = [self.locs[key] for _, key, _, _ in self._sites]
-        eps = _flat([torch.randn(t.shape, dtype=t.dtype, device=t.device) for t in locs])
-        loc = _flat(locs)
-        scale = F.softplus(_flat(self.scales[key] for _, key, _, _ in self._sites))
-        return FlatDraw(loc + eps * scale, loc, scale, self._flat_sites())
+        draws under the same seed (``rsample``: ``loc + eps * scale``, the noise drawn
+        site by site into one flat buffer), over all weights at once without Pyro's
+        tracing: a handful of autograd nodes (the functional SVI step)."""
+        eps = torch.empty_like(self.loc, requires_grad=False)
+        for part in self.split(eps).values():
+            part.normal_()
+        scale = F.softplus(self.raw_scale)
+        return FlatDraw(self.loc + eps * scale, self.loc, scale, self._flat_sites)
 
     @torch.no_grad()
     def sample_draws(self, num_samples: int) -> dict[str, torch.Tensor]:
@@ -184,11 +200,11 @@ class MeanFieldNormal(_PerSite):
         The same distribution as running the guide under a plate of size S, without
         Pyro's tracing: prediction draws thousands of weights and this is its hot path.
         """
+        locs, scales = self.locs, self.split(F.softplus(self.raw_scale))
         result = {}
-        for name, key, _, transform in self._sites:
-            loc, raw = self.locs[key], self.scales[key]
-            value = torch.randn((num_samples, *loc.shape), dtype=loc.dtype, device=loc.device)
-            value = value.mul_(F.softplus(raw)).add_(loc)
+        for name, shape, _, transform in self._sites:
+            value = torch.randn((num_samples, *shape), dtype=self.loc.dtype, device=self.loc.device)
+            value = value.mul_(scales[name]).add_(locs[name])
             result[name] = value if transform is None else transform(value)
         return result
 
@@ -196,16 +212,20 @@ class MeanFieldNormal(_PerSite):
 class PointMass(_PerSite):
     """A point mass per site (``Delta``): its mean is the maximum-a-posteriori estimate."""
 
-    def site_distribution(self, key, event_dim, transform=None):
+    def site_distributions(self) -> dict[str, Any]:
         # the point sits on the support itself (no Jacobian): the MAP in the model's own
         # parameterisation, as Pyro's AutoDelta has it
-        loc = self.locs[key]
-        return dist.Delta(loc if transform is None else transform(loc), event_dim=event_dim)
+        locs = self.locs
+        return {
+            name: dist.Delta(
+                locs[name] if transform is None else transform(locs[name]), event_dim=event_dim
+            )
+            for name, _, event_dim, transform in self._sites
+        }
 
     def functional_draw(self) -> FlatDraw:
         """Every (real) site at its point, with no scale (a point mass: ``log q = 0``)."""
-        loc = _flat(self.locs[key] for _, key, _, _ in self._sites)
-        return FlatDraw(loc, loc, None, self._flat_sites())
+        return FlatDraw(self.loc, self.loc, None, self._flat_sites)
 
     @torch.no_grad()
     def sample_draws(self, num_samples: int) -> dict[str, torch.Tensor]:

@@ -578,11 +578,11 @@ def _param_groups(model, guide, lr: float, frozen_stats: bool) -> list[dict[str,
     far from their optimum, move at ``lr``. Networks without normalisation layers train
     everything at ``lr`` (slowing their means cost the zoo CNN NLL, RESULTS)."""
     rest = [p for p in model.parameters() if p.requires_grad]
-    scales = getattr(guide, "scales", None)
-    if not (frozen_stats and _normalized(model)) or scales is None:
+    raw_scale = getattr(guide, "raw_scale", None)
+    if not (frozen_stats and _normalized(model)) or raw_scale is None:
         return [{"params": [*guide.parameters(), *rest]}]
-    slow = [*guide.locs.parameters(), *rest]
-    return [{"params": list(scales.parameters())}, {"params": slow, "lr": min(lr, MAP_LR)}]
+    slow = [guide.loc, *rest]
+    return [{"params": [raw_scale]}, {"params": slow, "lr": min(lr, MAP_LR)}]
 
 
 def _normalization_inputs(model: BayesianModel, loader, device) -> torch.Tensor | None:
