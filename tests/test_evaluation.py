@@ -75,10 +75,20 @@ def test_held_out_classes_and_validation_split(digits):
         bn.data.held_out_classes(train, range(1, 10))
     fit, val = bn.data.validation_split(train, 0.1, seed=0)
     assert (len(fit), len(val)) == (1293, 144)
-    index = torch.utils.data.TensorDataset(torch.arange(100), torch.zeros(100))
-    fit, val = bn.data.validation_split(index, 0.2, seed=1)
-    assert sorted(fit.tensors[0].tolist() + val.tensors[0].tolist()) == list(range(100))
-    assert len(val) == 20
+    # stratified by class: each class loses a tenth of its examples, to within one
+    per_class, in_val = torch.bincount(y), torch.bincount(val.tensors[1], minlength=10)
+    assert ((in_val - 0.1 * per_class).abs() <= 1).all()
+    assert torch.equal(val.tensors[1], bn.data.validation_split(train, 0.1, seed=0)[1].tensors[1])
+    assert not torch.equal(val.tensors[0], bn.data.validation_split(train, 0.1, 1)[1].tensors[0])
+    # real-valued targets, or a class with one example, split at random: still a partition
+    for targets in (
+        torch.zeros(100),
+        torch.cat([torch.zeros(99, dtype=torch.long), torch.ones(1, dtype=torch.long)]),
+    ):
+        index = torch.utils.data.TensorDataset(torch.arange(100), targets)
+        fit, val = bn.data.validation_split(index, 0.2, seed=1)
+        assert sorted(fit.tensors[0].tolist() + val.tensors[0].tolist()) == list(range(100))
+        assert len(val) == 20
 
 
 # -- attacks -------------------------------------------------------------------------
