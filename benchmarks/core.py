@@ -4,8 +4,10 @@
 
 1. SVI epoch time / plain torch training epoch (same zoo CNN, loader, batch, Adam),
    for plain reparameterization, local reparameterization and flipout, each with the
-   functional step (the default) and the traced one; and a hand-written flat mean-field
+   functional step (the default) and the traced one, and the MAP warm start's point-mass
+   epoch; and a hand-written flat mean-field
    step in plain torch (the arithmetic no library can avoid) against the same floor.
+   The functional rows and the hand-written one again for a wider CNN (channels 32/64).
    The same for an SG-MCMC epoch (SGHMC and SGLD, constant step).
 2. Posterior predictive with S=100 / S plain forward passes of the same network,
    for the Python loop and for torch.func.vmap.
@@ -36,6 +38,11 @@ from timing import interleaved, machine, median_ratio, seconds, sync
 
 import bayesnet as bn
 from bayesnet.device import resolve
+
+
+def wide_cnn():
+    """The zoo CNN with channels 32/64 and 128 hidden units (quality.py's ``wide_cnn``)."""
+    return bn.zoo.digits_cnn(channels=(32, 64), hidden=128)
 
 
 def plain_epoch(net, loader, device):
@@ -69,16 +76,21 @@ def bench_svi(
     floor = plain_epoch(make_net().to(device), loader, device)
     floor()  # warm-up
     rows = {}
-    for step, reparam in itertools.product(steps, reparams):
+    # the mean-field guide with each reparameterization, and the MAP warm start's point mass
+    cases = [(step, reparam, "mean_field") for step, reparam in itertools.product(steps, reparams)]
+    cases += [(step, None, "delta") for step in steps]
+    for step, reparam, guide in cases:
         model = bn.Classifier(bn.bayesianize(make_net()), num_data=len(train))
         svi, floors = interleaved_fit(
-            lambda callback, model=model, step=step, reparam=reparam: bn.fit_svi(
+            lambda callback, model=model, step=step, reparam=reparam, guide=guide: bn.fit_svi(
                 model,
                 loader,
                 epochs=repeats + 1,
+                guide=guide,
                 reparam=reparam,
                 step=step,
                 init="point_estimate",
+                temperature=1.0 if guide == "delta" else None,
                 device=device,
                 progress=False,
                 callbacks=[callback],
@@ -86,7 +98,7 @@ def bench_svi(
             floor,
             device,
         )
-        key = f"{step}_{reparam or 'reparam'}"
+        key = f"{step}_{reparam or 'reparam'}" if guide == "mean_field" else f"{step}_map"
         rows[f"plain_torch_epoch_s[{key}]"] = statistics.median(floors)
         rows[f"svi_{key}_epoch_s"] = statistics.median(svi)
         rows[f"svi_{key}_ratio"] = median_ratio(svi, floors)
@@ -123,14 +135,14 @@ def flat_mean_field_epoch(net, loader, device, num_data, temperature=0.01):
     return run
 
 
-def bench_flat_floor(device, repeats):
+def bench_flat_floor(device, repeats, make_net=bn.zoo.digits_cnn):
     """The hand-written flat mean-field epoch against the plain epoch, interleaved: how much
     of the SVI step's ratio is a mean-field posterior's own arithmetic."""
     train = bn.data.digits()[0]
     loader = bn.data.to_loader(train, 64, seed=0)
     runs = {
-        "plain": plain_epoch(bn.zoo.digits_cnn().to(device), loader, device),
-        "flat": flat_mean_field_epoch(bn.zoo.digits_cnn().to(device), loader, device, len(train)),
+        "plain": plain_epoch(make_net().to(device), loader, device),
+        "flat": flat_mean_field_epoch(make_net().to(device), loader, device, len(train)),
     }
     times = interleaved(runs, device, repeats)
     return {"flat_mean_field_ratio": median_ratio(times["flat"], times["plain"])}
@@ -251,6 +263,12 @@ def main() -> None:
     result = machine(device)
     result.update(bench_svi(device, args.repeats))
     result.update(bench_flat_floor(device, args.repeats))
+    # a wider CNN, where the layers' arithmetic weighs more against the step's overhead
+    wide = {
+        **bench_svi(device, args.repeats, wide_cnn, steps=("functional",)),
+        **bench_flat_floor(device, args.repeats, wide_cnn),
+    }
+    result.update({f"wide_cnn_{k}": v for k, v in wide.items()})
     result.update(bench_sgmcmc(device, args.repeats))
     result.update(bench_predict(device, args.repeats))
     result.update(bench_plate(device, args.repeats))

@@ -134,12 +134,15 @@ class FunctionalELBO:
 
     def _kl(self, flat: FlatDraw, priors, values) -> torch.Tensor:
         """The KL term as ``elbo_terms`` computes it: closed form where ``kl_divergence``
-        knows the pair, else ``log q(w) - log p(w)`` at the draw. Normal guides against
-        Normal priors (the common case) take torch's own Normal-Normal formula over all
-        weights at once."""
+        knows the pair, else ``log q(w) - log p(w)`` at the draw. Against Normal priors (the
+        common case) a Normal guide takes torch's own Normal-Normal formula, and a point
+        mass the Normal log density, over all weights at once."""
         normals = [normal_of(priors[name]) for name, _, _ in flat.sites]
-        if flat.scale is not None and all(p is not None for p in normals):
+        if all(p is not None for p in normals):
             p_loc, p_scale = self._flat_normal_prior(normals)
+            if flat.scale is None:  # a point mass: log q = 0, the KL term is -log p(w)
+                prior = dist.Normal(p_loc, p_scale, validate_args=False)
+                return -prior.log_prob(flat.value).sum()
             var_ratio = (flat.scale / p_scale).pow(2)
             t1 = ((flat.loc - p_loc) / p_scale).pow(2)
             return (0.5 * (var_ratio + t1 - 1 - var_ratio.log())).sum()
