@@ -4,6 +4,7 @@ of ``quality.py``: the softmax ``point_estimate(net, loader)`` against
 
     python benchmarks/paired.py [--archs ...] [--seeds 0 1 ... 7] [--out benchmarks/paired]
     python benchmarks/paired.py --starts 4 --out benchmarks/starts   # also fit_svi(starts=4)
+    python benchmarks/paired.py --archs bn_cnn --all-layers   # also every layer Bayesian
 
 Per seed the splits of ``quality.py`` (the digits less a 10% validation split); every
 method starts from the same network, with a loader of its own and the same seed, so all
@@ -114,6 +115,11 @@ def main() -> None:
     parser.add_argument(
         "--starts", type=int, default=1, help="also the defaults with fit_svi(starts=K)"
     )
+    parser.add_argument(
+        "--all-layers",
+        action="store_true",
+        help="also the defaults with bayesianize(normalized='all') (differs with BatchNorm)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
@@ -121,6 +127,8 @@ def main() -> None:
     variants = dict(DEFAULTS)
     if args.starts > 1:
         variants[f"svi {args.starts} starts"] = ({}, {"starts": args.starts})
+    if args.all_layers:
+        variants["svi, every layer Bayesian"] = ({"normalized": "all"}, {})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for arch in args.archs:

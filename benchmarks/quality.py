@@ -14,7 +14,7 @@ its defaults:
 - svi_auto: the same with ``temperature="auto"``; svi_eb: with
   ``bayesianize(net, prior=EmpiricalBayes())`` (prior scales fitted by the ELBO);
   svi_starts: with ``starts=4`` (four fits from fresh initial weights, mixed);
-- sghmc: ``fit_sgmcmc(Classifier(bayesianize(net), num_data=N), loader)`` (cyclical
+- sghmc: ``fit_sgmcmc(Classifier(bayesianize(net, normalized="all"), num_data=N), loader)`` (cyclical
   SGHMC, its defaults); sgld: the same with ``method="sgld"``;
 - laplace: ``fit_laplace(softmax, loader)`` around the softmax network (its defaults:
   all weights, K-FAC, marginal-likelihood prior precision, the GLM predictive, tempered
@@ -116,6 +116,10 @@ def fit_all(arch: str, seed: int, methods, train, val, num_classes: int):
     loader = bn.data.to_loader(train, 64, seed=seed)
     n = len(train)
     common = {"progress": False, "seed": seed}
+
+    def every_layer():
+        return bn.bayesianize(net, normalized="all")
+
     fits = {
         "softmax": lambda: bn.baselines.point_estimate(net, loader, **common),
         "dropout": lambda: bn.baselines.mc_dropout(net, loader, **common),
@@ -132,9 +136,10 @@ def fit_all(arch: str, seed: int, methods, train, val, num_classes: int):
             loader,
             **common,
         ),
-        "sghmc": lambda: bn.fit_sgmcmc(bn.Classifier(bn.bayesianize(net), n), loader, **common),
+        # the samplers normalise every draw with its own statistics: every layer Bayesian
+        "sghmc": lambda: bn.fit_sgmcmc(bn.Classifier(every_layer(), n), loader, **common),
         "sgld": lambda: bn.fit_sgmcmc(
-            bn.Classifier(bn.bayesianize(net), n), loader, method="sgld", **common
+            bn.Classifier(every_layer(), n), loader, method="sgld", **common
         ),
         "temperature": lambda: bn.baselines.temperature_scaled(posts["softmax"], val.tensors),
         "laplace": lambda: bn.fit_laplace(posts["softmax"], loader, progress=False),

@@ -35,7 +35,7 @@ def make_net():
 
 def test_every_linear_and_conv_becomes_bayesian_and_the_rest_stays():
     net = make_net()
-    bnet = bn.bayesianize(net)
+    bnet = bn.bayesianize(net, normalized="all")
     paths = [p for p, _ in bayesian_layers(bnet)]
     assert paths == ["0", "4", "8"]
     for index in (1, 5, 6, 7):
@@ -45,6 +45,39 @@ def test_every_linear_and_conv_becomes_bayesian_and_the_rest_stays():
     # weights kept as the point values; the original network is untouched
     assert torch.equal(bnet[0].weight_point, net[0].weight)
     assert not any(isinstance(m, BayesianLayer) for m in net.modules())
+
+
+def test_a_normalised_network_keeps_the_layers_before_its_last_batchnorm_deterministic():
+    """Their draws would be normalised with statistics of other weights: by default only
+    the layers after the last BatchNorm are Bayesian; the ones before stay learned points."""
+    bnet = bn.bayesianize(make_net())
+    assert [p for p, _ in bayesian_layers(bnet)] == ["4", "8"]
+    assert type(bnet[0]) is nn.Conv2d and bnet[0].weight.requires_grad
+    # two BatchNorms: the last one decides
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3),
+        nn.BatchNorm2d(2),
+        nn.Conv2d(2, 2, 3),
+        nn.BatchNorm2d(2),
+        nn.Flatten(),
+        nn.Linear(8, 3),
+    )
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(net))] == ["5"]
+    # nothing after the last BatchNorm, no BatchNorm, running statistics off, or "all":
+    # every layer
+    ends = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3), nn.BatchNorm1d(3))
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(ends))] == ["0", "2"]
+    plain = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3))
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(plain))] == ["0", "2"]
+    batch = nn.Sequential(
+        nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 3)
+    )
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(batch))] == ["0", "2"]
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(net, normalized="all"))] == ["0", "2", "5"]
+    # an explicit choice wins over the default
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(net, include=[nn.Conv2d]))] == ["0", "2"]
+    with pytest.raises(ValueError, match="unknown normalized 'some'"):
+        bn.bayesianize(net, normalized="some")
 
 
 def test_last_layer_touches_only_the_last_layer_and_freezes_the_others():

@@ -2,12 +2,14 @@
 schedule, checkpoints and resume, save/load and ArviZ export."""
 
 import math
+import warnings
 
 import arviz as az
 import numpy as np
 import pytest
 import torch
 from conftest import conjugate_model, loader_of
+from torch import nn
 
 import bayesnet as bn
 from bayesnet.infer.logjoint import LogJoint
@@ -166,7 +168,7 @@ def test_batchnorm_draws_predict_with_their_own_statistics(digits):
         torch.nn.Flatten(),
         torch.nn.Linear(256, 10),
     )
-    model = bn.Classifier(bn.bayesianize(net), num_data=200)
+    model = bn.Classifier(bn.bayesianize(net, normalized="all"), num_data=200)
     post = bn.fit_sgmcmc(model, loader_of(x, y, 50), epochs=4, cycles=1, progress=False, seed=0)
     # thin=None: about DEFAULT_DRAWS draws over the 4 sampling steps of 16, so every one
     assert post.info["thin"] == 1 and post.sampler.num_draws == 4
@@ -190,3 +192,29 @@ def test_refuses_what_it_cannot_sample(conjugate):
         bn.fit_sgmcmc(
             conjugate_model(c), loader, epochs=2, cycles=2, exploration=0.9, progress=False
         )
+
+
+def test_samplers_say_when_point_estimate_layers_stay_as_they_are(digits):
+    """bayesianize keeps the layers before the last BatchNorm as point estimates; SVI
+    trains them, a sampler holds them: fit_sgmcmc and fit_hmc say so by name, and a network
+    with every layer Bayesian (or frozen layers, as last_layer=True makes) gets no warning."""
+    x, y = (t[:64] for t in digits[0].tensors)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(72, 10)
+    )
+    partial = bn.Classifier(bn.bayesianize(net), num_data=64)
+    with pytest.warns(UserWarning, match=r"fit_sgmcmc .* point-estimate layers \['0'\]"):
+        bn.fit_sgmcmc(
+            partial, loader_of(x, y, 32), epochs=2, cycles=1, exploration=0.5, progress=False
+        )
+    with pytest.warns(UserWarning, match=r"fit_hmc .* point-estimate layers \['0'\]"):
+        bn.fit_hmc(partial, (x, y), num_samples=5, warmup=30, num_chains=1, progress=False)
+    for model in (
+        bn.Classifier(bn.bayesianize(net, normalized="all"), num_data=64),
+        bn.Classifier(bn.bayesianize(net, last_layer=True), num_data=64),
+    ):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*point-estimate layers")
+            bn.fit_sgmcmc(
+                model, loader_of(x, y, 32), epochs=2, cycles=1, exploration=0.5, progress=False
+            )

@@ -17,7 +17,9 @@ def test_forward_shapes_and_size():
 
 
 def test_bayesianize_resnet20_keeps_batchnorm_deterministic():
-    net = bn.bayesianize(bn.zoo.resnet20())
+    # by default only what follows the last BatchNorm: the classifier
+    assert list(dict(bn.nn.bayesian_layers(bn.bayesianize(bn.zoo.resnet20())))) == ["14"]
+    net = bn.bayesianize(bn.zoo.resnet20(), normalized="all")
     bayes = dict(bn.nn.bayesian_layers(net))
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     # 19 3x3 convolutions, 2 1x1 shortcut convolutions and the classifier

@@ -6,14 +6,16 @@ fixed priors."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torch.func import functional_call
 
 from ..models import BayesianModel
-from ..nn.convert import bayesian_layers
+from ..nn.convert import bayesian_layers, point_layers
 
-__all__ = ["LogJoint", "expressible"]
+__all__ = ["LogJoint", "expressible", "warn_fixed_point_layers"]
 
 
 def expressible(model: BayesianModel) -> bool:
@@ -22,6 +24,22 @@ def expressible(model: BayesianModel) -> bool:
     return set(model.latent_sites) == set(model.weight_sites) and all(
         layer.prior.cacheable for _, layer in bayesian_layers(model.net)
     )
+
+
+def warn_fixed_point_layers(model: BayesianModel, engine: str) -> None:
+    """Warn when ``model`` has Linear/Conv layers kept as trainable point estimates: a
+    sampler moves the Bayesian weights only and holds those at their current values, which
+    for a freshly initialised network are random."""
+    paths = point_layers(model.net)
+    if paths:
+        warnings.warn(
+            f"{engine} samples the Bayesian layers only; the point-estimate layers {paths} "
+            "keep their current weights (bayesianize keeps the layers before a network's "
+            "last BatchNorm as point estimates, which fit_svi trains). Train the network "
+            "first, or make them Bayesian: bayesianize(net, normalized='all').",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class LogJoint:

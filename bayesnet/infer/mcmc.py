@@ -44,7 +44,7 @@ from ..models import BayesianModel
 from ..nn.normalization import normalization_inputs, normalization_layers
 from ..posterior import DrawsSampler, Posterior
 from .initial import init_strategy
-from .logjoint import LogJoint, expressible
+from .logjoint import LogJoint, expressible, warn_fixed_point_layers
 
 __all__ = ["SamplingDiverged", "fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
 
@@ -231,6 +231,7 @@ def fit_hmc(
         )
     if not model.weight_sites:
         raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
+    warn_fixed_point_layers(model, "fit_hmc")
     x, y = data
     if x.device != y.device:
         raise ValueError(f"inputs are on {x.device} but targets on {y.device}")

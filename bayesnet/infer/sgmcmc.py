@@ -34,7 +34,7 @@ from ..device import resolve
 from ..models import BayesianModel
 from ..nn.normalization import normalization_inputs, normalization_layers
 from ..posterior import DrawsSampler, Posterior, architecture, check_architecture
-from .logjoint import LogJoint, expressible
+from .logjoint import LogJoint, expressible, warn_fixed_point_layers
 from .loop import batches, first_batch, num_batches
 
 __all__ = ["fit_sgmcmc", "cyclical_lr", "METHODS", "SCHEDULES"]
@@ -131,6 +131,7 @@ def fit_sgmcmc(
             "fit_sgmcmc needs fixed priors and no latent sites besides the weights "
             "(no hierarchical prior scales, no learned regression noise)"
         )
+    warn_fixed_point_layers(model, "fit_sgmcmc")
     if seed is not None:
         torch.manual_seed(seed)
     device = resolve(device)

@@ -1,6 +1,6 @@
 """Bayesian layers and network conversion."""
 
-from .convert import bayesian_layers, bayesianize, deterministic, replace_modules
+from .convert import bayesian_layers, bayesianize, deterministic, point_layers, replace_modules
 from .dropout import MaskedDropout, insert_dropout, masked_dropout
 from .layers import (
     BAYES_OF,
@@ -33,6 +33,7 @@ __all__ = [
     "insert_dropout",
     "masked_dropout",
     "normalization_layers",
+    "point_layers",
     "replace_modules",
     "statistics_per_draw",
 ]
