@@ -169,12 +169,17 @@ class MeanFieldNormal(_PerSite):
         scale = torch.full_like(self.loc, self._init_scale)
         self.raw_scale = nn.Parameter(SoftplusTransform().inv(scale))
 
+    @property
+    def scales(self) -> dict[str, torch.Tensor]:
+        """Each site's standard deviation, ``softplus`` of a view of ``raw_scale``."""
+        return self.split(F.softplus(self.raw_scale))
+
     def loc_and_scale(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The Normal's mean and standard deviation for site ``name`` (unconstrained space)."""
-        return self.locs[name], self.split(F.softplus(self.raw_scale))[name]
+        return self.locs[name], F.softplus(self.split(self.raw_scale)[name])
 
     def site_distributions(self) -> dict[str, Any]:
-        locs, scales = self.locs, self.split(F.softplus(self.raw_scale))
+        locs, scales = self.locs, self.scales
         result = {}
         for name, _, event_dim, transform in self._sites:
             # softplus keeps the scale positive by construction: no validation needed
@@ -200,7 +205,7 @@ class MeanFieldNormal(_PerSite):
         The same distribution as running the guide under a plate of size S, without
         Pyro's tracing: prediction draws thousands of weights and this is its hot path.
         """
-        locs, scales = self.locs, self.split(F.softplus(self.raw_scale))
+        locs, scales = self.locs, self.scales
         result = {}
         for name, shape, _, transform in self._sites:
             value = torch.randn((num_samples, *shape), dtype=self.loc.dtype, device=self.loc.device)

@@ -154,12 +154,12 @@ def bayesianize(
 def _before_last_normalization(net: nn.Module, layers: list[str]) -> set[str]:
     """The Linear/Conv ``layers`` registered before ``net``'s last BatchNorm layer, or none
     when no such layer comes after it (then there is nothing to keep the posterior on)."""
-    norms = {path for path, _ in normalization_layers(net)}
-    order = [path for path, _ in net.named_modules()]
+    norms = [path for path, _ in normalization_layers(net)]
     if not norms:
         return set()
-    last_norm = max(order.index(path) for path in norms)
-    before = {path for path in layers if order.index(path) < last_norm}
+    position = {path: i for i, (path, _) in enumerate(net.named_modules())}
+    last_norm = max(position[path] for path in norms)
+    before = {path for path in layers if position[path] < last_norm}
     return before if len(before) < len(layers) else set()
 
 
