@@ -100,7 +100,7 @@ def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
     blocks at 16, 32 and 64 channels (stride 2 between stages), global average pooling and
     a linear classifier; about 0.27M weights. ``bayesianize`` makes its classifier
     Bayesian (everything before its last BatchNorm keeps point values; with
-    ``normalized="all"`` the convolutions too) and keeps BatchNorm deterministic."""
+    ``stochastic="all"`` the convolutions too) and keeps BatchNorm deterministic."""
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, 16, 3, padding=1, bias=False),
         nn.BatchNorm2d(16),

@@ -4,8 +4,7 @@ of ``quality.py``: the softmax ``point_estimate(net, loader)`` against
 
     python benchmarks/paired.py [--archs ...] [--seeds 0 1 ... 7] [--out benchmarks/paired]
     python benchmarks/paired.py --starts 4 --out benchmarks/starts   # also fit_svi(starts=4)
-    python benchmarks/paired.py --archs bn_cnn --all-layers   # also every layer Bayesian
-    python benchmarks/paired.py --archs digits_cnn wide_cnn --convs-point --out DIR
+    python benchmarks/paired.py --all-layers --out DIR   # also every layer Bayesian
 
 Per seed the splits of ``quality.py`` (the digits less a 10% validation split); every
 method starts from the same network, with a loader of its own and the same seed, so all
@@ -26,7 +25,6 @@ from pathlib import Path
 
 import torch
 from quality import ARCHS, _renumber, noise_like
-from torch import nn
 
 import bayesnet as bn
 from bayesnet.evaluate import metrics
@@ -120,12 +118,8 @@ def main() -> None:
     parser.add_argument(
         "--all-layers",
         action="store_true",
-        help="also the defaults with bayesianize(normalized='all') (differs with BatchNorm)",
-    )
-    parser.add_argument(
-        "--convs-point",
-        action="store_true",
-        help="also the defaults with the convolutions as point estimates (exclude=[Conv2d])",
+        help="also the defaults with bayesianize(stochastic='all') (differs with convolutions"
+        " or BatchNorm)",
     )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
@@ -135,9 +129,7 @@ def main() -> None:
     if args.starts > 1:
         variants[f"svi {args.starts} starts"] = ({}, {"starts": args.starts})
     if args.all_layers:
-        variants["svi, every layer Bayesian"] = ({"normalized": "all"}, {})
-    if args.convs_point:
-        variants["svi, convolutions as point estimates"] = ({"exclude": [nn.Conv2d]}, {})
+        variants["svi, every layer Bayesian"] = ({"stochastic": "all"}, {})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for arch in args.archs:

@@ -14,7 +14,7 @@ its defaults:
 - svi_auto: the same with ``temperature="auto"``; svi_eb: with
   ``bayesianize(net, prior=EmpiricalBayes())`` (prior scales fitted by the ELBO);
   svi_starts: with ``starts=4`` (four fits from fresh initial weights, mixed);
-- sghmc: ``fit_sgmcmc(Classifier(bayesianize(net, normalized="all"), num_data=N), loader)`` (cyclical
+- sghmc: ``fit_sgmcmc(Classifier(bayesianize(net, stochastic="all"), num_data=N), loader)`` (cyclical
   SGHMC, its defaults); sgld: the same with ``method="sgld"``;
 - laplace: ``fit_laplace(softmax, loader)`` around the softmax network (its defaults:
   all weights, K-FAC, marginal-likelihood prior precision, the GLM predictive, tempered
@@ -118,7 +118,7 @@ def fit_all(arch: str, seed: int, methods, train, val, num_classes: int):
     common = {"progress": False, "seed": seed}
 
     def every_layer():
-        return bn.bayesianize(net, normalized="all")
+        return bn.bayesianize(net, stochastic="all")
 
     fits = {
         "softmax": lambda: bn.baselines.point_estimate(net, loader, **common),
@@ -176,7 +176,9 @@ def hmc_reference(train, seed: int, num_classes: int) -> bn.Posterior:
     loader = bn.data.to_loader(train, 64, seed=seed)
     start = bn.baselines.point_estimate(net, loader, epochs=100, lr=3e-3, progress=False)
     x, y = train.tensors
-    model = bn.Classifier(bn.bayesianize(start.net, prior=bn.priors.Normal(1.0)), len(x))
+    model = bn.Classifier(
+        bn.bayesianize(start.net, prior=bn.priors.Normal(1.0), stochastic="all"), len(x)
+    )
     return bn.fit_hmc(
         model,
         (x, y),

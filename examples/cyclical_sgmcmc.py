@@ -26,7 +26,8 @@ x, y = test.tensors
 loader = bn.data.to_loader(train, 64, seed=0)
 net = bn.zoo.digits_cnn()
 softmax = bn.baselines.point_estimate(net, loader, epochs=epochs, seed=0)
-model = bn.Classifier(bn.bayesianize(net), num_data=len(train))
+# the sampler moves the Bayesian layers only: every layer Bayesian
+model = bn.Classifier(bn.bayesianize(net, stochastic="all"), num_data=len(train))
 post = bn.fit_sgmcmc(model, loader, epochs=epochs, cycles=cycles, seed=0)
 print(f"{post.sampler.num_draws} draws in {post.sampler.chains} cycles, thin {post.info['thin']}")
 

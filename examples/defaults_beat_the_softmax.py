@@ -38,7 +38,8 @@ torch.manual_seed(0)
 net = bn.zoo.digits_cnn()
 report("softmax", bn.baselines.point_estimate(net, loader, epochs=epochs, progress=False))
 
-# Nothing set but the epochs: a MAP warm start, then mean-field SVI tempered to T = 0.01.
+# Nothing set but the epochs: the linear layers Bayesian (the convolutions point estimates),
+# a MAP warm start, then mean-field SVI tempered to T = 0.01.
 post = bn.fit_svi(
     bn.Classifier(bn.bayesianize(net), num_data=len(train)), loader, epochs=epochs, progress=False
 )
@@ -57,13 +58,16 @@ mixed = bn.fit_svi(
 )
 report("SVI, 4 starts", mixed)
 
-# The textbook recipe (and this package's defaults before they were measured): a fan-in
-# prior, untempered, from the random network. The KL of 38k weights outweighs what 1,437
-# images can say: the posterior is the prior, and fit_svi says so.
+# The textbook recipe (and this package's defaults before they were measured): every
+# weight Bayesian under a fan-in prior, untempered, from the random network. The KL of 38k
+# weights outweighs what 1,437 images can say: the posterior is the prior, and fit_svi
+# says so.
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always", bn.CollapseWarning)
     untempered = bn.fit_svi(
-        bn.Classifier(bn.bayesianize(net, prior=bn.priors.FanIn()), num_data=len(train)),
+        bn.Classifier(
+            bn.bayesianize(net, prior=bn.priors.FanIn(), stochastic="all"), num_data=len(train)
+        ),
         loader,
         epochs=epochs,
         init="point_estimate",

@@ -28,7 +28,11 @@ xt, yt = (t[:100] for t in test.tensors)
 net = nn.Sequential(
     nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10)
 )
-model = bn.Classifier(bn.bayesianize(net, prior=bn.priors.Normal(1.0)), num_data=len(x))
+# HMC moves the Bayesian layers only: make every layer Bayesian (the default keeps the
+# convolution as a point estimate, which suits SVI)
+model = bn.Classifier(
+    bn.bayesianize(net, prior=bn.priors.Normal(1.0), stochastic="all"), num_data=len(x)
+)
 
 post = bn.fit_hmc(
     model, (x, y), num_samples=draws, warmup=warmup, num_chains=2, max_tree_depth=6, seed=0

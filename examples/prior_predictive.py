@@ -26,7 +26,9 @@ for prior in (
     bn.priors.Normal(1.0),
     bn.priors.Laplace(0.5),
 ):
-    model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn(), prior=prior), num_data=1)
+    # every layer drawn from the prior (by default the convolutions are point estimates)
+    net = bn.bayesianize(bn.zoo.digits_cnn(), prior=prior, stochastic="all")
+    model = bn.Classifier(net, num_data=1)
     probs = bn.Posterior.from_prior(model).predict(x, num_samples=samples)
     conf = probs.max(-1).values.mean().item()
     mi = bn.evaluate.metrics.mutual_information(probs).mean().item()

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import bayesnet as bn
-from bayesnet.nn import BayesianLayer, bayesian_layers
+from bayesnet.nn import BayesianLayer, bayesian_layers, point_layers
 
 
 class MyLinearThing(nn.Module):
@@ -35,7 +35,7 @@ def make_net():
 
 def test_every_linear_and_conv_becomes_bayesian_and_the_rest_stays():
     net = make_net()
-    bnet = bn.bayesianize(net, normalized="all")
+    bnet = bn.bayesianize(net, stochastic="all")
     paths = [p for p, _ in bayesian_layers(bnet)]
     assert paths == ["0", "4", "8"]
     for index in (1, 5, 6, 7):
@@ -73,11 +73,33 @@ def test_a_normalised_network_keeps_the_layers_before_its_last_batchnorm_determi
         nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 3)
     )
     assert [p for p, _ in bayesian_layers(bn.bayesianize(batch))] == ["0", "2"]
-    assert [p for p, _ in bayesian_layers(bn.bayesianize(net, normalized="all"))] == ["0", "2", "5"]
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(net, stochastic="all"))] == ["0", "2", "5"]
     # an explicit choice wins over the default
     assert [p for p, _ in bayesian_layers(bn.bayesianize(net, include=[nn.Conv2d]))] == ["0", "2"]
-    with pytest.raises(ValueError, match="unknown normalized 'some'"):
-        bn.bayesianize(net, normalized="some")
+    with pytest.raises(ValueError, match="unknown stochastic 'some'"):
+        bn.bayesianize(net, stochastic="some")
+
+
+def test_by_default_a_cnn_keeps_its_convolutions_and_bayesianizes_its_linear_head():
+    """Convolutions followed by a Linear layer are the feature extractor: learned points."""
+    bnet = bn.bayesianize(bn.zoo.digits_cnn())
+    assert [type(m) for _, m in bayesian_layers(bnet)] == [bn.nn.BayesLinear] * 2
+    assert [type(m) for m in bnet.modules() if isinstance(m, nn.Conv2d)] == [nn.Conv2d] * 2
+    assert point_layers(bnet) == [p for p, m in bnet.named_modules() if type(m) is nn.Conv2d]
+    full = bn.bayesianize(bn.zoo.digits_cnn(), stochastic="all")
+    assert [type(m) for _, m in bayesian_layers(full)][:2] == [bn.nn.BayesConv2d] * 2
+    # no Linear layer after the convolutions: nothing to keep the posterior on, all Bayesian
+    fcn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 3, 1))
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(fcn))] == ["0", "2"]
+    decoder = nn.Sequential(
+        nn.Linear(4, 8), nn.Unflatten(1, (2, 2, 2)), nn.ConvTranspose2d(2, 1, 2)
+    )
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(decoder))] == ["0", "2"]
+    # a convolution between two Linear layers still precedes one
+    mixed = nn.Sequential(
+        nn.Linear(4, 8), nn.Unflatten(1, (2, 4)), nn.Conv1d(2, 2, 1), nn.Flatten(), nn.Linear(8, 3)
+    )
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(mixed))] == ["0", "4"]
 
 
 def test_last_layer_touches_only_the_last_layer_and_freezes_the_others():

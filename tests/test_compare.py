@@ -105,6 +105,7 @@ batch_size = 256
 [model]
 prior = "{name}"
 prior_scale = 2.5
+stochastic = "all"
 [svi]
 epochs = 1
 progress = false
@@ -115,7 +116,7 @@ dir = "{tmp_path / "out"}"
     with pytest.warns(bn.CollapseWarning):  # one epoch learns nothing
         post = run_train(config)
     layers = bn.nn.bayesian_layers(post.model.net)
-    assert [getattr(layer.prior, attribute) for _, layer in layers] == [2.5] * len(layers)
+    assert [getattr(layer.prior, attribute) for _, layer in layers] == [2.5] * 4  # every layer
 
 
 def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
@@ -154,7 +155,8 @@ def test_compare_with_sgmcmc_and_diagnose_its_cycles(tmp_path, capsys):
     rows = json.loads((tmp_path / "metrics.json").read_text())["rows"]
     assert any(r["method"] == "sgmcmc" for r in rows)
     post = bn.Posterior.load(
-        tmp_path / "posterior_sgmcmc.pt", bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), 1)
+        tmp_path / "posterior_sgmcmc.pt",
+        bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn(), stochastic="all"), 1),
     )
     assert post.info["engine"] == "sgmcmc" and post.sampler.chains == 2  # --quick: 2 cycles
     assert main(["diagnose", str(tmp_path)]) == 0

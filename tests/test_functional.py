@@ -51,7 +51,7 @@ def test_functional_terms_equal_traced_terms(digits, prior, reparam):
     (x, y), _ = (t.tensors for t in digits)
     x, y = x[:32], y[:32]
     model = bn.Classifier(
-        bn.bayesianize(_bn_cnn(), prior=PRIORS[prior](), normalized="all"), num_data=1437
+        bn.bayesianize(_bn_cnn(), prior=PRIORS[prior](), stochastic="all"), num_data=1437
     )
     model.train()
     guide = make_guide(model, "mean_field", init_scale=0.05)
@@ -76,7 +76,7 @@ def test_functional_terms_equal_traced_terms(digits, prior, reparam):
 
 def test_point_mass_terms_equal_traced_terms(digits):
     (x, y), _ = (t.tensors for t in digits)
-    model = bn.Classifier(bn.bayesianize(_bn_cnn(), normalized="all"), num_data=1437)
+    model = bn.Classifier(bn.bayesianize(_bn_cnn(), stochastic="all"), num_data=1437)
     guide = make_guide(model, "delta")
     with torch.no_grad():
         guide(x[:8])
@@ -95,11 +95,11 @@ def test_what_the_functional_step_cannot_express_falls_back_and_says_why(digits)
     (x, y), _ = (t.tensors for t in digits)
     loader = loader_of(x[:128], y[:128], 64)
     hier = bn.Classifier(
-        bn.bayesianize(_bn_cnn(), prior=bn.priors.Hierarchical(), normalized="all"), 128
+        bn.bayesianize(_bn_cnn(), prior=bn.priors.Hierarchical(), stochastic="all"), 128
     )
     post = bn.fit_svi(hier, loader, epochs=1, progress=False, seed=0)
     assert post.info["step"] == "traced" and "hierarchical" in post.info["step_fallback"]
-    low_rank = bn.Classifier(bn.bayesianize(_bn_cnn(), normalized="all"), 128)
+    low_rank = bn.Classifier(bn.bayesianize(_bn_cnn(), stochastic="all"), 128)
     post = bn.fit_svi(low_rank, loader, epochs=1, guide="low_rank", rank=2, progress=False)
     assert post.info["step"] == "traced" and "LowRank" in post.info["step_fallback"]
     with pytest.raises(ValueError, match="step='functional' cannot express a hierarchical"):
@@ -111,7 +111,7 @@ def test_both_steps_fit_the_same_posterior(digits):
     (x, y), _ = (t.tensors for t in digits)
     posts, net = {}, _bn_cnn()
     for step in ("functional", "traced"):
-        model = bn.Classifier(bn.bayesianize(net, normalized="all"), 256)
+        model = bn.Classifier(bn.bayesianize(net, stochastic="all"), 256)
         posts[step] = bn.fit_svi(
             model, loader_of(x[:256], y[:256], 64), epochs=2, step=step, progress=False, seed=0
         )

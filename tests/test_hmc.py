@@ -72,7 +72,9 @@ def test_small_cnn_chains_agree_in_function_space_and_beat_the_softmax(digits):
     )
     loader = bn.data.to_loader(torch.utils.data.TensorDataset(x, y), 32, seed=0)
     softmax = bn.baselines.point_estimate(net, loader, epochs=100, lr=3e-3, progress=False, seed=0)
-    model = bn.Classifier(bn.bayesianize(softmax.net, prior=bn.priors.Normal(1.0)), num_data=500)
+    model = bn.Classifier(
+        bn.bayesianize(softmax.net, prior=bn.priors.Normal(1.0), stochastic="all"), num_data=500
+    )
     post = bn.fit_hmc(
         model,
         (x, y),

@@ -46,7 +46,7 @@ def test_a_network_without_batchnorm_has_no_statistics():
 def test_draws_that_carry_their_own_statistics_keep_them():
     """An ensemble's members have their own statistics: the posterior does not replace
     them, and a posterior without ``normalization`` inputs adds none."""
-    model = bn.Classifier(bn.bayesianize(_net(), normalized="all"), num_data=8)
+    model = bn.Classifier(bn.bayesianize(_net(), stochastic="all"), num_data=8)
     own = {n: torch.randn(2, *v.shape) for n, v in model.point_values().items()}
     own["1.running_mean"] = torch.full((2, 5), 3.0)
     stored = bn.posterior.DrawsSampler(own)
@@ -63,7 +63,7 @@ def test_hmc_draws_normalise_with_the_data_their_potential_saw():
     then predicts with its own statistics on x, not with the start's running ones."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, 3, generator=g), torch.randint(0, 4, (40,), generator=g)
-    model = bn.Classifier(bn.bayesianize(_net(), normalized="all"), num_data=40)
+    model = bn.Classifier(bn.bayesianize(_net(), stochastic="all"), num_data=40)
     post = bn.fit_hmc(
         model, (x, y), num_samples=4, warmup=4, max_tree_depth=2, progress=False, seed=0
     )

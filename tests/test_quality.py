@@ -157,7 +157,7 @@ def test_per_draw_normalisation_predicts_with_each_draws_own_statistics(digits, 
     """With ``normalization="per_draw"`` every draw gets its own BatchNorm statistics, from
     the training inputs."""
     (x, y), (x_test, _) = (t.tensors for t in digits)
-    model = bn.Classifier(bn.bayesianize(_bn_net(), normalized="all"), 256)
+    model = bn.Classifier(bn.bayesianize(_bn_net(), stochastic="all"), 256)
     loader = loader_of(x[:256], y[:256], 64)
     post = bn.fit_svi(model, loader, epochs=2, normalization="per_draw", progress=False)
     assert torch.equal(post.normalization, x[:256])  # the whole (small) training set
@@ -185,7 +185,7 @@ def test_per_draw_normalisation_predicts_with_each_draws_own_statistics(digits, 
 def test_a_normalised_network_keeps_its_posterior_near_the_map(digits, tmp_path):
     """BatchNorm statistics fixed at the MAP hold only near it: colder T, slow means."""
     (x, y), _ = (t.tensors for t in digits)
-    model = bn.Classifier(bn.bayesianize(_bn_net(), normalized="all"), 256)
+    model = bn.Classifier(bn.bayesianize(_bn_net(), stochastic="all"), 256)
     assert bn.infer.recommended_temperature(model) == bn.infer.NORMALIZED_TEMPERATURE == 0.003
     assert bn.infer.recommended_temperature(model, init="point_estimate") == 0.01
     plain = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), 256)

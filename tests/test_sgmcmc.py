@@ -168,7 +168,7 @@ def test_batchnorm_draws_predict_with_their_own_statistics(digits):
         torch.nn.Flatten(),
         torch.nn.Linear(256, 10),
     )
-    model = bn.Classifier(bn.bayesianize(net, normalized="all"), num_data=200)
+    model = bn.Classifier(bn.bayesianize(net, stochastic="all"), num_data=200)
     post = bn.fit_sgmcmc(model, loader_of(x, y, 50), epochs=4, cycles=1, progress=False, seed=0)
     # thin=None: about DEFAULT_DRAWS draws over the 4 sampling steps of 16, so every one
     assert post.info["thin"] == 1 and post.sampler.num_draws == 4
@@ -210,7 +210,7 @@ def test_samplers_say_when_point_estimate_layers_stay_as_they_are(digits):
     with pytest.warns(UserWarning, match=r"fit_hmc .* point-estimate layers \['0'\]"):
         bn.fit_hmc(partial, (x, y), num_samples=5, warmup=30, num_chains=1, progress=False)
     for model in (
-        bn.Classifier(bn.bayesianize(net, normalized="all"), num_data=64),
+        bn.Classifier(bn.bayesianize(net, stochastic="all"), num_data=64),
         bn.Classifier(bn.bayesianize(net, last_layer=True), num_data=64),
     ):
         with warnings.catch_warnings():

@@ -23,7 +23,7 @@ def _bn_net() -> nn.Module:
 
 def _model(num_data: int = 100) -> bn.Classifier:
     torch.manual_seed(0)
-    return bn.Classifier(bn.bayesianize(_bn_net(), normalized="all"), num_data)
+    return bn.Classifier(bn.bayesianize(_bn_net(), stochastic="all"), num_data)
 
 
 def test_reset_parameters_draws_fresh_weights_as_torch_does():

@@ -19,7 +19,7 @@ def test_forward_shapes_and_size():
 def test_bayesianize_resnet20_keeps_batchnorm_deterministic():
     # by default only what follows the last BatchNorm: the classifier
     assert list(dict(bn.nn.bayesian_layers(bn.bayesianize(bn.zoo.resnet20())))) == ["14"]
-    net = bn.bayesianize(bn.zoo.resnet20(), normalized="all")
+    net = bn.bayesianize(bn.zoo.resnet20(), stochastic="all")
     bayes = dict(bn.nn.bayesian_layers(net))
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     # 19 3x3 convolutions, 2 1x1 shortcut convolutions and the classifier
@@ -36,7 +36,9 @@ def test_svi_hmc_and_baselines_run_on_the_new_architectures():
     assert post.info["step"] == "functional" and post.info["temperature"] == 0.003
     assert post.predict(x[:4], num_samples=3).shape == (3, 4, 10)
     xm, ym = torch.rand(16, 1, 28, 28, generator=g), torch.randint(0, 10, (16,), generator=g)
-    lenet = bn.Classifier(bn.bayesianize(bn.zoo.lenet5(), prior=bn.priors.Normal(1.0)), 16)
+    lenet = bn.Classifier(
+        bn.bayesianize(bn.zoo.lenet5(), prior=bn.priors.Normal(1.0), stochastic="all"), 16
+    )
     hmc = bn.fit_hmc(
         lenet, (xm, ym), num_samples=3, warmup=3, max_tree_depth=2, progress=False, seed=0
     )

@@ -122,7 +122,7 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
         )
     # the samplers normalise every draw with its own statistics: every layer Bayesian
     if "sgmcmc" in methods:
-        model = Classifier(bayesianize(net(), prior=prior, normalized="all"), len(train))
+        model = Classifier(bayesianize(net(), prior=prior, stochastic="all"), len(train))
         timed(
             "sgmcmc",
             lambda: fit_sgmcmc(
@@ -150,7 +150,7 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
         )
     if "hmc" in methods:
         x_sub, y_sub = (t[: settings.hmc_subset] for t in train.tensors)
-        model = Classifier(bayesianize(softmax.net, prior=prior, normalized="all"), len(x_sub))
+        model = Classifier(bayesianize(softmax.net, prior=prior, stochastic="all"), len(x_sub))
         timed(
             "hmc",
             lambda: fit_hmc(

@@ -50,9 +50,10 @@ def run_train(config_path: str | Path) -> Posterior:
     arch = model_cfg.pop("arch", "digits_cnn")
     prior = priors.get(model_cfg.pop("prior", "normal"), scale=model_cfg.pop("prior_scale", None))
     last_layer = model_cfg.pop("last_layer", False)
+    stochastic = model_cfg.pop("stochastic", "head")
     _no_extra(model_cfg, "model", config_path)
     plain = zoo.build(arch, num_classes, tuple(train.tensors[0].shape[1:]))
-    net = bayesianize(plain, prior=prior, last_layer=last_layer)
+    net = bayesianize(plain, prior=prior, last_layer=last_layer, stochastic=stochastic)
     model = Classifier(net, num_data=len(train))
     svi_cfg.setdefault("checkpoint_dir", str(out))
     # under torchrun (WORLD_SIZE > 1) every process trains on its shard: data-parallel SVI

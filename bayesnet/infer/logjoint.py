@@ -34,9 +34,10 @@ def warn_fixed_point_layers(model: BayesianModel, engine: str) -> None:
     if paths:
         warnings.warn(
             f"{engine} samples the Bayesian layers only; the point-estimate layers {paths} "
-            "keep their current weights (bayesianize keeps the layers before a network's "
-            "last BatchNorm as point estimates, which fit_svi trains). Train the network "
-            "first, or make them Bayesian: bayesianize(net, normalized='all').",
+            "keep their current weights (by default bayesianize keeps a network's feature "
+            "extractor, its convolutions and the layers before its last BatchNorm, as point "
+            "estimates, which fit_svi trains). Make them Bayesian: bayesianize(net, "
+            "stochastic='all'), or train the network first.",
             UserWarning,
             stacklevel=3,
         )

@@ -28,8 +28,8 @@ __all__ = [
 
 Policy = Literal["bayes", "point", "frozen"]
 _POLICIES = ("bayes", "point", "frozen")
-#: which layers of a network with BatchNorm ``bayesianize`` makes Bayesian by default
-NORMALIZED = ("after", "all")
+#: which layers ``bayesianize`` makes Bayesian when nothing selects them explicitly
+STOCHASTIC = ("head", "all")
 Selector = Iterable[type[nn.Module] | nn.Module | str]
 
 
@@ -80,40 +80,46 @@ def bayesianize(
     exclude: Selector | None = None,
     last_layer: bool = False,
     policy: Callable[[str, nn.Module], Policy | None] | None = None,
-    normalized: str = "after",
+    stochastic: str = "head",
 ) -> nn.Module:
     """A Bayesian copy of ``net``: chosen Linear/Conv layers get priors over their weights.
 
-    - default: every ``nn.Linear``, ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose2d`` becomes
-      Bayesian; normalisation layers, embeddings and everything else stay deterministic
-      and are learned as point estimates;
-    - ``normalized="after"`` (default), in a network with BatchNorm layers: only the
-      layers registered after its last BatchNorm layer become Bayesian, those before it
-      keep point values. BatchNorm normalises with statistics estimated under one set of
-      weights, and a draw of the layers before it would be normalised wrongly; kept
-      deterministic, they feed every draw the inputs the statistics describe (a partially
-      stochastic network: on the BatchNorm CNN of ``benchmarks/paired.py`` it beats the
-      softmax on NLL where the fully Bayesian one ties it, RESULTS). ``"all"`` treats a
-      normalised network like any other; so does a network with no layer after its last
-      BatchNorm. ``include``, ``last_layer`` and ``policy`` choose explicitly instead;
+    ``nn.Linear``, ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose2d`` can become Bayesian;
+    normalisation layers, embeddings and everything else stay deterministic and are
+    learned as point estimates. Which ones do:
+
+    - ``stochastic="head"`` (default): the layers after the network's feature extractor.
+      The feature extractor is every convolution followed by a Linear layer, and every
+      layer registered before the last BatchNorm; it keeps point values (trained as
+      point estimates, like BatchNorm's own parameters). A network with nothing after
+      its feature extractor (a fully convolutional one, an MLP without BatchNorm) is
+      Bayesian throughout. Why: BatchNorm normalises with statistics estimated under one
+      set of weights, which a draw of the layers before it would break, and with a
+      few thousand images the convolutions' uncertainty costs more than it gives. Both
+      partially stochastic posteriors beat the fully Bayesian ones in the paired studies
+      of ``benchmarks/paired.py`` (lower NLL; the wider CNN only then as calibrated as
+      the softmax; RESULTS);
+    - ``stochastic="all"``: every such layer, as the samplers (``fit_hmc``,
+      ``fit_sgmcmc``), which move only Bayesian layers, need;
     - ``include`` / ``exclude``: module types, module objects or exact module paths;
       with ``include`` only the matching layers become Bayesian;
     - ``last_layer=True``: only the last Linear/Conv layer is Bayesian and the layers
       before it are frozen (the common last-layer BNN on a trained feature extractor);
     - ``policy(path, module)`` returns ``"bayes"``, ``"point"`` or ``"frozen"`` (or None to
-      fall back to the rules above) and overrides them per module.
+      fall back to the rules above) and overrides them per module. ``include``,
+      ``last_layer`` and ``policy`` replace the ``stochastic`` rule; ``exclude`` narrows it.
 
     Existing weights are kept: they become the layers' ``*_point`` buffers, which the
     SVI guide starts from with ``init="point_estimate"``. ``net`` itself is not changed.
     """
-    if normalized not in NORMALIZED:
-        raise ValueError(f"unknown normalized {normalized!r}; choose one of {list(NORMALIZED)}")
+    if stochastic not in STOCHASTIC:
+        raise ValueError(f"unknown stochastic {stochastic!r}; choose one of {list(STOCHASTIC)}")
     net = copy.deepcopy(net)
     layers = [p for p, m in net.named_modules() if type(m) in BAYES_OF]
     last = layers[-1] if layers else None
     if isinstance(net, BayesianLayer) or (type(net) in BAYES_OF and last_layer):
         raise ValueError("bayesianize expects a network containing layers, not a single layer")
-    upstream = _before_last_normalization(net, layers) if normalized == "after" else set()
+    upstream = _feature_extractor(net, layers) if stochastic == "head" else set()
 
     def decide(path: str, module: nn.Module) -> Policy:
         chosen = policy(path, module) if policy is not None else None
@@ -151,16 +157,21 @@ def bayesianize(
     return net
 
 
-def _before_last_normalization(net: nn.Module, layers: list[str]) -> set[str]:
-    """The Linear/Conv ``layers`` registered before ``net``'s last BatchNorm layer, or none
-    when no such layer comes after it (then there is nothing to keep the posterior on)."""
-    norms = [path for path, _ in normalization_layers(net)]
-    if not norms:
-        return set()
-    position = {path: i for i, (path, _) in enumerate(net.named_modules())}
-    last_norm = max(position[path] for path in norms)
-    before = {path for path in layers if position[path] < last_norm}
-    return before if len(before) < len(layers) else set()
+def _feature_extractor(net: nn.Module, layers: list[str]) -> set[str]:
+    """The Linear/Conv ``layers`` that ``stochastic="head"`` keeps as point estimates:
+    convolutions with a Linear layer after them, and layers before the last BatchNorm;
+    none when that would leave no layer Bayesian."""
+    modules = dict(net.named_modules())
+    position = {path: i for i, path in enumerate(modules)}
+    norms = [position[path] for path, _ in normalization_layers(net)]
+    last_linear = max((position[p] for p in layers if type(modules[p]) is nn.Linear), default=-1)
+    point = {
+        path
+        for path in layers
+        if (type(modules[path]) is not nn.Linear and position[path] < last_linear)
+        or (norms and position[path] < max(norms))
+    }
+    return point if len(point) < len(layers) else set()
 
 
 def deterministic(net: nn.Module) -> nn.Module:
