@@ -30,7 +30,7 @@ def fit(compiled: bool) -> tuple[float, float, float]:
     train, test = bn.data.digits()
     svi.functional_elbo = compiled_elbo if compiled else functional_elbo
     torch.manual_seed(0)
-    model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), len(train))
+    model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn(), stochastic="all"), len(train))
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dynamo's recompilation notices

@@ -5,8 +5,10 @@
 1. SVI epoch time / plain torch training epoch (same zoo CNN, loader, batch, Adam),
    for plain reparameterization, local reparameterization and flipout, each with the
    functional step (the default) and the traced one, and the MAP warm start's point-mass
-   epoch; and a hand-written flat mean-field
-   step in plain torch (the arithmetic no library can avoid) against the same floor.
+   epoch, all with every layer Bayesian; the functional step with ``bayesianize``'s
+   default (the head Bayesian, the convolutions point estimates); and a hand-written flat
+   mean-field step in plain torch (the arithmetic no library can avoid) against the same
+   floor.
    The functional rows and the hand-written one again for a wider CNN (channels 32/64).
    The same for an SG-MCMC epoch (SGHMC and SGLD, constant step).
 2. Posterior predictive with S=100 / S plain forward passes of the same network,
@@ -76,11 +78,15 @@ def bench_svi(
     floor = plain_epoch(make_net().to(device), loader, device)
     floor()  # warm-up
     rows = {}
-    # the mean-field guide with each reparameterization, and the MAP warm start's point mass
-    cases = [(step, reparam, "mean_field") for step, reparam in itertools.product(steps, reparams)]
-    cases += [(step, None, "delta") for step in steps]
-    for step, reparam, guide in cases:
-        model = bn.Classifier(bn.bayesianize(make_net()), num_data=len(train))
+    # every layer Bayesian: the mean-field guide with each reparameterization and the MAP
+    # warm start's point mass; then bayesianize's default (the head only), as users run it
+    cases = [
+        (step, reparam, "mean_field", "all") for step, reparam in itertools.product(steps, reparams)
+    ]
+    cases += [(step, None, "delta", "all") for step in steps]
+    cases += [(steps[0], None, "mean_field", "head")]
+    for step, reparam, guide, stochastic in cases:
+        model = bn.Classifier(bn.bayesianize(make_net(), stochastic=stochastic), len(train))
         svi, floors = interleaved_fit(
             lambda callback, model=model, step=step, reparam=reparam, guide=guide: bn.fit_svi(
                 model,
@@ -99,6 +105,7 @@ def bench_svi(
             device,
         )
         key = f"{step}_{reparam or 'reparam'}" if guide == "mean_field" else f"{step}_map"
+        key += "_head" if stochastic == "head" else ""
         rows[f"plain_torch_epoch_s[{key}]"] = statistics.median(floors)
         rows[f"svi_{key}_epoch_s"] = statistics.median(svi)
         rows[f"svi_{key}_ratio"] = median_ratio(svi, floors)
@@ -156,7 +163,9 @@ def bench_sgmcmc(device, repeats):
     floor()  # warm-up
     rows = {}
     for method in ("sghmc", "sgld"):
-        model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(train))
+        model = bn.Classifier(
+            bn.bayesianize(bn.zoo.digits_cnn(), stochastic="all"), num_data=len(train)
+        )
         epochs, floors = interleaved_fit(
             lambda callback, model=model, method=method: bn.fit_sgmcmc(
                 model,
@@ -198,7 +207,9 @@ def bench_predict(device, repeats, num_samples=100):
     """predict(S=100) / S plain forward passes, interleaved, for the loop and vmap."""
     train, test = bn.data.digits()
     x = test.tensors[0].to(device)
-    model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(train))
+    model = bn.Classifier(
+        bn.bayesianize(bn.zoo.digits_cnn(), stochastic="all"), num_data=len(train)
+    )
     post = bn.fit_svi(model, bn.data.to_loader(train, 256), epochs=1, device=device, progress=False)
     net = post.net
 
@@ -230,7 +241,7 @@ def bench_plate(device, repeats, big=1_281_167):
     ``randperm(num_data)``, 63 ms at the larger size)."""
     train, _ = bn.data.digits()
     x, y = (t[:64].to(device) for t in train.tensors)
-    net = bn.bayesianize(bn.zoo.digits_cnn()).to(device)
+    net = bn.bayesianize(bn.zoo.digits_cnn(), stochastic="all").to(device)
     models = {"small": bn.Classifier(net, len(train)), "large": bn.Classifier(net, big)}
     runs = {k: (lambda m=m: pyro.poutine.trace(m).get_trace(x, y)) for k, m in models.items()}
     times = interleaved(runs, device, max(repeats, 20))

@@ -40,7 +40,8 @@ def bench_leapfrog(device, repeats):
     train, _ = bn.data.digits()
     x, y = (t[:1200].to(device) for t in train.tensors)
     model = bn.Classifier(
-        bn.bayesianize(bn.zoo.digits_cnn(), prior=bn.priors.Normal(1.0)), num_data=1200
+        bn.bayesianize(bn.zoo.digits_cnn(), prior=bn.priors.Normal(1.0), stochastic="all"),
+        num_data=1200,
     ).to(device)
     params, pyro_potential, _, _ = initialize_model(model, model_args=(x, y), max_plate_nesting=1)
     functional = FunctionalPotential(model, x, y)
@@ -92,7 +93,9 @@ def bench_ess(device):
     net = tiny_cnn()
     runs = {}
     for kernel in ("nuts", "hmc"):
-        model = bn.Classifier(bn.bayesianize(net, prior=bn.priors.Normal(1.0)), num_data=300)
+        model = bn.Classifier(
+            bn.bayesianize(net, prior=bn.priors.Normal(1.0), stochastic="all"), num_data=300
+        )
         options = {"max_tree_depth": 6} if kernel == "nuts" else {"trajectory_length": runs["nuts"]}
         start = time.perf_counter()
         post = bn.fit_hmc(
@@ -125,7 +128,7 @@ MEMORY_SCRIPT = """
 import resource, torch, bayesnet as bn
 train, _ = bn.data.digits()
 x, y = (t[:200] for t in train.tensors)
-model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn(), prior=bn.priors.Normal(1.0)), num_data=200)
+model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn(), prior=bn.priors.Normal(1.0), stochastic="all"), num_data=200)
 post = bn.fit_hmc(model, (x, y), num_samples=1000, warmup=10, kernel="hmc", num_steps=1, progress=False, seed=0)
 draw_bytes = sum(v.numel() * v.element_size() for v in post.sampler.draws.values())
 print(draw_bytes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -36,7 +36,9 @@ def run_bayesnet(x, y, xt, yt, seed):
     net = nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10)
     )
-    model = bn.Classifier(bn.bayesianize(net, prior=bn.priors.Normal(1.0)), num_data=len(x))
+    model = bn.Classifier(
+        bn.bayesianize(net, prior=bn.priors.Normal(1.0), stochastic="all"), num_data=len(x)
+    )
     start = time.perf_counter()
     post = bn.fit_hmc(
         model,
