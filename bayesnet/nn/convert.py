@@ -91,8 +91,8 @@ def bayesianize(
     - ``stochastic="head"`` (default): the layers after the network's feature extractor.
       The feature extractor is every convolution followed by a Linear layer, and every
       layer registered before the last BatchNorm; it keeps point values (trained as
-      point estimates, like BatchNorm's own parameters). A network with nothing after
-      its feature extractor (a fully convolutional one, an MLP without BatchNorm) is
+      point estimates, like BatchNorm's own parameters). A network without one (an MLP
+      without BatchNorm) or with nothing after it (a fully convolutional one) is
       Bayesian throughout. Why: BatchNorm normalises with statistics estimated under one
       set of weights, which a draw of the layers before it would break, and with a
       few thousand images the convolutions' uncertainty costs more than it gives. Both
