@@ -163,13 +163,13 @@ def _feature_extractor(net: nn.Module, layers: list[str]) -> set[str]:
     none when that would leave no layer Bayesian."""
     modules = dict(net.named_modules())
     position = {path: i for i, path in enumerate(modules)}
-    norms = [position[path] for path, _ in normalization_layers(net)]
+    last_norm = max((position[path] for path, _ in normalization_layers(net)), default=-1)
     last_linear = max((position[p] for p in layers if type(modules[p]) is nn.Linear), default=-1)
     point = {
         path
         for path in layers
         if (type(modules[path]) is not nn.Linear and position[path] < last_linear)
-        or (norms and position[path] < max(norms))
+        or position[path] < last_norm
     }
     return point if len(point) < len(layers) else set()
 
