@@ -11,7 +11,19 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["digits_cnn", "mlp", "fcn", "lenet5", "resnet20", "BasicBlock", "build", "NAMES"]
+__all__ = [
+    "digits_cnn",
+    "cnn",
+    "mlp",
+    "fcn",
+    "lenet5",
+    "resnet",
+    "resnet8",
+    "resnet20",
+    "BasicBlock",
+    "build",
+    "NAMES",
+]
 
 
 def digits_cnn(
@@ -55,18 +67,48 @@ def fcn(in_channels: int = 1, num_classes: int = 11, width: int = 32) -> nn.Sequ
     return nn.Sequential(*layers)
 
 
-def lenet5(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
-    """LeNet-5 for 28x28 images (MNIST-sized): two 5x5 conv + pool stages (6 and 16
-    channels, the first padded to keep 28x28), then 120-84-classes linear layers."""
+def cnn(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    image_size: int = 28,
+    channels: tuple[int, int] = (16, 32),
+    hidden: int = 128,
+    batch_norm: bool = False,
+) -> nn.Sequential:
+    """Two 3x3 conv stages (each ``[BatchNorm], ReLU, 2x2 max-pool``) and two linear
+    layers, for square images of any ``image_size`` divisible by 4 (8x8 digits, 28x28
+    MNIST, 32x32 CIFAR); ``batch_norm=True`` adds BatchNorm after each convolution."""
+    if image_size % 4:
+        raise ValueError(f"cnn needs an image size divisible by 4, got {image_size}")
+    layers: list[nn.Module] = []
+    width = in_channels
+    for c in channels:
+        layers += [nn.Conv2d(width, c, 3, padding=1)]
+        layers += [nn.BatchNorm2d(c)] if batch_norm else []
+        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+        width = c
+    side = image_size // 4
+    layers += [nn.Flatten(), nn.Linear(width * side * side, hidden), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(hidden, num_classes))
+
+
+def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
+    """LeNet-5: two 5x5 conv + pool stages (6 and 16 channels, the first padded to keep
+    the image size), then 120-84-classes linear layers. At 28x28 (MNIST) it is the
+    classic network; smaller images (the 8x8 digits) pad the second stage too."""
+    small = image_size < 20
+    side = (image_size // 2 - (0 if small else 4)) // 2
+    if side < 1:
+        raise ValueError(f"lenet5 needs images of at least 4x4, got {image_size}")
     return nn.Sequential(
         nn.Conv2d(in_channels, 6, 5, padding=2),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5),
+        nn.Conv2d(6, 16, 5, padding=2 if small else 0),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120),
+        nn.Linear(16 * side * side, 120),
         nn.ReLU(),
         nn.Linear(120, 84),
         nn.ReLU(),
@@ -95,30 +137,55 @@ class BasicBlock(nn.Module):
         return (self.bn2(self.conv2(out)) + self.shortcut(x)).relu()
 
 
-def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
-    """The CIFAR ResNet-20 of He et al. (2016): a 3x3 conv, three stages of three basic
-    blocks at 16, 32 and 64 channels (stride 2 between stages), global average pooling and
-    a linear classifier; about 0.27M weights. ``bayesianize`` makes its classifier
-    Bayesian (everything before its last BatchNorm keeps point values; with
-    ``stochastic="all"`` the convolutions too) and keeps BatchNorm deterministic."""
+def resnet(
+    depth: int = 20,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    widths: tuple[int, int, int] = (16, 32, 64),
+) -> nn.Sequential:
+    """The CIFAR ResNet of He et al. (2016) of ``depth = 6n + 2`` layers: a 3x3 conv
+    (BatchNorm, ReLU), three stages of ``n`` basic blocks at ``widths`` channels (stride 2
+    between stages), global average pooling and a linear classifier. ``bayesianize``
+    makes its classifier Bayesian (everything before its last BatchNorm keeps point
+    values; with ``stochastic="all"`` the convolutions too) and keeps BatchNorm
+    deterministic."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"a CIFAR ResNet has depth 6n + 2 >= 8, got {depth}")
     layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, 16, 3, padding=1, bias=False),
-        nn.BatchNorm2d(16),
+        nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+        nn.BatchNorm2d(widths[0]),
         nn.ReLU(),
     ]
-    width = 16
-    for channels, stride in ((16, 1), (32, 2), (64, 2)):
-        for block in range(3):
-            layers.append(BasicBlock(width, channels, stride if block == 0 else 1))
+    width = widths[0]
+    for stage, channels in enumerate(widths):
+        for block in range((depth - 2) // 6):
+            stride = 2 if stage and not block else 1
+            layers.append(BasicBlock(width, channels, stride))
             width = channels
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes)]
     return nn.Sequential(*layers)
+
+
+def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
+    """ResNet-20 (three blocks per stage at 16, 32, 64 channels): about 0.27M weights."""
+    return resnet(20, num_classes, in_channels)
+
+
+def resnet8(
+    num_classes: int = 10, in_channels: int = 3, widths: tuple[int, int, int] = (8, 16, 32)
+) -> nn.Sequential:
+    """A small ResNet: one basic block per stage at 8, 16 and 32 channels (about 20k
+    weights), cheap enough to train several times on 28x28 images on two CPU cores."""
+    return resnet(8, num_classes, in_channels, widths)
 
 
 #: zoo name -> factory(num_classes, input_shape) for classifiers of ``[C, H, W]`` inputs
 NAMES: dict[str, Callable[[int, tuple[int, ...]], nn.Module]] = {
     "digits_cnn": lambda k, shape: digits_cnn(k),
-    "lenet5": lambda k, shape: lenet5(k, in_channels=shape[0]),
+    "cnn": lambda k, shape: cnn(k, shape[0], shape[-1]),
+    "bn_cnn": lambda k, shape: cnn(k, shape[0], shape[-1], batch_norm=True),
+    "lenet5": lambda k, shape: lenet5(k, shape[0], shape[-1]),
+    "resnet8": lambda k, shape: resnet8(k, in_channels=shape[0]),
     "resnet20": lambda k, shape: resnet20(k, in_channels=shape[0]),
     "mlp": lambda k, shape: mlp(math.prod(shape), k, hidden=(128, 128)),
 }

@@ -49,6 +49,25 @@ def test_every_shift_is_the_identity_at_severity_zero_and_grows(name, digits):
     assert change == sorted(change) and change[-1] > 0.1
 
 
+def test_natural_patches_are_photographs_not_digits(digits):
+    x = digits[1].tensors[0][:40]
+    patches = shift.natural_patches(x, seed=0)
+    assert patches.shape == x.shape
+    assert patches.amin((1, 2, 3)).eq(0).all() and patches.amax((1, 2, 3)).eq(1).all()
+    torch.testing.assert_close(shift.natural_patches(x, seed=0), patches)
+    assert not torch.allclose(shift.natural_patches(x, seed=1), patches)
+
+    # neighbouring pixels of a photograph are alike; of uniform noise they are not
+    def roughness(images):
+        return (images[..., 1:] - images[..., :-1]).abs().mean().item()
+
+    assert roughness(patches) < roughness(shift.noise_like(x)) / 2
+    colour = shift.natural_patches(torch.rand(4, 3, 32, 32), seed=0)
+    assert colour.shape == (4, 3, 32, 32) and not torch.allclose(colour[:, 0], colour[:, 1])
+    with pytest.raises(ValueError, match="1- or 3-channel"):
+        shift.natural_patches(torch.rand(2, 2, 8, 8))
+
+
 def test_blur_and_inversion_exact_cases():
     flat = torch.full((2, 1, 8, 8), 0.3)
     assert torch.allclose(shift.blur(flat, 1.5), flat)  # a constant image stays constant

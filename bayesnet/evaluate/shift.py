@@ -12,7 +12,15 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["rotate", "gaussian_noise", "blur", "invert", "noise_like", "SHIFTS"]
+__all__ = [
+    "rotate",
+    "gaussian_noise",
+    "blur",
+    "invert",
+    "noise_like",
+    "natural_patches",
+    "SHIFTS",
+]
 
 Shift = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -70,6 +78,39 @@ def noise_like(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     lo, hi = x.min().item(), x.max().item()
     return (torch.rand(x.shape, generator=generator) * (hi - lo) + lo).to(x)
+
+
+def natural_patches(x: torch.Tensor, seed: int = 0, zoom: int = 2) -> torch.Tensor:
+    """Patches of real photographs, as many as ``x`` has images and of its shape: square
+    crops of scikit-learn's two sample photographs (a temple, a flower; shipped with it,
+    no download) at random places, ``zoom`` times the image size, averaged down to it, in
+    grey (or colour, for 3-channel ``x``), stretched to ``x``'s value range. Natural
+    images that are not the data: edges and textures, no digit or object of its classes."""
+    _images(x, "natural_patches")
+    from sklearn.datasets import load_sample_images  # loads on use, as digits() does
+
+    n, channels, height, width = x.shape
+    if channels not in (1, 3):
+        raise ValueError(f"natural_patches makes 1- or 3-channel images, not {channels}")
+    photos = [
+        torch.tensor(im, dtype=torch.float32).permute(2, 0, 1) / 255
+        for im in load_sample_images().images
+    ]
+    generator = torch.Generator().manual_seed(seed)
+    crops = []
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        top = int(torch.randint(photo.shape[1] - zoom * height + 1, (1,), generator=generator))
+        left = int(torch.randint(photo.shape[2] - zoom * width + 1, (1,), generator=generator))
+        crops.append(photo[:, top : top + zoom * height, left : left + zoom * width])
+    patches = F.avg_pool2d(torch.stack(crops), zoom)
+    if channels == 1:
+        patches = patches.mean(1, keepdim=True)
+    low = patches.amin((1, 2, 3), keepdim=True)
+    high = patches.amax((1, 2, 3), keepdim=True)
+    patches = (patches - low) / (high - low).clamp_min(1e-6)
+    lo, hi = x.min().item(), x.max().item()
+    return (patches * (hi - lo) + lo).to(x)
 
 
 SHIFTS: dict[str, tuple[Shift, tuple[float, ...]]] = {
