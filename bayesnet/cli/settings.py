@@ -22,6 +22,9 @@ METHODS = (
     "temperature",
     "dropout",
     "ensemble",
+    "multiswag",
+    "swag",
+    "ivon",
     *SVI_REPARAM,
     "sgmcmc",
     "laplace",
@@ -58,7 +61,9 @@ class CompareSettings:
     images are extra out-of-distribution sets (beside noise and rotated test images).
     ``log_every``: N > 0 writes every N-th epoch of each SVI fit to ``<method>_log.jsonl``
     in the run directory.
-    ``methods``: any of ``METHODS`` (softmax always runs: every method is compared with it).
+    ``methods``: any of ``METHODS`` (softmax always runs: every method is compared with it);
+    ``multiswag`` is ``bn.fit``, the recommended posterior, ``swag`` its one-start form
+    (``bn.fit(starts=1)``), ``ivon`` ``bn.fit_ivon``; they train for ``epochs``.
     ``laplace_subset`` / ``laplace_hessian``: ``fit_laplace``'s ``subset`` and ``hessian``
     (the Laplace posterior is taken around the softmax network).
     ``held_out``: comma-separated digit classes left out of training and used as an OOD
@@ -69,7 +74,7 @@ class CompareSettings:
     data: str = "digits"
     model: str = "digits_cnn"
     ood: str = ""
-    methods: str = "softmax,temperature,dropout,ensemble,svi"
+    methods: str = "softmax,temperature,dropout,ensemble,multiswag"
     held_out: str = ""
     epochs: int = 30
     svi_epochs: int = 30

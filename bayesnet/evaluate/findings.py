@@ -18,7 +18,17 @@ from typing import Any
 __all__ = ["Finding", "findings", "BAYESIAN_METHODS"]
 
 #: the methods whose predictive is "the posterior predictive", in order of preference
-BAYESIAN_METHODS = ("hmc", "svi", "svi_local", "svi_flipout", "sgmcmc", "laplace")
+BAYESIAN_METHODS = (
+    "multiswag",
+    "hmc",
+    "svi",
+    "svi_local",
+    "svi_flipout",
+    "sgmcmc",
+    "swag",
+    "ivon",
+    "laplace",
+)
 
 Rows = Sequence[dict[str, Any]]
 

@@ -4,11 +4,15 @@ from . import baselines
 from .collapse import CollapseWarning
 from .elbo import ELBOTerms, elbo_terms
 from .functional import FunctionalELBO
+from .gaussian import FlatGaussianSampler
 from .guides import GUIDES, GuideSampler, MeanFieldNormal, PointMass, make_guide
+from .ivon import fit_ivon
 from .laplace import LaplaceSampler, fit_laplace
 from .mcmc import FunctionalPotential, SamplingDiverged, fit_hmc
+from .recommended import fit
 from .reparam import Flipout, LocalReparameterization, make_reparam
 from .sgmcmc import cyclical_lr, fit_sgmcmc
+from .starts import multi_start
 from .svi import (
     DEFAULT_TEMPERATURE,
     NORMALIZED_TEMPERATURE,
@@ -18,11 +22,13 @@ from .svi import (
     linear_warmup,
     recommended_temperature,
 )
+from .swag import SwagMoments, fit_swag
 
 __all__ = [
     "CollapseWarning",
     "DEFAULT_TEMPERATURE",
     "ELBOTerms",
+    "FlatGaussianSampler",
     "Flipout",
     "FunctionalELBO",
     "FunctionalPotential",
@@ -34,17 +40,22 @@ __all__ = [
     "NORMALIZED_TEMPERATURE",
     "PointMass",
     "SamplingDiverged",
+    "SwagMoments",
     "TEMPERATURES",
     "TrainingDiverged",
     "baselines",
     "cyclical_lr",
     "elbo_terms",
+    "fit",
     "fit_hmc",
+    "fit_ivon",
     "fit_laplace",
     "fit_sgmcmc",
     "fit_svi",
+    "fit_swag",
     "linear_warmup",
     "make_guide",
     "make_reparam",
+    "multi_start",
     "recommended_temperature",
 ]

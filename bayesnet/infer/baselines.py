@@ -28,6 +28,7 @@ from .._checks import check_choice, check_finite
 from ..device import resolve
 from ..models import Classifier, Regressor
 from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
+from ..nn.normalization import normalization_inputs
 from ..nn.temperature import Temperature
 from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
 from .loop import OPTIMIZERS, first_batch, run_epoch
@@ -90,20 +91,28 @@ def train_net(
     epochs: int = 30,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
-    optimizer: str = "adam",
+    optimizer: str | torch.optim.Optimizer = "adam",
     task: str = "classification",
     progress: bool = True,
     desc: str = "point estimate",
+    **loop: Any,
 ) -> tuple[list[dict[str, float]], int]:
     """Train ``net`` in place by maximum likelihood; returns the per-epoch history and
-    the number of training examples seen per epoch."""
+    the number of training examples seen per epoch. ``optimizer`` is a name of
+    ``OPTIMIZERS`` (built with ``lr`` and ``weight_decay``) or an optimizer over ``net``'s
+    parameters, used as it is; ``loop`` passes ``schedule``, ``around_gradient`` and
+    ``after_step`` to every epoch (``loop.run_epoch``)."""
     model_cls, loss_fn = TASKS[check_choice(task, TASKS, "task")]
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     first_batch(loader)  # raises on an empty loader
     device = next(net.parameters()).device
-    opt = OPTIMIZERS[check_choice(optimizer, OPTIMIZERS, "optimizer")](
-        [p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
+    opt = (
+        optimizer
+        if isinstance(optimizer, torch.optim.Optimizer)
+        else OPTIMIZERS[check_choice(optimizer, OPTIMIZERS, "optimizer")](
+            [p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
+        )
     )
     model = model_cls(net, 1)
 
@@ -126,15 +135,32 @@ def train_net(
             on_nonfinite=lambda loss, terms, step, epoch=epoch: FloatingPointError(
                 f"{desc} loss became {loss.item()} at epoch {epoch + 1}"
             ),
+            **loop,
         )
         history.append({"epoch": epoch + 1, "loss": mean.item()})
     net.eval()
     return history, seen
 
 
-def _wrap(net: nn.Module, task: str, num_data: int, sampler, info: dict) -> Posterior:
+def wrap(
+    net: nn.Module,
+    task: str,
+    num_data: int,
+    sampler: Sampler,
+    info: dict,
+    statistics_from: Iterable | None = None,
+) -> Posterior:
+    """``net`` (trained) and its ``sampler`` as a ``Posterior`` of the ``task``'s model.
+    ``statistics_from``: a loader whose data set's inputs every draw's BatchNorm
+    statistics are estimated on (weight draws that BatchNorm's running statistics do not
+    belong to); ignored without BatchNorm."""
     model_cls, _ = TASKS[task]
-    return Posterior(model_cls(net, num_data), sampler, info)
+    dataset = getattr(statistics_from, "dataset", None)
+    inputs = normalization_inputs(net, dataset) if dataset is not None else None
+    device = next(net.parameters()).device
+    return Posterior(
+        model_cls(net, num_data), sampler, info, inputs.to(device) if inputs is not None else None
+    )
 
 
 def point_estimate(
@@ -155,7 +181,7 @@ def point_estimate(
     start = time.perf_counter()
     history, seen = train_net(net, loader, epochs, task=task, progress=progress, **train)
     info = {"engine": "point_estimate", "history": history, "seconds": time.perf_counter() - start}
-    return _wrap(net, task, seen, DrawsSampler({}), info)
+    return wrap(net, task, seen, DrawsSampler({}), info)
 
 
 def temperature_scaled(
@@ -244,7 +270,7 @@ def mc_dropout(
         net, loader, epochs, task=task, progress=progress, desc="MC dropout", **train
     )
     info = {"engine": "mc_dropout", "history": history, "seconds": time.perf_counter() - start}
-    return _wrap(net, task, seen, DropoutSampler.of(net, num_samples), info)
+    return wrap(net, task, seen, DropoutSampler.of(net, num_samples), info)
 
 
 def deep_ensemble(
@@ -279,4 +305,4 @@ def deep_ensemble(
         states.append(member.state_dict())
     draws = {k: torch.stack([s[k] for s in states]) for k in states[0]}
     info = {"engine": "deep_ensemble", "history": histories, "seconds": time.perf_counter() - start}
-    return _wrap(member, task, seen, DrawsSampler(draws), info)
+    return wrap(member, task, seen, DrawsSampler(draws), info)

@@ -15,12 +15,26 @@ from typing import Any
 
 import torch
 
-from ..models import BayesianModel
+from ..models import BayesianModel, Classifier
+from ..posterior import Posterior
+from .loop import batches
 
-__all__ = ["CollapseWarning", "null_nll", "ignores_data", "check_collapse", "EXPLAINED_MIN"]
+__all__ = [
+    "CollapseWarning",
+    "null_nll",
+    "ignores_data",
+    "check_collapse",
+    "check_predictive",
+    "predictive_nll",
+    "training_null_nll",
+    "EXPLAINED_MIN",
+]
 
 #: a fit that explains less than this fraction of the input-free NLL has collapsed
 EXPLAINED_MIN = 0.1
+#: the predictive check's draws and training examples (a collapsed predictive is uniform:
+#: a few draws on a few batches show it)
+CHECK_DRAWS, CHECK_EXAMPLES = 8, 256
 
 
 class CollapseWarning(UserWarning):
@@ -67,5 +81,50 @@ def check_collapse(info: dict[str, Any], null: float, model: BayesianModel) -> b
             "layers (bayesianize(..., last_layer=True)), or more data.",
             CollapseWarning,
             stacklevel=3,
+        )
+    return collapsed
+
+
+def training_null_nll(loader, model: BayesianModel) -> float:
+    """``null_nll`` of the labels of the whole training ``loader`` (one pass over it): a
+    class-sorted first batch would say nothing about the rest."""
+    targets = torch.cat([y.cpu() for _, y in batches(loader)])
+    return null_nll(targets, isinstance(model, Classifier))
+
+
+@torch.no_grad()
+def predictive_nll(post: Posterior, x: torch.Tensor, y: torch.Tensor, draws: int) -> float:
+    """Mean NLL per example of ``post``'s predictive (``draws`` draws) on ``(x, y)``."""
+    params = post.sample_params(draws)
+    out = post.forward(x, params, link=False)
+    log_lik = post.model.log_likelihood_draws(out, y, params)
+    return float(-(log_lik.logsumexp(0) - math.log(len(out))).mean())
+
+
+def check_predictive(post: Posterior, loader, null: float, engine: str) -> bool:
+    """Warn with ``CollapseWarning`` when ``post``'s predictive on up to ``CHECK_EXAMPLES``
+    training examples explains less than ``EXPLAINED_MIN`` of the input-free ``null``;
+    records ``collapsed``, ``train_predictive_nll`` and ``null_nll`` in ``post.info``."""
+    xs, ys, count = [], [], 0
+    for x, y in batches(loader):
+        xs.append(x)
+        ys.append(y)
+        count += len(x)
+        if count >= CHECK_EXAMPLES:
+            break
+    device = post.device
+    x = torch.cat(xs)[:CHECK_EXAMPLES].to(device)
+    y = torch.cat(ys)[:CHECK_EXAMPLES].to(device)
+    nll = predictive_nll(post, x, y, CHECK_DRAWS)
+    collapsed = ignores_data(nll, null)
+    post.info.update(collapsed=collapsed, train_predictive_nll=nll, null_nll=null)
+    if collapsed:
+        warnings.warn(
+            f"the {engine} posterior ignores the data: its predictive NLL on training examples "
+            f"is {nll:.3f} nats against {null:.3f} for a guess that ignores the inputs. The "
+            "network did not learn (train longer, or a lower learning rate if it diverged) "
+            "or its draws leave the mode (a smaller scale or temperature).",
+            CollapseWarning,
+            stacklevel=4,
         )
     return collapsed

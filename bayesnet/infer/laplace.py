@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import math
 import time
 import warnings
 from collections.abc import Iterable
@@ -35,7 +34,7 @@ from ..device import resolve
 from ..models import BayesianModel, Classifier, Regressor
 from ..nn.linearized import Linearized
 from ..posterior import Posterior, Sampler
-from .collapse import CollapseWarning, ignores_data, null_nll
+from .collapse import CollapseWarning, ignores_data, null_nll, predictive_nll
 from .loop import batches, first_batch
 
 __all__ = ["fit_laplace", "LaplaceSampler", "SUBSETS", "HESSIANS", "PREDICTIVES", "INSTALL"]
@@ -244,8 +243,8 @@ def fit_laplace(
     options["prior_precision"] = chosen
     post = Posterior(model, LaplaceSampler(approximation, names, options), {})
     x0, y0 = x0[:CHECK_EXAMPLES].to(device), y0[:CHECK_EXAMPLES].to(device)
-    predictive_nll = _predictive_nll(post, x0, y0)
-    cause = _collapse_cause(nll, predictive_nll, null, subset, chosen)
+    predictive = predictive_nll(post, x0, y0, CHECK_DRAWS)
+    cause = _collapse_cause(nll, predictive, null, subset, chosen)
     post.info = {
         "engine": "laplace",
         **{
@@ -257,7 +256,7 @@ def fit_laplace(
         "num_params": sum(int(torch.Size(s).numel()) for _, s in names),
         "fixed": fixed,
         "train_nll": nll,
-        "train_predictive_nll": predictive_nll,
+        "train_predictive_nll": predictive,
         "null_nll": null,
         "collapsed": cause is not None,
         "seconds": time.perf_counter() - start,
@@ -301,11 +300,3 @@ def _training_nll(model: BayesianModel, loader: Iterable, device: torch.device):
         count += len(x)
         targets.append(y.cpu())
     return total / count, null_nll(torch.cat(targets), isinstance(model, Classifier))
-
-
-@torch.no_grad()
-def _predictive_nll(post: Posterior, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean NLL per example of the posterior predictive (``CHECK_DRAWS`` draws) on ``x``."""
-    out = post.forward(x, post.sample_params(CHECK_DRAWS), link=False)
-    log_lik = torch.stack([post.model.log_likelihood(o, y) for o in out])
-    return float(-(log_lik.logsumexp(0) - math.log(len(out))).mean())

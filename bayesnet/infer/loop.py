@@ -6,7 +6,9 @@ finite check, the optimiser step and the epoch's averages (one device sync per e
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -57,27 +59,34 @@ def run_epoch(
     check: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     after_backward: Callable[[], None] | None = None,
     schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+    around_gradient: Callable[[], AbstractContextManager] | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> tuple[torch.Tensor, int]:
     """One pass over ``loader``: per batch, ``check(x, y)`` (when given), the objective, a
     refusal of a non-finite loss (``on_nonfinite(loss, terms, step)`` is raised), backward,
     ``after_backward()`` (e.g. averaging gradients across processes), the optimiser's and
-    the schedule's steps. Returns the mean of ``terms`` over the batches and the number of
-    examples seen."""
+    the schedule's steps, then ``after_step()`` (SWAG collects its iterates there). The
+    objective and backward run inside ``around_gradient()`` where one is given (IVON
+    evaluates the gradient at a weight draw it restores on exit). Returns the mean of
+    ``terms`` over the batches and the number of examples seen."""
     sums, count, examples = None, 0, 0
     for step, (x, y) in enumerate(batches(loader)):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if check is not None:
             check(x, y)
-        loss, terms = objective(x, y, step)
-        if not torch.isfinite(loss):
-            raise on_nonfinite(loss, terms, step)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with around_gradient() if around_gradient is not None else contextlib.nullcontext():
+            loss, terms = objective(x, y, step)
+            if not torch.isfinite(loss):
+                raise on_nonfinite(loss, terms, step)
+            loss.backward()
         if after_backward is not None:
             after_backward()
         optimizer.step()
         if schedule is not None:
             schedule.step()
+        if after_step is not None:
+            after_step()
         sums = terms.detach() if sums is None else sums + terms.detach()
         count += 1
         examples += x.shape[0]

@@ -1,0 +1,79 @@
+"""Several starts of one fit, mixed: ``multi_start(fit, starts) -> Posterior``.
+
+A fit finds one mode; fits from independent initial weights find several, and their
+equal-weight mixture (``Posterior.mixture``) covers them all. A deep ensemble is starts of
+the point estimate; MultiSWAG (Wilson & Izmailov 2020) is starts of SWAG, MultiIVON
+starts of IVON.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._rng import seeded
+from ..posterior import Posterior
+
+__all__ = ["multi_start", "network_starts", "reinitialized"]
+
+
+def reinitialized(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` with fresh initial weights, drawn as torch's layers draw theirs
+    (``reset_parameters`` of every module that has one, from the global RNG)."""
+    net = copy.deepcopy(net)
+    for module in net.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return net
+
+
+def multi_start(
+    fit: Callable[[int, int | None], Posterior],
+    starts: int,
+    seed: int | None = None,
+    engine: str | None = None,
+) -> Posterior:
+    """``fit(k, seed_k)`` for ``k = 0 .. starts - 1`` mixed with equal weights; start ``k``
+    is given the seed ``seed + k`` (None: each draws from the global RNG, advancing it). The mixture's
+    ``info`` is the first start's, with every start's own under ``"starts"`` and
+    ``collapsed`` if any start collapsed; ``engine`` renames it (``"multiswag"``)."""
+    if not isinstance(starts, int) or starts < 1:
+        raise ValueError(f"starts must be a positive int, got {starts!r}")
+    posts = [fit(k, None if seed is None else seed + k) for k in range(starts)]
+    if starts == 1:
+        return posts[0]
+    infos = [p.info for p in posts]
+    info: dict[str, Any] = {
+        **infos[0],
+        "starts": infos,
+        "seconds": sum(i.get("seconds", 0.0) for i in infos),
+        "collapsed": any(i.get("collapsed", False) for i in infos),
+    }
+    if engine is not None:
+        info["engine"] = engine
+    return Posterior.mixture(posts, info)
+
+
+def network_starts(
+    net: nn.Module,
+    fit: Callable[[nn.Module, int], Posterior],
+    starts: int,
+    seed: int | None,
+    device: torch.device,
+    engine: str,
+) -> Posterior:
+    """``multi_start`` over a plain network: start ``k`` calls ``fit(copy, k)`` on a copy of
+    ``net`` on ``device`` (start 0 keeps ``net``'s weights, the others are re-initialised),
+    with torch's RNG seeded ``seed + k`` inside and the caller's restored after; the
+    mixture's engine is ``"multi" + engine``."""
+
+    def one(k: int, seed_k: int | None) -> Posterior:
+        with seeded(seed_k, device):
+            member = (reinitialized(net) if k else copy.deepcopy(net)).to(device)
+            return fit(member, k)
+
+    return multi_start(one, starts, seed, engine=f"multi{engine}" if starts > 1 else None)

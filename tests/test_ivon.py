@@ -1,0 +1,69 @@
+"""IVON through the authors' ivon-opt: draws differ, the posterior narrows with more data,
+and it saves, loads and mixes like every other posterior."""
+
+import pytest
+import torch
+from conftest import loader_of
+from torch import nn
+
+import bayesnet as bn
+
+pytest.importorskip("ivon")
+
+
+def _logistic(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g)
+    y = (x @ torch.tensor([2.0, -1.0]) + 0.5 * torch.randn(n, generator=g) > 0).long()
+    return x, y
+
+
+def _fit(n: int, **options):
+    x, y = _logistic(n)
+    loader = loader_of(x, y, 32)
+    return bn.fit_ivon(nn.Linear(2, 2), loader, progress=False, seed=0, **options)
+
+
+def test_draws_differ_and_narrow_with_more_data():
+    # the same number of steps on 8x more data: the posterior's scale falls by about
+    # sqrt(8) (IVON's precision is ess * (hess + delta), ess = N / T)
+    small = _fit(256, epochs=16, temperature=1.0, beta2=0.99)
+    large = _fit(2048, epochs=2, temperature=1.0, beta2=0.99)
+    draws = small.sampler.sample(5)["weight"]
+    assert not torch.allclose(draws[0], draws[1])
+    ratio = small.sampler.scale.median() / large.sampler.scale.median()
+    assert 2.0 < ratio < 4.5
+    assert small.info["median_std"] == pytest.approx(small.sampler.scale.median().item())
+
+
+def test_temperature_divides_the_variance():
+    warm = _fit(512, epochs=4, temperature=1.0)
+    cold = _fit(512, epochs=4, temperature=0.01)
+    assert cold.info["ess"] == pytest.approx(100 * warm.info["ess"])
+    assert cold.sampler.scale.median() < warm.sampler.scale.median() / 3
+
+
+def test_classifies_and_round_trips(tmp_path, digits):
+    train, test = digits
+    loader = bn.data.to_loader(train, 64, seed=0)
+    net = bn.zoo.build("bn_cnn", 10, (1, 8, 8))
+    post = bn.fit_ivon(net, loader, epochs=8, starts=2, progress=False, seed=0)
+    assert post.info["engine"] == "multiivon"
+    x, y = test.tensors
+    probs = post.predict(x, num_samples=8)
+    assert bn.evaluate.metrics.accuracy(probs, y) > 0.9
+    post.save(tmp_path / "ivon.pt")
+    loaded = bn.Posterior.load(
+        tmp_path / "ivon.pt", bn.Classifier(bn.zoo.build("bn_cnn", 10, (1, 8, 8)), len(train))
+    )
+    torch.manual_seed(1)
+    a = post.predict(x[:20], num_samples=4)
+    torch.manual_seed(1)
+    b = loaded.predict(x[:20], num_samples=4)
+    torch.testing.assert_close(a, b)
+
+
+def test_needs_a_sized_loader():
+    x, y = _logistic(64)
+    with pytest.raises(ValueError, match="sized data set"):
+        bn.fit_ivon(nn.Linear(2, 2), [(x, y)], progress=False)

@@ -1,0 +1,153 @@
+"""SWAG and MultiSWAG: the moments are the iterates', draws are normalised per draw, starts
+mix, and the posterior saves, loads and exports like every other."""
+
+import math
+
+import pytest
+import torch
+from conftest import loader_of
+from torch import nn
+
+import bayesnet as bn
+from bayesnet.infer.swag import SwagMoments
+from bayesnet.nn.normalization import statistics_per_draw
+
+
+def test_moments_equal_those_of_the_iterates():
+    g = torch.Generator().manual_seed(1)
+    iterates = [torch.randn(7, generator=g) * (i + 1) for i in range(9)]
+    moments = SwagMoments(rank=4)
+    for w in iterates:
+        moments.collect(w)
+    stacked = torch.stack(iterates)
+    mean = stacked.mean(0)
+    assert moments.count == 9
+    torch.testing.assert_close(moments.mean, mean)
+    torch.testing.assert_close(moments.variance(), stacked.var(0, unbiased=False))
+    torch.testing.assert_close(moments.deviations(), stacked[-4:] - mean)
+
+
+def test_rank_zero_and_one_keep_what_they_say():
+    for rank, rows in ((0, 0), (1, 1)):
+        moments = SwagMoments(rank)
+        for w in torch.eye(3):
+            moments.collect(w)
+        assert moments.deviations().shape == (rows, 3)
+    with pytest.raises(ValueError, match="rank"):
+        SwagMoments(-1)
+
+
+def _tiny(batch_norm: bool = False) -> nn.Module:
+    layers = [nn.Linear(4, 8)]
+    layers += [nn.BatchNorm1d(8)] if batch_norm else []
+    return nn.Sequential(*layers, nn.ReLU(), nn.Linear(8, 3))
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(120) % 3
+    x = torch.randn(120, 4, generator=g) + 2.0 * nn.functional.one_hot(y, 4).float()
+    return x, y
+
+
+def test_fit_collects_the_iterates_it_trains_through(blobs, monkeypatch):
+    seen = []
+    collect = SwagMoments.collect
+
+    def spy(self, w):
+        seen.append(w.clone())
+        collect(self, w)
+
+    monkeypatch.setattr(SwagMoments, "collect", spy)
+    x, y = blobs
+    loader = loader_of(x, y, 20)  # 6 steps an epoch
+    post = bn.fit_swag(
+        _tiny(), loader, epochs=4, per_epoch=3, rank=5, scale=0.5, progress=False, seed=0
+    )
+    # the last half of 4 epochs of 6 steps, every 2 steps: 6 iterates
+    assert len(seen) == 6 == post.info["collected"]
+    stacked = torch.stack(seen)
+    mean = stacked.mean(0)
+    sampler = post.sampler
+    torch.testing.assert_close(sampler.loc, mean)
+    torch.testing.assert_close(sampler.scale, (stacked.var(0, unbiased=False) * 0.25).sqrt())
+    torch.testing.assert_close(sampler.factor, (stacked[-5:] - mean) * math.sqrt(0.25 / 4))
+    # the network predicts at the SWA mean
+    flat = torch.cat([p.detach().reshape(-1) for p in post.model.net.parameters()])
+    torch.testing.assert_close(flat, mean)
+
+
+def test_draws_scatter_around_the_mean_with_the_given_scale(blobs):
+    x, y = blobs
+    net = _tiny()  # the same training twice (a loader seeded alike), sampled at two scales
+    wide = bn.fit_swag(net, loader_of(x, y, 20), epochs=4, scale=1.0, progress=False, seed=0)
+    narrow = bn.fit_swag(net, loader_of(x, y, 20), epochs=4, scale=0.25, progress=False, seed=0)
+    spread = {}
+    for name, post in (("wide", wide), ("narrow", narrow)):
+        draws = torch.cat([v.flatten(1) for v in post.sampler.sample(4000).values()], 1)
+        torch.testing.assert_close(draws.mean(0), post.sampler.loc, atol=0.02, rtol=0)
+        spread[name] = draws.std(0).median()
+    assert spread["wide"] / spread["narrow"] == pytest.approx(2.0, rel=0.05)
+    torch.testing.assert_close(wide.sampler.loc, narrow.sampler.loc)
+    still = bn.fit_swag(net, loader_of(x, y, 20), epochs=4, scale=0.0, progress=False)
+    draws = still.sampler.sample(3)
+    for v in draws.values():
+        assert torch.equal(v[0], v[1])
+
+
+def test_each_draw_gets_its_own_batchnorm_statistics(blobs):
+    x, y = blobs
+    post = bn.fit_swag(_tiny(batch_norm=True), loader_of(x, y, 20), epochs=4, progress=False)
+    assert post.normalization is not None
+    draws = post.sample_params(2)
+    mean = post.net.get_buffer("1.running_mean")
+    assert not torch.allclose(draws["1.running_mean"][0], mean)
+    assert not torch.allclose(draws["1.running_mean"][0], draws["1.running_mean"][1])
+    weights = {k: v for k, v in draws.items() if "running" not in k and "tracked" not in k}
+    again = statistics_per_draw(post.net, weights, post.normalization)
+    torch.testing.assert_close(again["1.running_mean"], draws["1.running_mean"])
+
+
+def test_multiswag_mixes_starts_and_round_trips(blobs, tmp_path):
+    x, y = blobs
+    post = bn.fit_swag(_tiny(True), loader_of(x, y, 20), epochs=4, starts=3, progress=False)
+    assert post.info["engine"] == "multiswag"
+    assert len(post.info["starts"]) == 3
+    assert len(post.sampler.components) == 3
+    locs = [c.loc for c in post.sampler.components]
+    assert not torch.allclose(locs[0], locs[1])
+    probs = post.predict(x[:10], num_samples=6)
+    assert probs.shape == (6, 10, 3)
+    post.save(tmp_path / "swag.pt")
+    loaded = bn.Posterior.load(tmp_path / "swag.pt", bn.Classifier(_tiny(True), 120))
+    torch.manual_seed(3)
+    a = post.predict(x[:10], num_samples=6)
+    torch.manual_seed(3)
+    b = loaded.predict(x[:10], num_samples=6)
+    torch.testing.assert_close(a, b)
+    idata = loaded.to_arviz(x[:10], y[:10], num_samples=6)
+    assert idata.posterior.sizes["chain"] == 3
+
+
+def test_leaves_the_callers_network_and_rng_alone(blobs):
+    x, y = blobs
+    net = _tiny(True).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    state = torch.random.get_rng_state()
+    bn.fit_swag(net, loader_of(x, y, 20), epochs=2, progress=False, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert net.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_refuses_what_it_cannot_do(blobs):
+    x, y = blobs
+    loader = loader_of(x, y, 60)  # 2 steps an epoch
+    with pytest.raises(ValueError, match="collected 1 iterate"):
+        bn.fit_swag(_tiny(), loader, epochs=2, per_epoch=1, progress=False)
+    with pytest.raises(ValueError, match="collect_from"):
+        bn.fit_swag(_tiny(), loader, collect_from=1.0, progress=False)
+    with pytest.raises(TypeError):
+        bn.fit_swag(_tiny(), loader, 3)  # options are keyword-only
