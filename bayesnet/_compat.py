@@ -9,6 +9,9 @@ upgrade that moves or renames one fails there, by name, rather than somewhere do
 - Pyro's HMC and NUTS kernels keep their per-iteration statistics (potential energy,
   divergences, acceptance) in private attributes; its public diagnostics only summarise
   them after the run, and the progress bar and ArviZ's ``sample_stats`` need them per draw.
+  The Hamiltonian at the start of a transition (for the energy plot and BFMI) is the
+  kinetic energy of the momentum the kernel draws, which only its private
+  ``_kinetic_energy`` sees, plus the potential where it starts.
 - torch's convolutions apply their padding mode inside ``_conv_forward``; calling the
   functional op instead would drop the non-zero padding modes.
 - A tensor's ``_version`` counter is the only cheap way to know a buffer changed in place.
@@ -33,6 +36,7 @@ __all__ = [
     "version",
     "KernelStats",
     "kernel_stats",
+    "HamiltonianAtStart",
 ]
 
 Scope = _Context
@@ -79,3 +83,33 @@ def kernel_stats(kernel) -> KernelStats:
         len(kernel._divergences),
         float(kernel._mean_accept_prob),
     )
+
+
+class HamiltonianAtStart:
+    """A mixin for Pyro's ``HMC`` and ``NUTS`` kernels (``class K(HamiltonianAtStart,
+    NUTS)``) that keeps the Hamiltonian at the start of each transition: the potential
+    energy where it starts plus the kinetic energy of the momentum it draws (the first
+    kinetic energy a transition computes). Along the trajectory the integrator keeps it
+    up to its error, so it is the energy Stan and ArviZ's BFMI read per draw."""
+
+    _start_kinetic = None
+    _start_potential = None
+
+    def sample(self, params):
+        self._start_kinetic = None
+        cached = self._potential_energy_last
+        potential = cached if cached is not None else self.potential_fn(params)
+        self._start_potential = float(potential)
+        return super().sample(params)
+
+    def _kinetic_energy(self, r_unscaled):
+        energy = super()._kinetic_energy(r_unscaled)
+        if self._start_kinetic is None:
+            self._start_kinetic = energy
+        return energy
+
+    def start_hamiltonian(self) -> float:
+        """The last transition's starting Hamiltonian (NaN before any transition)."""
+        if self._start_kinetic is None or self._start_potential is None:
+            return float("nan")
+        return float(self._start_kinetic) + self._start_potential

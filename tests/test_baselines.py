@@ -122,3 +122,29 @@ def test_temperature_is_not_identifiable_without_validation_errors(overconfident
     with pytest.warns(UserWarning, match="no minimum"):
         scaled = baselines.temperature_scaled(overconfident, (x[right], y[right]))
     assert scaled.info["temperature"] == 1.0
+
+
+def test_temperature_scaling_keeps_per_draw_batchnorm_statistics(digits):
+    """A sampled BatchNorm network predicts every draw with its own statistics; scaled, it
+    must go on doing so (it predicted with the shared running ones)."""
+    train, test = digits
+    x_val, y_val = (t[:120] for t in test.tensors)
+    net = bn.zoo.cnn(batch_norm=True, image_size=8)
+    bn.baselines.train_net(net, bn.data.to_loader(train, seed=0), epochs=2, progress=False)
+    weights = {
+        k: torch.stack([v, 1.3 * v])
+        for k, v in net.state_dict().items()
+        if "conv" in k or k.startswith("0.")
+    }
+    post = bn.Posterior(
+        bn.Classifier(net, len(train)),
+        bn.posterior.DrawsSampler(weights),
+        {"engine": "test"},
+        train.tensors[0][:256],
+    )
+    scaled = bn.baselines.temperature_scaled(post, (x_val, y_val))
+    assert scaled.normalization is post.normalization
+    t = scaled.info["temperature"]
+    expected = post.forward(x_val, post.sample_params(None), link=False) / t
+    got = scaled.forward(x_val, scaled.sample_params(None), link=False)
+    torch.testing.assert_close(got, expected)

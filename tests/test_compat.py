@@ -4,6 +4,7 @@ the installed versions: an upgrade that breaks one fails here, by name."""
 import math
 
 import pyro
+import pytest
 import torch
 import torch.nn.functional as F
 from pyro.infer.mcmc import NUTS
@@ -54,3 +55,25 @@ def test_nuts_kernel_statistics_after_a_step():
     assert 0.0 <= stats.mean_accept_prob <= 1.0 and stats.divergences == 0
     # the potential -log N(z; 0, 1) = z^2 / 2 + log sqrt(2 pi) is never below log sqrt(2 pi)
     assert stats.potential_energy >= math.log(math.sqrt(2 * math.pi)) - 1e-6
+
+
+def test_the_hamiltonian_at_the_start_of_a_transition():
+    """``HamiltonianAtStart`` overrides NUTS's private ``_kinetic_energy`` and reads its
+    cached potential: the recorded energy is the start's potential plus a kinetic energy."""
+
+    def model():
+        pyro.sample("z", pyro.distributions.Normal(0.0, 1.0))
+
+    class Kernel(_compat.HamiltonianAtStart, NUTS):
+        pass
+
+    kernel = Kernel(model)
+    kernel.setup(warmup_steps=5)
+    params = kernel.initial_params
+    assert math.isnan(kernel.start_hamiltonian())
+    for _ in range(4):
+        before = kernel.potential_fn(params).item()
+        params = kernel.sample(params)
+        energy = kernel.start_hamiltonian()
+        assert energy > before  # a positive kinetic energy on top of the start's potential
+        assert energy - before == pytest.approx(float(kernel._start_kinetic))

@@ -6,9 +6,10 @@ import pytest
 import torch
 from conftest import conjugate_model
 from pyro.infer.mcmc.util import initialize_model
+from torch import nn
 
 import bayesnet as bn
-from bayesnet.infer import FunctionalPotential
+from bayesnet.infer import FunctionalPotential, mcmc
 
 
 @pytest.mark.parametrize(
@@ -233,3 +234,85 @@ def test_auto_chains_run_in_this_process_on_one_device(conjugate):
         callbacks=[lambda chain, draw, stats: seen.append(chain)],
     )
     assert seen == [0, 0, 0, 1, 1, 1] and post.info["chain_devices"] == ["cpu", "cpu"]
+
+
+def test_memory_check_counts_modules_that_return_tuples():
+    """LSTM and MultiheadAttention return tuples; the activation count took ``.numel()``
+    of the tuple and crashed."""
+
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(3, 4, batch_first=True)
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            out, (h, c) = self.lstm(x)
+            return self.head(out[:, -1])
+
+    net, x = Recurrent(), torch.randn(5, 6, 3)
+    mcmc._check_memory(net, x)  # no TypeError
+    assert mcmc._numel((torch.zeros(2, 3), (torch.zeros(4), {"a": torch.zeros(5)}))) == 15
+    assert mcmc._numel(None) == 0
+
+
+def test_mid_run_nuts_checkpoints_keep_tree_depth(conjugate, tmp_path):
+    """``record`` shadowed the ``kernel`` argument with the kernel's statistics, so the
+    checkpoints written during the run lost ``tree_depth``."""
+    c, seen = conjugate, []
+    path = tmp_path / "draws.pt"
+
+    def look(chain, draw, stats):
+        if draw == 10:  # written at draw 10 (the 10th kept draw's checkpoint)
+            seen.append(bn.Posterior.load(path, conjugate_model(c)).sampler.stats)
+
+    bn.fit_hmc(
+        conjugate_model(c),
+        (c["x"], c["y"]),
+        num_samples=20,
+        warmup=30,
+        progress=False,
+        seed=0,
+        callbacks=[look],
+        checkpoint_path=path,
+        checkpoint_every=10,
+    )
+    assert "tree_depth" in seen[0] and len(seen[0]["tree_depth"][0]) == 10
+
+
+def test_energy_is_the_hamiltonian_and_acceptance_is_per_draw(conjugate):
+    """On a Gaussian target ``U(w) = U(mu) + (w - mu)^T P (w - mu) / 2`` and, with the
+    momentum ``p ~ N(0, M)``, the Hamiltonian ``U + p^T M^-1 p / 2`` less ``U(mu)`` is half
+    a chi-square with ``2d`` degrees of freedom: mean and variance ``d``."""
+    c = conjugate
+    model = conjugate_model(c)
+    post = bn.fit_hmc(model, (c["x"], c["y"]), num_samples=600, warmup=300, progress=False, seed=1)
+    potential = FunctionalPotential(model, c["x"], c["y"])
+    floor = potential({"weight": c["mean"][None]}).item()
+    stats = post.sampler.stats
+    energy = np.array(stats["energy"][0]) - floor
+    d = c["mean"].numel()
+    assert abs(energy.mean() - d) < 0.6
+    assert d / 2 < energy.var() < 2 * d
+    # each transition starts where the last one ended: its Hamiltonian is that draw's
+    # potential plus a kinetic energy, never less (the end's potential plus the start's
+    # kinetic energy, recorded before, was not)
+    lp = np.array(stats["lp"][0])
+    assert (np.array(stats["energy"][0])[1:] >= -lp[:-1] - 1e-6).all()
+    accept = np.array(stats["acceptance_rate"][0])
+    assert ((accept >= 0) & (accept <= 1 + 1e-9)).all()
+    # per draw, not Pyro's running mean: late in the run a running mean barely moves
+    assert np.abs(np.diff(accept[300:])).mean() > 0.02
+
+
+def test_an_error_that_is_not_a_bad_log_density_says_what_it_is(conjugate, monkeypatch):
+    """Any RuntimeError at initialisation (an out-of-memory error among them) became "the
+    log density is not finite"."""
+    c = conjugate
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(mcmc, "initialize_model", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError, match="out of memory"):
+        bn.fit_hmc(conjugate_model(c), (c["x"], c["y"]), progress=False)

@@ -76,3 +76,29 @@ def test_hmc_draws_normalise_with_the_data_their_potential_saw():
     assert idata.posterior["1.running_mean"].shape == (1, 4, 5)
     expected = post.forward(x[:8], draws)
     np.testing.assert_allclose(idata.posterior_predictive["probs"].values[0], expected, atol=1e-6)
+
+
+def test_sync_batchnorm_is_a_normalisation_layer_everywhere():
+    """torchrun users convert BatchNorm to SyncBatchNorm: the head rule, per-draw
+    statistics and the SVI warm start must see it as they see BatchNorm."""
+    net = nn.SyncBatchNorm.convert_sync_batchnorm(bn.zoo.cnn(batch_norm=True, image_size=8))
+    assert isinstance(net[1], nn.SyncBatchNorm)
+    assert bn.nn.normalization.statistic_names(net) == [
+        "1.running_mean",
+        "1.running_var",
+        "5.running_mean",
+        "5.running_var",
+    ]
+    bayesian = dict(bn.nn.bayesian_layers(bn.bayesianize(net)))
+    assert list(bayesian) == ["9", "11"]  # the convolutions before the last norm stay point
+    x = torch.rand(16, 1, 8, 8)
+    draws = {
+        "0.weight": net[0].weight.detach()[None]
+        * torch.tensor([1.0, 2.0])[:, None, None, None, None]
+    }
+    stats = statistics_per_draw(net, draws, x)
+    assert stats["1.running_mean"].shape == (2, 16)
+    torch.testing.assert_close(
+        stats["1.running_mean"][1] - net[0].bias.detach(),
+        2 * (stats["1.running_mean"][0] - net[0].bias.detach()),
+    )

@@ -95,6 +95,20 @@ def test_a_fit_that_ignores_the_data_warns_and_a_healthy_one_does_not(digits):
     assert healthy.info["history"][-1]["nll"] < 0.5 * healthy.info["null_nll"]
 
 
+def test_a_class_sorted_loader_cannot_switch_the_check_off(digits):
+    """The input-free guess is that of the whole training set's labels: a first batch of
+    one class (entropy 0) made every fit look informative."""
+    x, y = (t[:512] for t in digits[0].tensors)
+    order = y.argsort(stable=True)
+    sorted_loader = loader_of(x[order], y[order], 64, shuffle=False)
+    narrow, warned = _fit_quietly(
+        _mlp_model(512, bn.priors.Normal(1e-3)), sorted_loader, epochs=3, progress=False
+    )
+    assert len(warned) == 1 and narrow.info["collapsed"] is True
+    labels = torch.bincount(y, minlength=10).double() / len(y)
+    assert narrow.info["null_nll"] == pytest.approx(-(labels * labels.log()).sum().item())
+
+
 def test_the_documented_collapse_is_caught(digits):
     """The issue's report: untempered mean-field from a fresh network ignores the data."""
     train, _ = digits

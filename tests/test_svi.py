@@ -110,6 +110,30 @@ def test_divergence_stops_with_clear_error_and_keeps_last_finite_state(digits, g
     assert torch.isfinite(post.predict(x_test, num_samples=4)).all()
 
 
+def test_a_value_error_with_finite_parameters_is_not_called_a_divergence(digits):
+    """A divergence is decided by the parameters (not finite), not by an error's words: a
+    network's own ValueError propagates as it is."""
+
+    class Refuses(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls == 10:
+                raise ValueError("found invalid values in my own check")
+            return x
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10), Refuses())
+    x, y = (t[:512] for t in digits[0].tensors)
+    model = bn.Classifier(bn.bayesianize(net), num_data=512)
+    with pytest.raises(ValueError, match="my own check") as info:
+        bn.fit_svi(model, loader_of(x, y, 64), epochs=3, init="point_estimate", progress=False)
+    assert not isinstance(info.value, TrainingDiverged)
+
+
 def test_kl_weight_schedule_and_tempering_change_the_fit(digits):
     model, x, y, _ = _setup(digits)
     assert linear_warmup(0.5)(0.25) == 0.5 and linear_warmup(0.5)(0.9) == 1.0
@@ -194,3 +218,26 @@ def test_a_posterior_saved_with_per_site_guide_parameters_still_loads(digits, tm
     loaded = bn.Posterior.load(tmp_path / "old.pt", fresh)
     assert torch.equal(loaded.sampler.guide.loc, guide.loc)
     assert torch.equal(loaded.sampler.guide.raw_scale, guide.raw_scale)
+
+
+class _Unsized:
+    """Batches without a length, as a generator or an IterableDataset gives them."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def __iter__(self):
+        yield from self.loader
+
+
+def test_the_learning_rate_decays_over_the_run_with_or_without_a_length(digits):
+    """The decay per step came from ``len(loader)``, 0 for an unsized loader: the rate
+    then fell tenfold on every batch. Both kinds must end at ``lr * lr_decay``."""
+    x, y = (t[:256] for t in digits[0].tensors)
+    for loader in (loader_of(x, y, 64), _Unsized(loader_of(x, y, 64))):
+        torch.manual_seed(0)
+        model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, (16,))), num_data=256)
+        post = bn.fit_svi(model, loader, epochs=3, init="point_estimate", progress=False)
+        rates = [row["lr"] for row in post.info["history"]]
+        assert rates[-1] == pytest.approx(1e-2 * 0.1, rel=1e-6)
+        assert rates[0] == pytest.approx(1e-2 * 0.1 ** (1 / 3), rel=1e-6)

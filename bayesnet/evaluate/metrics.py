@@ -149,7 +149,8 @@ def adaptive_ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> f
     """ECE over equal-mass bins, edges at the confidence quantiles (Nixon et al. 2019);
     tied confidences share a bin."""
     conf, hit = _top_label(probs, labels)
-    edges = torch.quantile(conf, torch.linspace(0, 1, bins + 1, dtype=conf.dtype)[1:-1])
+    levels = torch.linspace(0, 1, bins + 1, dtype=conf.dtype, device=conf.device)
+    edges = torch.quantile(conf, levels[1:-1])
     return _calibration_error(conf, hit, torch.bucketize(conf, edges), bins).item()
 
 

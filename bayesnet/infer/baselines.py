@@ -240,7 +240,10 @@ def temperature_scaled(
         "engine": f"{posterior.info.get('engine')}+temperature",
         "temperature": value,
     }
-    return Posterior(Classifier(net, posterior.model.num_data), sampler, info)
+    # per-draw normalisation statistics stay per draw (on the same training inputs)
+    return Posterior(
+        Classifier(net, posterior.model.num_data), sampler, info, posterior.normalization
+    )
 
 
 def mc_dropout(

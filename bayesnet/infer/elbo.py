@@ -81,8 +81,9 @@ def elbo_terms(model, guide, *args, entropy: bool = False, **kwargs) -> ELBOTerm
     """Evaluate the data and KL terms on one draw from the guide."""
     guide_tr = poutine.trace(guide).get_trace(*args, **kwargs)
     model_tr = poutine.trace(poutine.replay(model, trace=guide_tr)).get_trace(*args, **kwargs)
-    data = torch.zeros(())
-    kl = torch.zeros(())
+    device = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
+    data = torch.zeros((), device=device)
+    kl = torch.zeros((), device=device)
     mc_done = set()
     for name in model_tr.observation_nodes:
         data = data + _site_log_prob(model_tr.nodes[name])

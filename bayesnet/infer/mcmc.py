@@ -31,6 +31,8 @@ from typing import Any
 
 import pyro
 import torch
+from pyro import poutine
+from pyro.infer.autoguide.initialization import InitMessenger
 from pyro.infer.mcmc import HMC, MCMC, NUTS
 from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
@@ -38,7 +40,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
-from .._compat import kernel_stats
+from .._compat import HamiltonianAtStart, kernel_stats
 from ..device import chain_devices, resolve
 from ..models import BayesianModel
 from ..nn.normalization import normalization_inputs, normalization_layers
@@ -81,27 +83,11 @@ class _Counted:
         return self.fn(params)
 
 
-class _EnergyMixin:
-    """Records the Hamiltonian at the start of each transition (kinetic + potential)."""
-
-    _start_kinetic = None
-
-    def sample(self, params):
-        self._start_kinetic = None
-        return super().sample(params)
-
-    def _kinetic_energy(self, r_unscaled):
-        energy = super()._kinetic_energy(r_unscaled)
-        if self._start_kinetic is None:
-            self._start_kinetic = energy
-        return energy
-
-
-class _NUTS(_EnergyMixin, NUTS):
+class _NUTS(HamiltonianAtStart, NUTS):
     pass
 
 
-class _HMC(_EnergyMixin, HMC):
+class _HMC(HamiltonianAtStart, HMC):
     """Pyro's HMC fixes the trajectory length; with ``fixed_steps`` the number of leapfrog
     steps stays fixed instead while the step size adapts."""
 
@@ -127,7 +113,7 @@ def _check_memory(net: nn.Module, x: torch.Tensor) -> None:
     """Full-batch HMC holds every activation of the whole data set: refuse what cannot fit."""
     sizes: list[int] = []
     hooks = [
-        m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel()))
+        m.register_forward_hook(lambda _m, _i, out: sizes.append(_numel(out)))
         for m in net.modules()
     ]
     with torch.no_grad():
@@ -144,18 +130,34 @@ def _check_memory(net: nn.Module, x: torch.Tensor) -> None:
         )
 
 
+def _numel(output) -> int:
+    """Elements of every tensor in a module's output: a tensor, or the tuples, lists and
+    dicts of tensors that LSTM, MultiheadAttention and users' modules return."""
+    if isinstance(output, torch.Tensor):
+        return output.numel()
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return sum(_numel(o) for o in output)
+    return 0
+
+
 def _initial(model, x, y, init, chains: int, jitter: float, seed: int | None):
     """Pyro's initial unconstrained params, potential and transforms, one init per chain."""
     strategy = init_strategy(model, init)
-    try:
-        params, potential, transforms, trace = initialize_model(
-            model, model_args=(x, y), init_strategy=strategy, max_plate_nesting=1
-        )
-    except (ValueError, RuntimeError) as err:
-        first = str(err).splitlines()[0]
+    # The log density at the starting point, checked first: Pyro's initialize_model would
+    # try a hundred times and raise a RuntimeError indistinguishable from any other (an
+    # out-of-memory error among them), which must go on saying what it is.
+    with pyro.validation_enabled(False), InitMessenger(strategy):
+        start = poutine.trace(model).get_trace(x, y)  # NaN weights give a NaN density
+    log_density = start.log_prob_sum()
+    if not torch.isfinite(log_density):
         raise ValueError(
-            f"the log density is not finite at the initial point ({init!r}): {first}"
-        ) from err
+            f"the log density is not finite at the initial point ({init!r}): {log_density.item()}"
+        )
+    params, potential, transforms, trace = initialize_model(
+        model, model_args=(x, y), init_strategy=strategy, max_plate_nesting=1
+    )
     latent = [n for n, site in trace.iter_stochastic_nodes() if not site_is_subsample(site)]
     generator = torch.Generator(device="cpu").manual_seed(0 if seed is None else seed)
     inits = []
@@ -306,6 +308,7 @@ def fit_hmc(
         sample: dict[str, torch.Tensor],
         calls_before: int,
         divergences_before: int,
+        acceptance: float,
     ) -> None:
         values = {
             k: (transforms[k].inv(v) if k in transforms else v).detach().to(store)
@@ -313,21 +316,19 @@ def fit_hmc(
         }
         for k, v in values.items():
             draws[chain].setdefault(k, []).append(v)
-        kernel = kernel_stats(kern)
-        lp = -kernel.potential_energy
+        current = kernel_stats(kern)
+        lp = -current.potential_energy
         if math.isnan(lp):
             raise ValueError(
                 f"chain {chain} produced a NaN log density at draw {len(stats['lp'][chain])}"
             )
         row = {
             "step_size": float(kern.step_size),
-            "diverging": float(kernel.divergences > divergences_before),
-            "acceptance_rate": kernel.mean_accept_prob,
+            "diverging": float(current.divergences > divergences_before),
+            "acceptance_rate": acceptance,
             "n_steps": float(potential_fn.calls - calls_before),
             "lp": lp,
-            "energy": float(kern._start_kinetic) - lp
-            if kern._start_kinetic is not None
-            else float("nan"),
+            "energy": kern.start_hamiltonian(),
         }
         for k in STATS:
             stats[k][chain].append(row[k])
@@ -382,20 +383,26 @@ def fit_hmc(
             )
             if kernel == "hmc" and trajectory_length is None:
                 kern.fixed_steps = num_steps or 20
-            state = {"calls": potential_fn.calls, "div": 0, "i": 0}
+            state = {"calls": potential_fn.calls, "div": 0, "mean": 0.0}
 
             def hook(kern, sample, stage, i, chain=chain, state=state):
-                kernel = kernel_stats(kern)
+                current = kernel_stats(kern)
                 bar.update()
                 bar.set_postfix(
                     chain=chain,
                     step=f"{float(kern.step_size):.2e}",
-                    acc=f"{kernel.mean_accept_prob:.2f}",
-                    div=kernel.divergences,
+                    acc=f"{current.mean_accept_prob:.2f}",
+                    div=current.divergences,
                 )
-                if stage == "Sample" and i % thinning == 0:
-                    record(chain, kern, sample, state["calls"], state["div"])
-                state["calls"], state["div"] = potential_fn.calls, kernel.divergences
+                if stage == "Sample":
+                    # Pyro keeps the running mean over the sampling iterations: draw i's
+                    # own acceptance probability is what moved it
+                    mean = current.mean_accept_prob
+                    acceptance = (i + 1) * mean - i * state["mean"] if i else mean
+                    state["mean"] = mean
+                    if i % thinning == 0:
+                        record(chain, kern, sample, state["calls"], state["div"], acceptance)
+                state["calls"], state["div"] = potential_fn.calls, current.divergences
 
             mcmc = MCMC(
                 kern,

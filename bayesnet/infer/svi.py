@@ -33,11 +33,15 @@ from ..checkpoint import (
     set_rng_state,
 )
 from ..device import resolve
-from ..models import BayesianModel, Classifier
-from ..nn.normalization import NORMALIZATION as BATCH_NORMS
-from ..nn.normalization import NORMALIZATION_INPUTS, normalization_inputs, normalization_layers
+from ..models import BayesianModel
+from ..nn.normalization import (
+    NORMALIZATION,
+    NORMALIZATION_INPUTS,
+    normalization_inputs,
+    normalization_layers,
+)
 from ..posterior import Posterior, architecture, check_architecture
-from .collapse import check_collapse, null_nll
+from .collapse import check_collapse, training_null_nll
 from .distributed import Ranks, average_gradients, setup, shard
 from .elbo import elbo_terms
 from .functional import STEPS, functional_elbo
@@ -83,8 +87,6 @@ MAP_LR = 1e-3
 #: the grid of ``temperature="auto"`` and the draws it scores each candidate with
 TEMPERATURES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
 AUTO_SAMPLES = 32
-#: normalisation layers whose running statistics a MAP warm start fixes
-NORMALIZATION = (*BATCH_NORMS, nn.SyncBatchNorm)
 #: how BatchNorm statistics are kept in the SVI phase (see ``fit_svi``)
 NORMALIZATIONS = ("map", "per_draw")
 
@@ -280,7 +282,7 @@ def fit_svi(
         resume=resume,
         **train,
     )
-    check_collapse(post.info, null_nll(y0, isinstance(model, Classifier)), model)
+    check_collapse(post.info, training_null_nll(loader, model), model)
     return post
 
 
@@ -460,9 +462,12 @@ def _train(
     q.to(device)
     elbo = _elbo(model, q, reparam, step, info)
     opt = optimizer(_param_groups(model, q, lr, frozen_stats), lr=lr, **_multi_tensor(optimizer))
+    # The learning rate decays per step where the loader says how many it has, and per
+    # epoch where it cannot (a generator, an IterableDataset): per-step decay computed from
+    # an unknown length would spend all of it on the first step.
     batches_per_epoch = num_batches(loader)
-    gamma = lr_decay ** (1.0 / max(1, epochs * batches_per_epoch))
-    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
+    steps = epochs * batches_per_epoch if batches_per_epoch else epochs
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, lr_decay ** (1.0 / steps))
     posterior = Posterior(
         model,
         GuideSampler(q, spec, tuple(x0.shape[1:])),
@@ -544,9 +549,12 @@ def _train(
             after_backward=(lambda: average_gradients(trained, ranks))
             if ranks is not None
             else None,
-            schedule=schedule,
+            schedule=schedule if batches_per_epoch else None,
         )
+        if not batches_per_epoch:
+            schedule.step()
         stats = dict(zip(("loss", "data", "kl"), means.tolist(), strict=True))
+        stats["lr"] = opt.param_groups[0]["lr"]
         seconds = time.perf_counter() - started
         stats["nll"] = -stats.pop("data") / model.num_data
         stats["epoch"] = epoch + 1
@@ -632,9 +640,10 @@ def _elbo(model, guide, reparam, step: str, info: dict[str, Any]):
     """``(x, y, entropy) -> ELBOTerms`` for one step: the functional step where it can
     express the model and guide (``step`` allowing), else the traced one.
 
-    A guide whose parameters left their support makes torch's or Pyro's distribution
-    validation raise a ValueError naming "found invalid values"; the loop reports it as
-    a divergence."""
+    A guide or model whose parameters are no longer finite makes torch's or Pyro's
+    distribution validation raise a ValueError; the loop reports that as a divergence.
+    What decides is the parameters' state, not the error's wording: a ValueError with
+    every parameter finite is a different problem and propagates as it is."""
     fast, why = functional_elbo(model, guide, reparam) if step != "traced" else (None, "")
     if step == "functional" and fast is None:
         raise ValueError(f"step='functional' cannot express {why}: use step='auto' or 'traced'")
@@ -651,15 +660,26 @@ def _elbo(model, guide, reparam, step: str, info: dict[str, Any]):
         try:
             return (fast or traced)(x, y, entropy)
         except ValueError as err:
-            if "found invalid values" not in str(err):
+            bad = _nonfinite(guide, model)
+            if not bad:
                 raise
-            raise _InvalidParameters(str(err).splitlines()[0]) from err
+            raise _InvalidParameters(f"{', '.join(bad[:3])} not finite") from err
 
     return terms
 
 
 class _InvalidParameters(ValueError):
-    """Guide parameters left their support (Pyro's distribution validation said so)."""
+    """Guide or model parameters are no longer finite."""
+
+
+def _nonfinite(*modules: nn.Module) -> list[str]:
+    """Names of the parameters of ``modules`` holding NaN or Inf."""
+    return [
+        name
+        for module in modules
+        for name, p in module.named_parameters()
+        if not torch.isfinite(p).all()
+    ]
 
 
 def _where(epoch: int, step: int) -> str:

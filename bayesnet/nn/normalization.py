@@ -29,8 +29,11 @@ __all__ = [
     "statistics_per_draw",
 ]
 
-#: the normalisation layers whose running statistics depend on the weights before them
-NORMALIZATION = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+#: the normalisation layers whose running statistics depend on the weights before them:
+#: the one definition every engine, ``bayesianize`` and ``Posterior`` use (``SyncBatchNorm``
+#: is what ``torchrun`` users convert BatchNorm to; outside a process group it normalises
+#: as BatchNorm does)
+NORMALIZATION = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 #: how many training inputs every draw's statistics are estimated on
 NORMALIZATION_INPUTS = 1024
 _STATISTICS = ("running_mean", "running_var")
