@@ -14,6 +14,10 @@ upgrade that moves or renames one fails there, by name, rather than somewhere do
   ``_kinetic_energy`` sees, plus the potential where it starts.
 - torch's convolutions apply their padding mode inside ``_conv_forward``; calling the
   functional op instead would drop the non-zero padding modes.
+- Pyro's autoguides build their parameters in ``_setup_prototype`` once the model is
+  traced, the hook its own guides extend; ``GuideSetup`` turns it into public names.
+- laplace-torch's last-layer approximation keeps the layer it found in its state under
+  ``_last_layer_name`` (with the batch it found it from), and takes it back from there.
 - A tensor's ``_version`` counter is the only cheap way to know a buffer changed in place.
 """
 
@@ -37,6 +41,8 @@ __all__ = [
     "KernelStats",
     "kernel_stats",
     "HamiltonianAtStart",
+    "GuideSetup",
+    "laplace_state",
 ]
 
 Scope = _Context
@@ -113,3 +119,33 @@ class HamiltonianAtStart:
         if self._start_kinetic is None or self._start_potential is None:
             return float("nan")
         return float(self._start_kinetic) + self._start_potential
+
+
+class GuideSetup:
+    """A mixin for a Pyro ``AutoGuide`` (``class G(GuideSetup, AutoGuide)``): Pyro traces
+    the model once, on the guide's first call, in its private ``_setup_prototype``; this
+    calls ``self.setup_sites(self.prototype_trace)`` right after, and ``setup(*args)``
+    runs the whole step on demand."""
+
+    def _setup_prototype(self, *args, **kwargs):
+        super()._setup_prototype(*args, **kwargs)
+        self.setup_sites(self.prototype_trace)
+
+    def setup(self, *args, **kwargs) -> None:
+        """Trace the model on ``args`` and build the guide's parameters."""
+        self._setup_prototype(*args, **kwargs)
+
+    def setup_sites(self, trace) -> None:
+        """Build the guide's parameters from the model's traced sites."""
+        raise NotImplementedError
+
+
+def laplace_state(approximation, last_layer: str | None) -> dict:
+    """A laplace-torch approximation's ``state_dict`` in plain values: its likelihood enum
+    as text and, for a last-layer approximation, the layer by name instead of the batch it
+    was found from (so a loaded posterior needs no data)."""
+    saved = approximation.state_dict()
+    saved["likelihood"] = str(saved["likelihood"])
+    if "_last_layer_name" in saved:
+        saved.update(_last_layer_name=last_layer, data=None)
+    return saved

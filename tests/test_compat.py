@@ -77,3 +77,43 @@ def test_the_hamiltonian_at_the_start_of_a_transition():
         energy = kernel.start_hamiltonian()
         assert energy > before  # a positive kinetic energy on top of the start's potential
         assert energy - before == pytest.approx(float(kernel._start_kinetic))
+
+
+def test_guide_setup_hands_the_traced_model_to_setup_sites():
+    """``GuideSetup`` rides on Pyro's private ``AutoGuide._setup_prototype``."""
+    from pyro.infer.autoguide import AutoGuide
+
+    def model():
+        pyro.sample("a", pyro.distributions.Normal(0.0, 1.0))
+        pyro.sample("b", pyro.distributions.Normal(torch.zeros(2), 1.0).to_event(1))
+
+    class Guide(_compat.GuideSetup, AutoGuide):
+        def setup_sites(self, trace):
+            self.seen = [name for name, _ in trace.iter_stochastic_nodes()]
+
+        def forward(self, *args, **kwargs):
+            if self.prototype_trace is None:
+                self.setup(*args, **kwargs)
+            return {}
+
+    guide = Guide(model)
+    guide()
+    assert guide.seen == ["a", "b"]
+
+
+def test_laplace_state_names_the_last_layer():
+    """laplace-torch keeps the last layer it found under ``_last_layer_name``."""
+    laplace = pytest.importorskip("laplace")
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+    approximation = laplace.Laplace(net, "classification", subset_of_weights="last_layer")
+    approximation.fit(loader)
+    saved = _compat.laplace_state(approximation, "2")
+    assert saved["_last_layer_name"] == "2" and saved["data"] is None
+    assert saved["likelihood"] == str(approximation.likelihood)
+    rebuilt = laplace.Laplace(
+        net, "classification", subset_of_weights="last_layer", last_layer_name="2"
+    )
+    rebuilt.load_state_dict(saved)
+    torch.testing.assert_close(rebuilt.mean, approximation.mean)

@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
+from .._state import keeps_caller_state, seeded
 from ..device import resolve
 from ..models import Classifier, Regressor
 from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
@@ -32,6 +33,7 @@ from ..nn.normalization import normalization_inputs
 from ..nn.temperature import Temperature
 from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
 from .loop import OPTIMIZERS, first_batch, run_epoch
+from .starts import reinitialized
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
 
@@ -163,6 +165,7 @@ def wrap(
     )
 
 
+@keeps_caller_state
 def point_estimate(
     net: nn.Module,
     loader: Iterable,
@@ -175,8 +178,6 @@ def point_estimate(
 ) -> Posterior:
     """Train a copy of ``net`` by maximum likelihood; ``net`` itself is left untouched.
     ``train`` takes ``lr``, ``weight_decay`` and ``optimizer``."""
-    if seed is not None:
-        torch.manual_seed(seed)
     net = copy.deepcopy(net).to(resolve(device))
     start = time.perf_counter()
     history, seen = train_net(net, loader, epochs, task=task, progress=progress, **train)
@@ -246,6 +247,7 @@ def temperature_scaled(
     )
 
 
+@keeps_caller_state
 def mc_dropout(
     net: nn.Module,
     loader: Iterable,
@@ -261,8 +263,6 @@ def mc_dropout(
     """Train ``net`` with dropout and keep it on at test time. A network without dropout
     gets ``nn.Dropout(p)`` before every weight layer but the first; existing dropout layers
     keep their rates. ``predict`` draws one mask per sample (``num_samples`` by default)."""
-    if seed is not None:
-        torch.manual_seed(seed)
     device = resolve(device)
     has_dropout = any(isinstance(m, DROPOUT) for m in net.modules())
     net = (copy.deepcopy(net) if has_dropout else insert_dropout(net, p)).to(device)
@@ -284,26 +284,24 @@ def deep_ensemble(
     task: str = "classification",
     device: str | torch.device = "auto",
     progress: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     **train: Any,
 ) -> Posterior:
-    """``members`` copies of ``net``, each re-initialised with its own seed and trained
-    independently (the data order differs only if the loader shuffles). Draws are the
-    members' parameters and buffers, so ``predict`` returns ``[members, N, C]``."""
+    """``members`` copies of ``net``, each re-initialised and trained independently (the
+    data order differs only if the loader shuffles); member ``m`` draws from torch's RNG
+    seeded ``seed + m`` (None: the global RNG, advancing it). Draws are the members'
+    parameters and buffers, so ``predict`` returns ``[members, N, C]``."""
     if members < 1:
         raise ValueError(f"an ensemble needs at least one member, got {members}")
     device = resolve(device)
     states, histories = [], []
     start = time.perf_counter()
     for m in tqdm(range(members), desc="deep ensemble", disable=not progress):
-        torch.manual_seed(seed + m)
-        member = copy.deepcopy(net).to(device)
-        for module in member.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
-        history, seen = train_net(
-            member, loader, epochs, task=task, progress=False, desc=f"member {m}", **train
-        )
+        with seeded(None if seed is None else seed + m, device):
+            member = reinitialized(net).to(device)
+            history, seen = train_net(
+                member, loader, epochs, task=task, progress=False, desc=f"member {m}", **train
+            )
         histories.append(history)
         states.append(member.state_dict())
     draws = {k: torch.stack([s[k] for s in states]) for k in states[0]}

@@ -30,6 +30,7 @@ from torch.distributions import biject_to
 from torch.distributions.transforms import SoftplusTransform, identity_transform
 
 from .._checks import check_choice
+from .._compat import GuideSetup
 from .._pyro import LocalParams
 from ..checkpoint import load_state
 from ..posterior import Sampler
@@ -67,7 +68,7 @@ def _split(flat: torch.Tensor, sites) -> dict[str, torch.Tensor]:
     return {name: p.view(shape) for (name, shape, *_), p in zip(sites, parts, strict=True)}
 
 
-class _PerSite(LocalParams, autoguide.AutoGuide):
+class _PerSite(LocalParams, GuideSetup, autoguide.AutoGuide):
     """A guide whose unconstrained means of every site live in one flat ``nn.Parameter``
     (``loc``), in the guide's site order, with per-site views (``locs``): a step touches
     no Pyro parameter machinery, forms every weight from a few whole-vector operations
@@ -79,10 +80,9 @@ class _PerSite(LocalParams, autoguide.AutoGuide):
         super().__init__(InitMessenger(init_loc_fn)(model))
         self.register_load_state_dict_pre_hook(_per_site_state)
 
-    def _setup_prototype(self, *args, **kwargs):
-        super()._setup_prototype(*args, **kwargs)
+    def setup_sites(self, trace) -> None:
         self._sites, inits = [], []
-        for name, site in self.prototype_trace.iter_stochastic_nodes():
+        for name, site in trace.iter_stochastic_nodes():
             if site["cond_indep_stack"]:
                 raise ValueError(
                     f"{type(self).__name__} supports global latent sites only; {name!r} is in "
@@ -127,7 +127,7 @@ class _PerSite(LocalParams, autoguide.AutoGuide):
 
     def forward(self, *args, **kwargs):
         if self.prototype_trace is None:
-            self._setup_prototype(*args, **kwargs)
+            self.setup(*args, **kwargs)
         return {name: pyro.sample(name, fn) for name, fn in self.site_distributions().items()}
 
     @torch.no_grad()

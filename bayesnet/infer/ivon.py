@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._rng import seeded
+from .._state import seeded
 from ..device import resolve
 from ..posterior import Posterior
 from .baselines import train_net, wrap

@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_finite
+from .._compat import laplace_state
+from .._state import keeps_caller_state
 from ..device import resolve
 from ..models import BayesianModel, Classifier, Regressor
 from ..nn.linearized import Linearized
@@ -119,21 +121,21 @@ class LaplaceSampler(Sampler):
         }
 
     def state(self):
-        saved = self.approximation.state_dict()
-        saved["likelihood"] = str(saved["likelihood"])  # an enum: plain values only
-        if "_last_layer_name" in saved:  # found from a batch during the fit: named instead
-            saved.update(_last_layer_name=self.options["last_layer"], data=None)
+        saved = laplace_state(self.approximation, self.options["last_layer"])
         return {"names": self.names, "options": self.options, "laplace": saved}
 
     @classmethod
     def from_state(cls, model, state, path):
-        net = model.net.net if isinstance(model.net, Linearized) else model.net
+        # a copy: laplace-torch reads which parameters it covers from requires_grad flags,
+        # which must not be switched on the caller's model
+        net = copy.deepcopy(model.net.net if isinstance(model.net, Linearized) else model.net)
         _fix_unsupported(net, state["options"])
         approximation = _build(net, state["options"])
         approximation.load_state_dict(state["laplace"])
         return cls(approximation, state["names"], state["options"])
 
 
+@keeps_caller_state
 def fit_laplace(
     net: nn.Module | Posterior,
     loader: Iterable,
@@ -148,6 +150,7 @@ def fit_laplace(
     num_samples: int = 100,
     device: str | torch.device = "auto",
     progress: bool = True,
+    seed: int | None = None,
 ) -> Posterior:
     """The Laplace posterior of a *trained* ``net`` on the training ``loader`` (a
     ``DataLoader``: laplace-torch reads its ``dataset`` for ``N``). ``net`` is a network or
@@ -170,7 +173,9 @@ def fit_laplace(
       ``"nn"``: the network itself;
     - ``task``: ``"classification"`` (softmax) or ``"regression"`` (Gaussian with fixed
       standard deviation ``noise``);
-    - ``num_samples``: draws ``predict`` takes when asked for None.
+    - ``num_samples``: draws ``predict`` takes when asked for None;
+    - ``seed``: the collapse check's draws come from torch's RNG seeded with it (the
+      caller's is left as it was).
 
     ``info`` records the options, the chosen prior precision, the training NLL and
     ``collapsed``: a network that does not fit its data (an untrained one) gives a

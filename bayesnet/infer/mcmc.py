@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
 from .._compat import HamiltonianAtStart, kernel_stats
+from .._state import keeps_caller_state
 from ..device import chain_devices, resolve
 from ..models import BayesianModel
 from ..nn.normalization import normalization_inputs, normalization_layers
@@ -172,6 +173,7 @@ def _initial(model, x, y, init, chains: int, jitter: float, seed: int | None):
     return inits, potential, transforms, latent
 
 
+@keeps_caller_state
 def fit_hmc(
     model: BayesianModel,
     data: tuple[torch.Tensor, torch.Tensor],
@@ -243,8 +245,6 @@ def fit_hmc(
         raise ValueError(
             f"full-batch HMC needs num_data == len(x); the model has num_data={model.num_data}, the data {len(x)}"
         )
-    if seed is not None:
-        pyro.set_rng_seed(seed)
     device = resolve(device)
     callbacks = list(callbacks)
     watched = bool(callbacks) or checkpoint_path is not None or keep_on_interrupt

@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
+from .._state import keeps_caller_state
 from ..checkpoint import check_run_dir, load_safe, rng_state, save_atomic, set_rng_state
 from ..device import resolve
 from ..models import BayesianModel
@@ -63,6 +64,7 @@ def cyclical_lr(lr: float, step: int, steps_per_cycle: int) -> float:
     return lr / 2 * (math.cos(math.pi * position) + 1)
 
 
+@keeps_caller_state
 def fit_sgmcmc(
     model: BayesianModel,
     loader: Iterable,
@@ -132,8 +134,6 @@ def fit_sgmcmc(
             "(no hierarchical prior scales, no learned regression noise)"
         )
     warn_fixed_point_layers(model, "fit_sgmcmc")
-    if seed is not None:
-        torch.manual_seed(seed)
     device = resolve(device)
     store = torch.device(draws_device) if draws_device is not None else device
     model.to(device)

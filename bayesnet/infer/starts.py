@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._rng import seeded
+from .._state import seeded
 from ..posterior import Posterior
 
 __all__ = ["multi_start", "network_starts", "reinitialized"]

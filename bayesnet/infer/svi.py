@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pyro
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
+from .._state import keeps_caller_state, preserved, seeded
 from ..checkpoint import (
     check_run_dir,
     load_safe,
@@ -107,6 +109,7 @@ def linear_warmup(fraction: float) -> Callable[[float], float]:
     return lambda progress: min(1.0, progress / fraction) if fraction > 0 else 1.0
 
 
+@keeps_caller_state
 def fit_svi(
     model: BayesianModel,
     loader: Iterable,
@@ -228,8 +231,6 @@ def fit_svi(
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
     if not model.weight_sites:
         raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
-    if seed is not None:
-        torch.manual_seed(seed)
     device = resolve(device)
     ranks = None
     if distributed:
@@ -295,9 +296,8 @@ def _multi_start(model, starts, seed, temperature, checkpoint_dir, log, options)
         member = model
         if k:
             member = copy.deepcopy(pristine)
-            if seed is not None:
-                torch.manual_seed(seed + k)
-            member.reset_parameters()
+            with seeded(None if seed is None else seed + k):
+                member.reset_parameters()
         post = fit_svi(
             member,
             seed=None if seed is None else seed + k,
@@ -345,10 +345,9 @@ def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[Ep
     if spec["init"] != "map":
         return []
     info: dict[str, Any] = {"engine": "map", "history": []}
-    learned = model.prior_parameters()
-    for p in learned:
-        p.requires_grad_(False)
-    try:
+    with preserved(model):  # the learned prior scales train again after, if they did before
+        for p in model.prior_parameters():
+            p.requires_grad_(False)
         post = _train(
             model,
             loader,
@@ -369,9 +368,6 @@ def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[Ep
                 "kl_weight": 1.0,
             },
         )
-    finally:
-        for p in learned:
-            p.requires_grad_(True)
     values = post.sampler.guide.median()  # also holds hierarchical scales: not point values
     model.set_point_values({site: values[site] for site in model.weight_sites})
     return info["history"]
@@ -640,10 +636,11 @@ def _elbo(model, guide, reparam, step: str, info: dict[str, Any]):
     """``(x, y, entropy) -> ELBOTerms`` for one step: the functional step where it can
     express the model and guide (``step`` allowing), else the traced one.
 
-    A guide or model whose parameters are no longer finite makes torch's or Pyro's
-    distribution validation raise a ValueError; the loop reports that as a divergence.
-    What decides is the parameters' state, not the error's wording: a ValueError with
-    every parameter finite is a different problem and propagates as it is."""
+    Parameters that are no longer finite, or finite ones too large for the network's
+    numbers to stay finite, make torch's or Pyro's distribution validation raise a
+    ValueError; the loop reports that as a divergence. What decides is the numbers, not
+    the error's wording: a ValueError whose step, run again without validation, gives
+    finite log densities is a different problem and propagates as it is."""
     fast, why = functional_elbo(model, guide, reparam) if step != "traced" else (None, "")
     if step == "functional" and fast is None:
         raise ValueError(f"step='functional' cannot express {why}: use step='auto' or 'traced'")
@@ -661,9 +658,16 @@ def _elbo(model, guide, reparam, step: str, info: dict[str, Any]):
             return (fast or traced)(x, y, entropy)
         except ValueError as err:
             bad = _nonfinite(guide, model)
-            if not bad:
-                raise
-            raise _InvalidParameters(f"{', '.join(bad[:3])} not finite") from err
+            if bad:
+                raise _InvalidParameters(f"{', '.join(bad[:3])} not finite") from err
+            with pyro.validation_enabled(False):  # the same step, its numbers unchecked
+                try:
+                    again = (fast or traced)(x, y, entropy)
+                except ValueError:
+                    raise err from None
+            if torch.isfinite(again.data) and torch.isfinite(again.kl):
+                raise  # finite numbers: the ValueError is not about them
+            raise _InvalidParameters("the step's log densities are not finite") from err
 
     return terms
 
