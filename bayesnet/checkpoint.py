@@ -1,13 +1,20 @@
-"""One-file checkpoints: written atomically, read without unpickling arbitrary objects.
+"""One-file checkpoints: written atomically, verified, read without unpickling arbitrary
+objects.
 
-A checkpoint is a dict of tensors, numbers, strings, lists and dicts saved by
-``torch.save`` to a temporary file in the same directory and renamed over the target
-(``os.replace`` is atomic on POSIX and Windows), so a crash never leaves half a file.
-It is read back with ``torch.load(weights_only=True)``, which refuses any other object.
+A checkpoint is a dict of tensors, numbers, strings, lists and dicts serialised by
+``torch.save``; the file holds those bytes with their SHA-256 (an envelope, itself written
+by ``torch.save``) and is written to a temporary file in the same directory and renamed
+over the target (``os.replace`` is atomic on POSIX and Windows), so a crash never leaves
+half a file. It is read back with ``torch.load(weights_only=True)``, which refuses any
+other object, after the checksum is verified: a flipped byte is an error naming the file,
+never silently different weights. Files written before the checksum still load, with a
+warning that they cannot be verified.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import tempfile
 import warnings
@@ -17,6 +24,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "CheckpointError",
     "check_run_dir",
     "load_safe",
     "load_state",
@@ -26,13 +34,35 @@ __all__ = [
 ]
 
 
+#: the envelope's format: the payload's bytes and their SHA-256
+ENVELOPE = "bayesnet.checked/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or saved posterior that cannot be read: not a bayesnet file, damaged
+    (its checksum does not match), or not of the format asked for."""
+
+
+def _serialised(payload: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
 def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``payload`` to ``path`` with its checksum, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = _serialised(payload)
+    envelope = {
+        "format": ENVELOPE,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "payload": torch.frombuffer(bytearray(data), dtype=torch.uint8),
+    }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            torch.save(envelope, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -53,23 +83,47 @@ def load_safe(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several types for foreign or corrupt files
-        raise ValueError(f"{path} is not a bayesnet checkpoint ({err})") from err
+    payload = _read(path, path.read_bytes(), map_location)
+    if isinstance(payload, dict) and payload.get("format") == ENVELOPE:
+        data = payload.get("payload")
+        if not isinstance(data, torch.Tensor) or data.dtype != torch.uint8:
+            raise CheckpointError(f"{path} is a damaged bayesnet file: its payload is missing")
+        data = data.numpy().tobytes()
+        if hashlib.sha256(data).hexdigest() != payload.get("sha256"):
+            raise CheckpointError(
+                f"{path} is damaged: its contents do not match the checksum written with "
+                "them (a changed or corrupted file); it is not loaded"
+            )
+        payload = _read(path, data, map_location)
+    elif format is not None:
+        warnings.warn(
+            f"{path} was written without a checksum (by an earlier bayesnet): it loads, but "
+            "cannot be verified; save it again to add one",
+            stacklevel=3,
+        )
     if format is None:
         return payload
     if not isinstance(payload, dict):
-        raise ValueError(
+        raise CheckpointError(
             f"{path} is not a bayesnet checkpoint: it holds a {type(payload).__name__}, "
             f"not a {format} dict"
         )
     if payload.get("format") != format:
-        raise ValueError(f"{path} is not a {format} file (its format is {payload.get('format')!r})")
+        raise CheckpointError(
+            f"{path} is not a {format} file (its format is {payload.get('format')!r})"
+        )
     missing = [k for k in keys if k not in payload]
     if missing:
-        raise ValueError(f"{path} is a damaged {format} file: it lacks {missing}")
+        raise CheckpointError(f"{path} is a damaged {format} file: it lacks {missing}")
     return payload
+
+
+def _read(path: Path, data: bytes, map_location) -> Any:
+    """``torch.load(weights_only=True)`` of ``data``, any failure a ``CheckpointError``."""
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for foreign or corrupt bytes
+        raise CheckpointError(f"{path} is not a bayesnet checkpoint ({err})") from err
 
 
 def load_state(module: Any, state: dict[str, Any], path, what: str) -> None:
@@ -77,9 +131,9 @@ def load_state(module: Any, state: dict[str, Any], path, what: str) -> None:
     naming the file and the part that does not fit."""
     try:
         module.load_state_dict(state)
-    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as err:
+    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError, IndexError) as err:
         first = str(err).strip().splitlines()
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: the stored {what} does not fit this model ({first[0] if first else err})"
         ) from err
 

@@ -20,6 +20,8 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from .models import Classifier
+
 if TYPE_CHECKING:  # diagnostics reads posteriors; it never builds one
     from .posterior import Posterior
 
@@ -88,9 +90,11 @@ def to_arviz(
 
     if x_eval is not None:
         outputs = posterior.forward(x_eval, draws, link=False)
+        classifier = isinstance(posterior.model, Classifier)
+        name = "probs" if classifier else "mean"  # the predictive quantity per draw
         probs = posterior.model.link(outputs.flatten(0, 1)).reshape(outputs.shape)
-        groups["posterior_predictive"] = {"probs": _by_chain(probs, chains, per_chain)}
-        dims["probs"] = ["obs_dim_0", "class"]
+        groups["posterior_predictive"] = {name: _by_chain(probs, chains, per_chain)}
+        dims[name] = ["obs_dim_0", "class"] if classifier else []
         if y_eval is not None:
             y = torch.as_tensor(y_eval).to(outputs.device)
             if y.shape[:1] != outputs.shape[1:2]:
@@ -100,20 +104,28 @@ def to_arviz(
                 )
             posterior.model.check_targets(y, outputs[0])
             per_draw = [{k: v[s] for k, v in draws.items()} for s in range(outputs.shape[0])]
-            log_lik = posterior.model.log_likelihood_draws(outputs, y, draws)
-            sampled = torch.stack(
-                [
-                    posterior.model.likelihood(outputs[s], per_draw[s]).sample()
-                    for s in range(outputs.shape[0])
-                ]
+            likelihoods = [
+                posterior.model.likelihood(o, d) for o, d in zip(outputs, per_draw, strict=True)
+            ]
+            # pointwise as the observations are laid out: per label for a classifier, per
+            # target element for a regressor (its likelihood is an event over the outputs)
+            log_lik = torch.stack(
+                [_elementwise(likelihood).log_prob(y) for likelihood in likelihoods]
             )
+            sampled = torch.stack([likelihood.sample() for likelihood in likelihoods])
             groups["log_likelihood"] = {"obs": _by_chain(log_lik, chains, per_chain)}
             groups["posterior_predictive"]["obs"] = _by_chain(sampled, chains, per_chain)
             groups["observed_data"] = {"obs": y.cpu().numpy()}
             obs_dims = [f"obs_dim_{i}" for i in range(y.dim())]
             dims["obs"] = obs_dims
-            dims["probs"] = [obs_dims[0], "class", *obs_dims[1:]]
+            dims[name] = [obs_dims[0], "class", *obs_dims[1:]] if classifier else obs_dims
     return az.from_dict(**groups, dims=dims)
+
+
+def _elementwise(likelihood):
+    """A regressor's Gaussian without its event dimensions (one term per target element);
+    a classifier's categorical as it is."""
+    return getattr(likelihood, "base_dist", likelihood)
 
 
 @dataclass

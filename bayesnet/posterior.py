@@ -22,7 +22,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from ._checks import check_choice, check_finite
-from .checkpoint import load_safe, load_state, save_atomic
+from .checkpoint import CheckpointError, load_safe, load_state, save_atomic
 from .models import BayesianModel
 from .nn.convert import bayesian_layers
 from .nn.layers import BayesianLayer
@@ -403,12 +403,19 @@ class Posterior:
         check_architecture(model, payload["arch"], path)
         load_state(model, payload["model_state"], path, "model state")
         kind = payload["sampler"]
-        if kind not in SAMPLERS:
-            raise ValueError(
+        if not isinstance(kind, str) or kind not in SAMPLERS:
+            raise CheckpointError(
                 f"{path} holds a sampler of unknown kind {kind!r}; this version reads "
                 f"{', '.join(map(repr, sorted(SAMPLERS)))}"
             )
-        sampler = SAMPLERS[kind].from_state(model, payload["sampler_state"], path)
+        try:
+            sampler = SAMPLERS[kind].from_state(model, payload["sampler_state"], path)
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as err:
+            raise CheckpointError(
+                f"{path}: its {kind} sampler state cannot be read ({type(err).__name__}: {err})"
+            ) from err
         return cls(model, sampler, payload["info"], payload.get("normalization"))
 
 
@@ -456,11 +463,13 @@ def architecture(model: nn.Module) -> dict[str, list[int]]:
 def check_architecture(model: nn.Module, arch: dict[str, list[int]], source) -> None:
     """Raise if ``model``'s state does not have the names and shapes saved in ``arch``."""
     mine = architecture(model)
+    if not isinstance(arch, dict):
+        raise CheckpointError(f"{source} holds no architecture to check against")
     if mine != arch:
         missing = sorted(set(arch) - set(mine))[:3]
         extra = sorted(set(mine) - set(arch))[:3]
         shapes = [k for k in set(arch) & set(mine) if arch[k] != mine[k]][:3]
-        raise ValueError(
+        raise CheckpointError(
             f"{source} was saved from a different architecture: missing {missing}, "
             f"unexpected {extra}, shape mismatch {shapes}"
         )

@@ -148,3 +148,31 @@ def test_temperature_scaling_keeps_per_draw_batchnorm_statistics(digits):
     expected = post.forward(x_val, post.sample_params(None), link=False) / t
     got = scaled.forward(x_val, scaled.sample_params(None), link=False)
     torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda net, loader: bn.baselines.point_estimate(
+            net, loader, epochs=40, lr=1e-2, task="regression", progress=False, seed=0
+        ),
+        lambda net, loader: bn.baselines.deep_ensemble(
+            net, loader, members=2, epochs=40, lr=1e-2, task="regression", progress=False, seed=0
+        ),
+        lambda net, loader: bn.fit_swag(
+            net, loader, epochs=40, lr=1e-2, task="regression", progress=False, seed=0
+        ),
+    ],
+    ids=["point_estimate", "deep_ensemble", "swag"],
+)
+def test_regression_baselines_are_scored_by_likelihood(fit):
+    """A regression baseline carried no noise: ``to_arviz(x, y)`` raised. It gets the
+    noise that maximises the training likelihood around its predictive mean."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(256, 1, generator=g) * 4 - 2
+    y = 1.5 * x + 0.5 * torch.randn(256, 1, generator=g)
+    post = fit(torch.nn.Linear(1, 1), loader_of(x, y, 32))
+    assert post.model.noise == pytest.approx(0.5, rel=0.15)
+    assert post.info["noise"] == post.model.noise
+    idata = post.to_arviz(x[:50], y[:50], num_samples=4)
+    assert "log_likelihood" in idata.groups()

@@ -63,6 +63,13 @@ def _worker(rank, world, port, task, out):
             average_gradients(params, Ranks(rank, world))
             if rank == 0:
                 torch.save([p.grad for p in params], out)
+        elif task == "unseeded":  # every rank builds its own network, nothing seeded
+            torch.manual_seed(100 + rank)
+            model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(16,))), 256)
+            post = bn.fit_svi(
+                model, loader_of(x, y, 32), epochs=2, distributed=True, progress=False
+            )
+            torch.save(post.sampler.guide.state_dict(), os.path.join(out, f"rank{rank}.pt"))
         else:
             post = bn.fit_svi(
                 _model(256),
@@ -125,6 +132,17 @@ def test_a_two_process_fit_matches_one_process_and_resumes_in_one(tmp_path):
         seed=0,
     )
     assert [h["epoch"] for h in resumed.info["history"]] == list(range(1, 22))
+
+
+def test_ranks_that_build_their_networks_unseeded_end_alike(tmp_path):
+    """Rank 0's weights are broadcast at setup: without it, two replicas seeded apart
+    trained two different posteriors."""
+    _run("unseeded", tmp_path)
+    zero = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    one = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert zero.keys() == one.keys()
+    for key in zero:
+        torch.testing.assert_close(zero[key], one[key])
 
 
 def test_torchrun_trains_from_a_config_with_two_processes(tmp_path):

@@ -7,6 +7,7 @@ import torch
 from conftest import loader_of
 
 import bayesnet as bn
+from bayesnet.checkpoint import load_safe
 from bayesnet.evaluate import metrics
 from bayesnet.evaluate.shift import noise_like
 
@@ -239,7 +240,7 @@ def test_a_normalised_network_keeps_its_posterior_near_the_map(digits, tmp_path)
         model, loader_of(x[:256], y[:256], 64), epochs=1, checkpoint_dir=tmp_path, progress=False
     )
     assert post.info["temperature"] == 0.003 and post.normalization is None
-    groups = torch.load(tmp_path / "svi.pt", weights_only=True)["optimizer"]["param_groups"]
+    groups = load_safe(tmp_path / "svi.pt")["optimizer"]["param_groups"]
     # the guide's raw scales alone; its means and BatchNorm's weight and bias
     assert [len(g["params"]) for g in groups] == [1, 3]
     assert groups[0]["lr"] > groups[1]["lr"]  # both decayed by the same factor from 1e-2, 1e-3
@@ -255,5 +256,5 @@ def test_a_network_without_normalisation_trains_its_means_at_the_full_rate(digit
         checkpoint_dir=tmp_path,
         progress=False,
     )
-    groups = torch.load(tmp_path / "svi.pt", weights_only=True)["optimizer"]["param_groups"]
+    groups = load_safe(tmp_path / "svi.pt")["optimizer"]["param_groups"]
     assert len(groups) == 1 and post.info["temperature"] == 0.01

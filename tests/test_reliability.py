@@ -12,7 +12,7 @@ from conftest import loader_of
 from torch import nn
 
 import bayesnet as bn
-from bayesnet.checkpoint import save_atomic
+from bayesnet.checkpoint import load_safe, save_atomic
 
 
 def _bn_mlp(n=256):
@@ -68,7 +68,7 @@ def _saved(tmp_path, digits):
 
 def test_an_unknown_sampler_kind_is_refused(tmp_path, digits):
     path, model = _saved(tmp_path, digits)
-    payload = torch.load(path, weights_only=True)
+    payload = load_safe(path)
     payload["sampler"] = "sgld_from_the_future"
     save_atomic(payload, path)
     with pytest.raises(ValueError, match="unknown kind 'sgld_from_the_future'"):
@@ -86,7 +86,7 @@ def test_an_unknown_sampler_kind_is_refused(tmp_path, digits):
 )
 def test_a_foreign_posterior_file_names_the_problem(tmp_path, digits, change, message):
     path, model = _saved(tmp_path, digits)
-    torch.save(change(torch.load(path, weights_only=True)), path)
+    save_atomic(change(load_safe(path)), path)
     with pytest.raises(ValueError, match=message) as err:
         bn.Posterior.load(path, model)
     assert str(path) in str(err.value)
@@ -94,11 +94,11 @@ def test_a_foreign_posterior_file_names_the_problem(tmp_path, digits, change, me
 
 def test_a_guide_state_of_the_wrong_shape_names_the_file(tmp_path, digits):
     path, model = _saved(tmp_path, digits)
-    payload = torch.load(path, weights_only=True)
+    payload = load_safe(path)
     guide = payload["sampler_state"]["guide"]
     key = next(k for k in guide if k.startswith("loc"))
     guide[key] = torch.zeros(7)
-    torch.save(payload, path)
+    save_atomic(payload, path)
     with pytest.raises(ValueError, match="stored guide state does not fit") as err:
         bn.Posterior.load(path, model)
     assert str(path) in str(err.value)
@@ -121,10 +121,10 @@ def test_an_optimizer_state_that_does_not_fit_names_the_checkpoint(tmp_path, dig
         )
 
     fit(1)
-    state = torch.load(tmp_path / "svi.pt", weights_only=True)
+    state = load_safe(tmp_path / "svi.pt")
     group = state["optimizer"]["param_groups"][0]
     group["params"] = [*group["params"], max(group["params"]) + 1]
-    torch.save(state, tmp_path / "svi.pt")
+    save_atomic(state, tmp_path / "svi.pt")
     with pytest.raises(ValueError, match=r"svi.pt: the stored optimizer state does not fit"):
         fit(2, resume=True)
 

@@ -5,6 +5,7 @@ and the tensors every data set in bayesnet is made of (float images ``[N, C, H, 
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,9 +50,13 @@ def find(root: str | Path, names: Sequence[str], subdirs: Sequence[str] = ()) ->
 
 
 def read_bytes(path: Path) -> bytes:
-    """A file's bytes, gunzipped if its name ends in ``.gz``."""
-    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-        return f.read()
+    """A file's bytes, gunzipped if its name ends in ``.gz``; a damaged or truncated gzip
+    stream is a ``DataFileError`` naming the file."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataFileError(f"{path}: cannot be read ({type(err).__name__}: {err})") from err
 
 
 def to_dataset(

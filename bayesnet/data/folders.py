@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -89,13 +91,30 @@ def arrays(path: str | Path) -> tuple[TensorDataset, TensorDataset]:
     ``[N, H, W, C]`` with C of 1 or 3; ``uint8`` is scaled to [0, 1], floats must already
     lie there. Labels are integer classes."""
     path = Path(path)
+    # np.load reads an archive's members lazily: every read of a damaged one can fail, in
+    # the zip, zlib or npy layer
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataFileError(f"{path}: a single array, not an .npz archive")
+        with archive:
+            missing = [k for k in ARRAYS if k not in archive.files]
+            if missing:
+                raise DataFileError(f"{path}: missing arrays {missing}; expected {list(ARRAYS)}")
+            data = {k: archive[k] for k in ARRAYS}
+    except DataFileError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        KeyError,
+        NotImplementedError,  # zipfile: a compression or flag it does not read
+        RuntimeError,  # zipfile: an encrypted member
+        zipfile.BadZipFile,
+        zlib.error,
+    ) as err:
         raise DataFileError(f"{path}: not a readable .npz file ({err})") from err
-    missing = [k for k in ARRAYS if k not in data]
-    if missing:
-        raise DataFileError(f"{path}: missing arrays {missing}; expected {list(ARRAYS)}")
     return tuple(
         _dataset(data[f"x_{s}"], data[f"y_{s}"], f"{path} ({s})") for s in ("train", "test")
     )

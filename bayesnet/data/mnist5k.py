@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def read_mnist5k(path: str | Path) -> TensorDataset:
     try:
         with gzip.open(path, "rt") as f:
             table = np.loadtxt(f, delimiter=",", dtype=np.float32, ndmin=2)
-    except (OSError, EOFError, ValueError) as err:
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, zlib.error) as err:
         raise DataFileError(f"{path}: not a readable mnist_5k CSV ({err})") from err
     if table.shape[1] != PIXELS + 1:
         raise DataFileError(f"{path}: rows of {table.shape[1]} values, expected {PIXELS + 1}")

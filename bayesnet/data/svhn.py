@@ -4,6 +4,8 @@ the digit 0 stored as 10)."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +20,39 @@ FILES = ("train_32x32.mat", "test_32x32.mat")
 
 def _read(path: Path) -> TensorDataset:
     from scipy.io import loadmat  # scipy comes with scikit-learn; loaded on use
+    from scipy.io.matlab import MatReadError
 
+    # scipy's MATLAB parser, given damaged bytes, fails in any of its layers (header,
+    # zlib, struct unpacking, string decoding): each is this file not being readable
     try:
         mat = loadmat(path)
-    except (ValueError, OSError, TypeError) as err:
+    except (
+        MatReadError,
+        ValueError,
+        OSError,
+        TypeError,
+        KeyError,
+        IndexError,
+        EOFError,
+        NotImplementedError,
+        OverflowError,
+        MemoryError,
+        UnicodeDecodeError,
+        struct.error,
+        zlib.error,
+    ) as err:
         raise DataFileError(f"{path}: not a readable MATLAB file ({err})") from err
     if "X" not in mat or "y" not in mat:
         raise DataFileError(f"{path}: expected variables 'X' and 'y', found {sorted(mat)}")
-    x, y = mat["X"], mat["y"].reshape(-1)
-    if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
-        raise DataFileError(f"{path}: X has shape {x.shape}, expected (32, 32, 3, N)")
+    x, y = np.asarray(mat["X"]), np.asarray(mat["y"]).reshape(-1)
+    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.dtype != np.uint8:
+        raise DataFileError(
+            f"{path}: X is {x.dtype} of shape {x.shape}, expected uint8 (32, 32, 3, N)"
+        )
+    if not np.issubdtype(y.dtype, np.number) or len(y) != x.shape[3]:
+        raise DataFileError(f"{path}: y must hold one number per image, got {y.dtype} {y.shape}")
     y = np.where(y == 10, 0, y)
-    if y.min() < 0 or y.max() > 9:
+    if len(y) == 0 or y.min() < 0 or y.max() > 9 or (y != np.round(y)).any():
         raise DataFileError(f"{path}: labels outside 0-9 (and 10 for the digit 0)")
     return to_dataset(x.transpose(3, 2, 0, 1), y, str(path))
 

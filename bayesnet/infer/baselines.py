@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 import warnings
 from collections.abc import Iterable
@@ -32,7 +33,7 @@ from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
 from ..nn.normalization import normalization_inputs
 from ..nn.temperature import Temperature
 from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
-from .loop import OPTIMIZERS, first_batch, run_epoch
+from .loop import OPTIMIZERS, batches, first_batch, run_epoch
 from .starts import reinitialized
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
@@ -47,6 +48,8 @@ DROPOUT = (
     nn.FeatureAlphaDropout,
 )
 TASKS = {"classification": (Classifier, F.cross_entropy), "regression": (Regressor, F.mse_loss)}
+#: draws of the predictive mean a regression baseline's noise is estimated around
+RESIDUAL_DRAWS = 16
 
 
 class DropoutSampler(Sampler):
@@ -150,19 +153,38 @@ def wrap(
     num_data: int,
     sampler: Sampler,
     info: dict,
-    statistics_from: Iterable | None = None,
+    loader: Iterable,
+    per_draw_statistics: bool = False,
 ) -> Posterior:
-    """``net`` (trained) and its ``sampler`` as a ``Posterior`` of the ``task``'s model.
-    ``statistics_from``: a loader whose data set's inputs every draw's BatchNorm
-    statistics are estimated on (weight draws that BatchNorm's running statistics do not
-    belong to); ignored without BatchNorm."""
-    model_cls, _ = TASKS[task]
-    dataset = getattr(statistics_from, "dataset", None)
-    inputs = normalization_inputs(net, dataset) if dataset is not None else None
+    """``net`` (trained on ``loader``) and its ``sampler`` as a ``Posterior`` of the
+    ``task``'s model.
+
+    ``per_draw_statistics``: every draw's BatchNorm statistics are estimated on the
+    loader's training inputs (draws whose weights BatchNorm's running statistics do not
+    belong to); ignored without BatchNorm. A regression model gets the Gaussian noise
+    that maximises the training likelihood around its predictive mean (the root mean
+    squared residual, ``info["noise"]``), so it can be scored by likelihood (``to_arviz``,
+    LOO) like the Bayesian regressors."""
+    dataset = getattr(loader, "dataset", None)
+    inputs = normalization_inputs(net, dataset) if per_draw_statistics and dataset else None
     device = next(net.parameters()).device
-    return Posterior(
-        model_cls(net, num_data), sampler, info, inputs.to(device) if inputs is not None else None
-    )
+    model = Classifier(net, num_data) if task == "classification" else Regressor(net, num_data, 1.0)
+    post = Posterior(model, sampler, info, inputs.to(device) if inputs is not None else None)
+    if task == "regression":
+        model.noise = post.info["noise"] = _residual_scale(post, loader)
+    return post
+
+
+@torch.no_grad()
+def _residual_scale(post: Posterior, loader: Iterable) -> float:
+    """The root mean squared residual of the predictive mean over the training loader."""
+    draws = post.sample_params(RESIDUAL_DRAWS)
+    total, count = 0.0, 0
+    for x, y in batches(loader):
+        mean = post.forward(x, draws).mean(0)
+        total += (mean - y.to(mean)).square().sum().item()
+        count += y.numel()
+    return max(math.sqrt(total / count), 1e-6)
 
 
 @keeps_caller_state
@@ -182,7 +204,7 @@ def point_estimate(
     start = time.perf_counter()
     history, seen = train_net(net, loader, epochs, task=task, progress=progress, **train)
     info = {"engine": "point_estimate", "history": history, "seconds": time.perf_counter() - start}
-    return wrap(net, task, seen, DrawsSampler({}), info)
+    return wrap(net, task, seen, DrawsSampler({}), info, loader)
 
 
 def temperature_scaled(
@@ -273,7 +295,7 @@ def mc_dropout(
         net, loader, epochs, task=task, progress=progress, desc="MC dropout", **train
     )
     info = {"engine": "mc_dropout", "history": history, "seconds": time.perf_counter() - start}
-    return wrap(net, task, seen, DropoutSampler.of(net, num_samples), info)
+    return wrap(net, task, seen, DropoutSampler.of(net, num_samples), info, loader)
 
 
 def deep_ensemble(
@@ -306,4 +328,4 @@ def deep_ensemble(
         states.append(member.state_dict())
     draws = {k: torch.stack([s[k] for s in states]) for k in states[0]}
     info = {"engine": "deep_ensemble", "history": histories, "seconds": time.perf_counter() - start}
-    return wrap(member, task, seen, DrawsSampler(draws), info)
+    return wrap(member, task, seen, DrawsSampler(draws), info, loader)

@@ -6,20 +6,24 @@ Why averaging is exact: rank ``r``'s minibatch ELBO scales its log-likelihood by
 ``num_data / B`` and counts the KL once; the mean over ``R`` ranks of those gradients is
 the gradient of the ELBO of the global batch of ``R * B`` examples, scaled by
 ``num_data / (R * B)``, with the KL once — the unbiased full-data estimate a single
-process would take on the same examples. Every rank starts from the same seed, so the
-ranks draw the same weights and take the same steps; rank 0 alone writes files.
+process would take on the same examples. At setup every rank takes rank 0's parameters and
+buffers (as ``DistributedDataParallel`` does), so replicas built without a common seed
+start alike; each then applies the same averaged gradient, and they stay alike whatever
+weight draws their own RNGs make. Rank 0 alone writes files.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-__all__ = ["Ranks", "setup", "shard", "average_gradients"]
+__all__ = ["Ranks", "setup", "broadcast", "shard", "average_gradients"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ def setup(device: torch.device) -> Ranks:
             )
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Ranks(dist.get_rank(), dist.get_world_size())
+
+
+@torch.no_grad()
+def broadcast(module: nn.Module, ranks: Ranks) -> None:
+    """Rank 0's parameters and buffers, on every rank."""
+    if ranks.world == 1:
+        return
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        dist.broadcast(tensor, src=0)
 
 
 def shard(loader: DataLoader, ranks: Ranks, seed: int) -> DataLoader:

@@ -32,6 +32,7 @@ from torch.distributions.transforms import SoftplusTransform, identity_transform
 from .._checks import check_choice
 from .._compat import GuideSetup
 from .._pyro import LocalParams
+from .._state import preserved
 from ..checkpoint import load_state
 from ..posterior import Sampler
 from .initial import init_strategy
@@ -304,7 +305,10 @@ class GuideSampler(Sampler):
     def from_state(cls, model, state, path):
         guide = make_guide(model, **state["spec"])
         device = next(iter(model.point_values().values())).device
-        with torch.no_grad():  # trace the model once so the guide knows its sites
+        # trace the model once so the guide knows its sites: one input, so in eval mode
+        # (BatchNorm in training mode refuses a batch of one), the caller's mode kept
+        with torch.no_grad(), preserved(model):
+            model.eval()
             guide(torch.zeros((1, *state["input_shape"]), device=device))
         load_state(guide, state["guide"], path, "guide state")
         return cls(guide, state["spec"], state["input_shape"])

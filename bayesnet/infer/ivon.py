@@ -139,4 +139,4 @@ def _fit_one(ivon, net, loader, settings, num_samples, task, progress, k) -> Pos
         "history": history,
         "seconds": time.perf_counter() - start,
     }
-    return wrap(net, task, seen, sampler, info, statistics_from=loader)
+    return wrap(net, task, seen, sampler, info, loader, per_draw_statistics=True)

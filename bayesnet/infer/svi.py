@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import math
 import time
 import warnings
@@ -44,13 +43,13 @@ from ..nn.normalization import (
 )
 from ..posterior import Posterior, architecture, check_architecture
 from .collapse import check_collapse, training_null_nll
-from .distributed import Ranks, average_gradients, setup, shard
+from .distributed import Ranks, average_gradients, broadcast, setup, shard
 from .elbo import elbo_terms
 from .functional import STEPS, functional_elbo
 from .guides import GuideSampler, make_guide
 from .initial import INITS
 from .log import JsonLinesLog
-from .loop import OPTIMIZERS, batches, first_batch, num_batches, run_epoch
+from .loop import OPTIMIZERS, batches, first_batch, multi_tensor, num_batches, run_epoch
 from .reparam import make_reparam
 
 __all__ = [
@@ -237,6 +236,8 @@ def fit_svi(
         if temperature == "auto":
             raise ValueError("temperature='auto' does not run distributed: pick T first")
         ranks = setup(device)
+        model.to(device)
+        broadcast(model, ranks)
         loader = shard(loader, ranks, seed or 0)
         progress = progress and ranks.main
         log = log if ranks.main else None
@@ -457,7 +458,7 @@ def _train(
         q(x0)
     q.to(device)
     elbo = _elbo(model, q, reparam, step, info)
-    opt = optimizer(_param_groups(model, q, lr, frozen_stats), lr=lr, **_multi_tensor(optimizer))
+    opt = optimizer(_param_groups(model, q, lr, frozen_stats), lr=lr, **multi_tensor(optimizer))
     # The learning rate decays per step where the loader says how many it has, and per
     # epoch where it cannot (a generator, an IterableDataset): per-step decay computed from
     # an unknown length would spend all of it on the first step.
@@ -566,13 +567,6 @@ def _train(
             break
     model.eval()
     return posterior
-
-
-def _multi_tensor(optimizer: type[torch.optim.Optimizer]) -> dict[str, bool]:
-    """``foreach=True`` where the optimizer takes it: one kernel over all of the guide's
-    tensors instead of one per tensor (torch picks it by itself on CUDA only; on CPU it
-    saves a sixth of a small CNN's SVI step, benchmarks/core.py)."""
-    return {"foreach": True} if "foreach" in inspect.signature(optimizer).parameters else {}
 
 
 def _param_groups(model, guide, lr: float, frozen_stats: bool) -> list[dict[str, Any]]:

@@ -22,13 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import check_choice
 from .._state import seeded
 from ..device import resolve
 from ..posterior import Posterior
 from .baselines import train_net, wrap
 from .collapse import check_predictive, training_null_nll
 from .gaussian import FlatGaussianSampler, flatten, layout
-from .loop import OPTIMIZERS, num_batches
+from .loop import OPTIMIZERS, multi_tensor, num_batches
 from .starts import network_starts
 
 __all__ = ["fit_swag", "SwagMoments"]
@@ -194,17 +195,21 @@ def _fit_one(net, loader, settings, num_samples, task, progress, k) -> Posterior
         "history": history,
         "seconds": time.perf_counter() - start,
     }
-    return wrap(net, task, seen, sampler, info, statistics_from=loader)
+    return wrap(net, task, seen, sampler, info, loader, per_draw_statistics=True)
 
 
 def _optimizer(net: nn.Module, settings: dict[str, Any]) -> torch.optim.Optimizer:
-    name = settings["optimizer"]
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
-    extra = {"momentum": 0.9} if name == "sgd" else {}
+    """The optimizer SWAG trains with (SGD with momentum 0.9, as Maddox et al.; Adam as
+    the point estimate), stepping all of its tensors at once (``multi_tensor``)."""
+    cls = OPTIMIZERS[check_choice(settings["optimizer"], OPTIMIZERS, "optimizer")]
+    extra = {"momentum": 0.9} if cls is torch.optim.SGD else {}
     params = [p for p in net.parameters() if p.requires_grad]
-    return OPTIMIZERS[name](
-        params, lr=settings["lr"], weight_decay=settings["weight_decay"], **extra
+    return cls(
+        params,
+        lr=settings["lr"],
+        weight_decay=settings["weight_decay"],
+        **extra,
+        **multi_tensor(cls),
     )
 
 
