@@ -123,6 +123,18 @@ def test_readers_load_or_name_the_damage(reader):
     check()
 
 
+def test_a_matlab_file_that_breaks_scipys_reader_is_a_data_file_error(tmp_path):
+    """Hypothesis found this one: a flipped byte makes scipy's Cython reader raise
+    UnboundLocalError, which must still reach the user as DataFileError."""
+    valid = _files(_svhn)
+    broken = bytearray(valid["test_32x32.mat"])
+    broken[144] ^= 16
+    (tmp_path / "train_32x32.mat").write_bytes(valid["train_32x32.mat"])
+    (tmp_path / "test_32x32.mat").write_bytes(bytes(broken))
+    with pytest.raises(DataFileError, match="not a readable MATLAB file"):
+        bn.data.svhn(tmp_path)
+
+
 def test_idx_reader_over_arbitrary_headers():
     """Headers that claim any number of dimensions and sizes."""
 

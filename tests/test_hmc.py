@@ -316,3 +316,21 @@ def test_an_error_that_is_not_a_bad_log_density_says_what_it_is(conjugate, monke
     monkeypatch.setattr(mcmc, "initialize_model", out_of_memory)
     with pytest.raises(torch.OutOfMemoryError, match="out of memory"):
         bn.fit_hmc(conjugate_model(c), (c["x"], c["y"]), progress=False)
+
+
+def test_fixed_steps_hmc_takes_exactly_that_many_leapfrog_steps(conjugate):
+    """``kernel="hmc"`` with ``num_steps`` overrides Pyro's public ``HMC.num_steps``
+    property; an upgrade that stopped reading it would change the trajectory silently."""
+    c = conjugate
+    post = bn.fit_hmc(
+        conjugate_model(c),
+        (c["x"], c["y"]),
+        kernel="hmc",
+        num_steps=7,
+        num_samples=5,
+        warmup=5,
+        progress=False,
+        seed=0,
+    )
+    # one gradient per leapfrog step (the potential's gradient is reused between steps)
+    assert post.sampler.stats["n_steps"][0] == [7.0] * 5
