@@ -46,7 +46,9 @@ def toy_demo(seed: int = 0, quick: bool = False, hmc: bool = True, progress: boo
     epochs = 30 if quick else 300
     loader = data.to_loader(train, 50, seed=seed)
     common = {"progress": progress, "seed": seed, "device": "cpu"}
-    point = baselines.point_estimate(zoo.mlp(2, 2, (16, 16)), loader, epochs, lr=1e-2, **common)
+    point = baselines.point_estimate(
+        zoo.mlp(2, 2, (16, 16)), loader, epochs=epochs, lr=1e-2, **common
+    )
     methods = {"softmax": point}
     # 386 weights and 200 points: the untempered posterior is not the prior here, and it is
     # the one whose far-from-the-data behaviour HMC's can be set beside.
@@ -103,7 +105,7 @@ def segmentation_demo(
     loader = data.to_loader(scenes.dataset(), 32, seed=seed)
     common = {"progress": progress, "seed": seed}
     epochs = 2 if quick else 40
-    point = baselines.point_estimate(zoo.fcn(width=64), loader, epochs, lr=3e-3, **common)
+    point = baselines.point_estimate(zoo.fcn(width=64), loader, epochs=epochs, lr=3e-3, **common)
     bnn = fit_svi(
         _bnn(point, len(scenes.images), 1.0),
         loader,

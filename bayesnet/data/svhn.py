@@ -4,6 +4,9 @@ the digit 0 stored as 10)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +19,53 @@ __all__ = ["svhn"]
 FILES = ("train_32x32.mat", "test_32x32.mat")
 
 
-def _read(path: Path) -> TensorDataset:
-    from scipy.io import loadmat  # scipy comes with scikit-learn; loaded on use
+#: run by a child interpreter: scipy's MATLAB reader on each file, X and y to an .npz
+_CHILD = """
+import sys
+import numpy as np
+from scipy.io import loadmat
 
-    # scipy's MATLAB parser, given damaged bytes, fails in any of its layers (header,
-    # zlib, struct unpacking, string decoding, and its Cython reader's own bugs such as an
-    # UnboundLocalError): whatever it raises, this file is not readable
+for source, target in zip(sys.argv[1::2], sys.argv[2::2]):
     try:
-        mat = loadmat(path)
+        mat = loadmat(source)
     except Exception as err:
-        raise DataFileError(f"{path}: not a readable MATLAB file ({err})") from err
-    if "X" not in mat or "y" not in mat:
-        raise DataFileError(f"{path}: expected variables 'X' and 'y', found {sorted(mat)}")
+        sys.exit(f"{source}: not a readable MATLAB file ({type(err).__name__}: {err})")
+    arrays = {k: np.asarray(mat[k]) for k in ("X", "y") if k in mat}
+    if len(arrays) < 2 or any(a.dtype.hasobject for a in arrays.values()):
+        found = sorted(k for k in mat if not k.startswith("__"))
+        sys.exit(f"{source}: expected variables 'X' and 'y' of numbers, found {found}")
+    np.savez(target, **arrays)
+"""
+
+
+def _load_isolated(paths: list[Path]) -> list[dict[str, np.ndarray]]:
+    """``X`` and ``y`` of each MATLAB file, read by scipy in a child process: on some
+    damaged files scipy's compiled reader does not raise but crashes the interpreter (a
+    segmentation fault, found by ``tests/test_fuzz.py``), and a data reader must not take
+    its caller down. Any failure of the child is the files not being readable."""
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [Path(tmp) / f"{k}.npz" for k in range(len(paths))]
+        pairs = [str(p) for pair in zip(paths, targets, strict=True) for p in pair]
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD, *pairs], capture_output=True, text=True
+        )
+        if child.returncode < 0:
+            where = ", ".join(map(str, paths))
+            raise DataFileError(
+                f"{where}: scipy's reader crashed on it (signal {-child.returncode})"
+            )
+        if child.returncode != 0:
+            said = child.stderr.strip().splitlines() or [f"exit code {child.returncode}"]
+            raise DataFileError(said[-1])
+        loaded = []
+        for target in targets:
+            with np.load(target, allow_pickle=False) as arrays:
+                loaded.append({k: arrays[k] for k in arrays.files})
+        return loaded
+
+
+def _dataset(path: Path, mat: dict[str, np.ndarray]) -> TensorDataset:
+    """One file's ``X`` and ``y``, checked, as images ``[N, 3, 32, 32]`` and labels 0-9."""
     x, y = np.asarray(mat["X"]), np.asarray(mat["y"]).reshape(-1)
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.dtype != np.uint8:
         raise DataFileError(
@@ -46,4 +84,6 @@ def svhn(root: str | Path) -> tuple[TensorDataset, TensorDataset]:
     paths = find(root, FILES)
     if any(p.suffix == ".gz" for p in paths.values()):
         raise DataFileError(f"{root}: unzip the .mat files first (found {list(paths.values())})")
-    return _read(paths[FILES[0]]), _read(paths[FILES[1]])
+    files = [paths[name] for name in FILES]
+    train, test = (_dataset(p, m) for p, m in zip(files, _load_isolated(files), strict=True))
+    return train, test

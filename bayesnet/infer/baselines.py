@@ -191,6 +191,7 @@ def _residual_scale(post: Posterior, loader: Iterable) -> float:
 def point_estimate(
     net: nn.Module,
     loader: Iterable,
+    *,
     epochs: int = 30,
     task: str = "classification",
     device: str | torch.device = "auto",
@@ -210,6 +211,7 @@ def point_estimate(
 def temperature_scaled(
     posterior: Posterior,
     validation: tuple[torch.Tensor, torch.Tensor],
+    *,
     max_iter: int = 100,
 ) -> Posterior:
     """``posterior`` with its logits divided by the temperature that minimises the NLL of
@@ -273,6 +275,7 @@ def temperature_scaled(
 def mc_dropout(
     net: nn.Module,
     loader: Iterable,
+    *,
     p: float = 0.1,
     epochs: int = 30,
     num_samples: int = 100,
@@ -301,6 +304,7 @@ def mc_dropout(
 def deep_ensemble(
     net: nn.Module,
     loader: Iterable,
+    *,
     members: int = 5,
     epochs: int = 30,
     task: str = "classification",

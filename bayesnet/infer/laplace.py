@@ -139,6 +139,7 @@ class LaplaceSampler(Sampler):
 def fit_laplace(
     net: nn.Module | Posterior,
     loader: Iterable,
+    *,
     subset: str = "all",
     hessian: str = "kron",
     prior_precision: str | float = "marglik",

@@ -177,6 +177,7 @@ def _initial(model, x, y, init, chains: int, jitter: float, seed: int | None):
 def fit_hmc(
     model: BayesianModel,
     data: tuple[torch.Tensor, torch.Tensor],
+    *,
     num_samples: int = 500,
     warmup: int = 300,
     kernel: str = "nuts",

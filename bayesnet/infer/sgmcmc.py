@@ -68,6 +68,7 @@ def cyclical_lr(lr: float, step: int, steps_per_cycle: int) -> float:
 def fit_sgmcmc(
     model: BayesianModel,
     loader: Iterable,
+    *,
     method: str = "sghmc",
     schedule: str = "cyclical",
     epochs: int = 60,

@@ -112,6 +112,7 @@ def linear_warmup(fraction: float) -> Callable[[float], float]:
 def fit_svi(
     model: BayesianModel,
     loader: Iterable,
+    *,
     epochs: int = 30,
     guide: str = "mean_field",
     init: str = "map",
