@@ -50,8 +50,15 @@ def _draws(posterior: Posterior, num_samples: int) -> tuple[dict[str, torch.Tens
         return draws, chains, posterior.sampler.num_draws // chains
     if posterior.sampler.kind == "mixture":  # one chain per component: R-hat across starts
         chains = len(posterior.sampler.components)
-        per = max(1, num_samples // chains)
-        return posterior.sample_params(per * chains), chains, per
+        draws = posterior.sample_params(max(1, num_samples // chains) * chains)
+        # components that store their draws (point estimates, MCMC) give what they hold
+        total = len(next(iter(draws.values())))
+        if total % chains:
+            raise ValueError(
+                f"the mixture's {chains} components gave {total} draws in all: ArviZ needs "
+                "as many from each (mix components that hold equally many draws)"
+            )
+        return draws, chains, total // chains
     return posterior.sample_params(num_samples), 1, num_samples
 
 

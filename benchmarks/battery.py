@@ -346,6 +346,64 @@ def targets(cells, method: str = "recommended") -> str:
     return "\n".join(lines)
 
 
+#: the methods of the overview, as the README names them
+OVERVIEW = {
+    "softmax": "softmax",
+    "temperature": "temperature scaling",
+    "dropout": "MC dropout",
+    "ensemble": "deep ensemble (5)",
+    "recommended": "**`bn.fit`** (MultiSWAG, 5 starts)",
+    "swag": "`bn.fit(..., starts=1)` (SWAG)",
+    "laplace": "`bn.fit_laplace` (on the softmax)",
+}
+
+
+def overview(cells) -> str:
+    """Per data set and method: the mean over every architecture and seed of each column,
+    AUROC the better of entropy and MI, fit CPU seconds as a multiple of the softmax's."""
+    lines = [
+        "| data | method | cells | acc | NLL | ECE | "
+        + " | ".join(f"AUROC {k}" for k in OOD)
+        + " | fit CPU (x softmax) |",
+        "|---|---|---|---|---|---|" + "---|" * (len(OOD) + 1),
+    ]
+    for data in dict.fromkeys(d for d, _ in cells):
+        rows = [
+            r
+            for (d, _), by_seed in cells.items()
+            if d == data
+            for rs in by_seed.values()
+            for r in rs
+        ]
+        softmax_s = statistics.mean(r["fit_cpu_seconds"] for r in rows if r["method"] == "softmax")
+        for method, label in OVERVIEW.items():
+            mine = [r for r in rows if r["method"] == method]
+            if not mine:
+                continue
+            col = [_fmt([statistics.mean(r[k] for r in mine)]) for k in ("accuracy", "nll", "ece")]
+            for kind in OOD:
+                best = [b for r in mine if (b := best_auroc(r, kind)) is not None]
+                col.append(_fmt([statistics.mean(best)], 3) if best else "")
+            seconds = statistics.mean(r["fit_cpu_seconds"] for r in mine) / softmax_s
+            col.append(f"{seconds:.1f}")
+            lines.append(f"| {data} | {label} | {len(mine)} | " + " | ".join(col) + " |")
+    return "\n".join(lines)
+
+
+def write_blocks(path: Path, blocks: dict[str, str]) -> None:
+    """Replace each ``<!-- battery:NAME -->`` ... ``<!-- /battery:NAME -->`` block of
+    ``path`` with the generated text, so the README and RESULTS quote this run."""
+    text = path.read_text()
+    for name, content in blocks.items():
+        start, end = f"<!-- battery:{name} -->", f"<!-- /battery:{name} -->"
+        if start not in text:
+            continue
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{content}\n{end}{tail}"
+    path.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
@@ -359,6 +417,12 @@ def main() -> None:
     parser.add_argument("--no-held-out", action="store_true", help="skip the second fits")
     parser.add_argument("--summary", action="store_true", help="only print the stored tables")
     parser.add_argument("--method", default="recommended", help="whose targets to check")
+    parser.add_argument(
+        "--write",
+        nargs="*",
+        default=[],
+        help="files whose <!-- battery:overview|table|targets --> blocks to fill",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -382,9 +446,14 @@ def main() -> None:
             for job in jobs:
                 print(_job(job), flush=True)
     cells = load(out)
-    print(table(cells))
-    print()
-    print(targets(cells, args.method))
+    blocks = {
+        "overview": overview(cells),
+        "table": table(cells),
+        "targets": targets(cells, args.method),
+    }
+    print("\n\n".join(blocks.values()))
+    for path in args.write:
+        write_blocks(Path(path), blocks)
 
 
 if __name__ == "__main__":

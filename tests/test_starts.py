@@ -178,3 +178,56 @@ def test_a_mixture_of_per_draw_normalised_posteriors_estimates_each_draws_statis
     x = torch.randn(6, 1, 8, 8)
     expected = torch.cat([first.predict(x, 3), second.predict(x, 2)])
     assert torch.allclose(mixture.predict(x, 5), expected, atol=1e-5)
+
+
+def _plain_net() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+
+
+@pytest.mark.parametrize(
+    ("engine", "per_chain"),
+    [
+        (
+            lambda net, loader, seed: bn.baselines.point_estimate(
+                net, loader, epochs=2, progress=False, seed=seed
+            ),
+            1,  # a point estimate holds one draw
+        ),
+        (
+            lambda net, loader, seed: bn.fit_ivon(net, loader, epochs=2, progress=False, seed=seed),
+            2,
+        ),
+    ],
+    ids=["point_estimate", "ivon"],
+)
+def test_multi_start_wraps_any_engine_into_a_mixture_that_saves_loads_and_exports(
+    engine, per_chain, digits, tmp_path
+):
+    """K starts of any fit, mixed: a deep ensemble is starts of the point estimate, and
+    the same wrapper mixes starts of IVON."""
+    x, y = digits[0].tensors
+    loader = bn.data.to_loader(torch.utils.data.TensorDataset(x[:200], y[:200]), 50, seed=0)
+    torch.manual_seed(0)
+    net = _plain_net()
+
+    def one(k, seed_k):
+        with torch.random.fork_rng():
+            torch.manual_seed(seed_k)
+            member = bn.infer.starts.reinitialized(net) if k else net
+        return engine(member, loader, seed_k)
+
+    mixture = bn.infer.multi_start(one, 3, seed=5)
+    assert isinstance(mixture.sampler, MixtureSampler) and len(mixture.sampler.components) == 3
+    assert [i["engine"] for i in mixture.info["starts"]] == [mixture.info["engine"]] * 3
+    # the components differ: three starts from three initial weights, not one fit thrice
+    draws = mixture.predict(x[:20], 3)
+    assert not torch.allclose(draws[0], draws[1], atol=1e-3)
+    path = mixture.save(tmp_path / "mixture.pt")
+    loaded = bn.Posterior.load(path, bn.Classifier(_plain_net(), 200))
+    torch.manual_seed(1)
+    expected = mixture.predict(x[:20], 6)
+    torch.manual_seed(1)
+    assert torch.allclose(loaded.predict(x[:20], 6), expected, atol=1e-6)
+    idata = loaded.to_arviz(x[:20], y[:20], num_samples=6)
+    assert idata.posterior.sizes["chain"] == 3 and idata.posterior.sizes["draw"] == per_chain
+    assert idata.log_likelihood["obs"].shape == (3, per_chain, 20)

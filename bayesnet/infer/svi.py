@@ -51,6 +51,7 @@ from .initial import INITS
 from .log import JsonLinesLog
 from .loop import OPTIMIZERS, batches, first_batch, multi_tensor, num_batches, run_epoch
 from .reparam import make_reparam
+from .starts import multi_start
 
 __all__ = [
     "fit_svi",
@@ -290,34 +291,29 @@ def fit_svi(
 
 
 def _multi_start(model, starts, seed, temperature, checkpoint_dir, log, options) -> Posterior:
-    """``starts`` fits of ``model``, each after the first from fresh initial weights, as
-    one equal-weight mixture (see ``fit_svi``'s ``starts``)."""
+    """``starts`` fits of ``model`` through ``multi_start``, each after the first from
+    fresh initial weights; a temperature chosen by the first start is the others' too."""
     pristine = copy.deepcopy(model)
-    posts = []
-    for k in range(starts):
+
+    def one(k: int, seed_k: int | None) -> Posterior:
+        nonlocal temperature
         member = model
         if k:
             member = copy.deepcopy(pristine)
-            with seeded(None if seed is None else seed + k):
+            with seeded(seed_k):
                 member.reset_parameters()
         post = fit_svi(
             member,
-            seed=None if seed is None else seed + k,
+            seed=seed_k,
             temperature=temperature,
             checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"start{k}",
             log=None if log is None else _start_log(Path(log), k),
             **options,
         )
-        if temperature == "auto":
-            temperature = post.info["temperature"]
-        posts.append(post)
-    infos = [p.info for p in posts]
-    info = {
-        **infos[0],
-        "starts": infos,
-        "collapsed": any(i["collapsed"] for i in infos),
-    }
-    return Posterior.mixture(posts, info)
+        temperature = post.info["temperature"]
+        return post
+
+    return multi_start(one, starts, seed)
 
 
 def _start_log(path: Path, k: int) -> Path:
