@@ -7,7 +7,7 @@ from .functional import FunctionalELBO
 from .gaussian import FlatGaussianSampler
 from .guides import GUIDES, GuideSampler, MeanFieldNormal, PointMass, make_guide
 from .ivon import fit_ivon
-from .laplace import LaplaceSampler, fit_laplace
+from .laplace import LaplaceSampler, fit_laplace, laplace_predictive
 from .mcmc import FunctionalPotential, SamplingDiverged, fit_hmc
 from .recommended import fit
 from .reparam import Flipout, LocalReparameterization, make_reparam
@@ -50,6 +50,7 @@ __all__ = [
     "fit_hmc",
     "fit_ivon",
     "fit_laplace",
+    "laplace_predictive",
     "fit_sgmcmc",
     "fit_svi",
     "fit_swag",

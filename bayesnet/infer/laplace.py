@@ -39,7 +39,15 @@ from ..posterior import Posterior, Sampler
 from .collapse import CollapseWarning, ignores_data, null_nll, predictive_nll
 from .loop import batches, first_batch
 
-__all__ = ["fit_laplace", "LaplaceSampler", "SUBSETS", "HESSIANS", "PREDICTIVES", "INSTALL"]
+__all__ = [
+    "fit_laplace",
+    "laplace_predictive",
+    "LaplaceSampler",
+    "SUBSETS",
+    "HESSIANS",
+    "PREDICTIVES",
+    "INSTALL",
+]
 
 SUBSETS = ("last_layer", "all")
 HESSIANS = ("kron", "diag", "full")
@@ -306,3 +314,32 @@ def _training_nll(model: BayesianModel, loader: Iterable, device: torch.device):
         count += len(x)
         targets.append(y.cpu())
     return total / count, null_nll(torch.cat(targets), isinstance(model, Classifier))
+
+
+def laplace_predictive(post: Posterior, predictive: str) -> Posterior:
+    """The same Laplace posterior (the same approximation, the same draws for the same RNG
+    state) predicting through the network linearised at the mode (``"glm"``) or the
+    network itself (``"nn"``): the predictive is a choice of prediction, made here without
+    refitting. With ``subset="last_layer"`` the two coincide and ``post`` is returned."""
+    check_choice(predictive, PREDICTIVES, "predictive")
+    sampler = post.sampler
+    if not isinstance(sampler, LaplaceSampler):
+        raise ValueError(f"laplace_predictive needs a Laplace posterior, got {sampler.kind!r}")
+    options = sampler.options
+    if options["predictive"] == predictive or options["subset"] != "all":
+        return post
+    net = post.model.net.net if isinstance(post.model.net, Linearized) else post.model.net
+    linearize = predictive == "glm"
+    predictor = Linearized(net) if linearize else net
+    model: BayesianModel = (
+        Classifier(predictor, post.model.num_data)
+        if options["task"] == "classification"
+        else Regressor(predictor, post.model.num_data, noise=options["noise"])
+    )
+    # Linearized keeps net's parameters under "net.": add the prefix, or take it off
+    names = [
+        (f"net.{name}" if linearize else name[len("net.") :], shape)
+        for name, shape in sampler.names
+    ]
+    switched = LaplaceSampler(sampler.approximation, names, {**options, "predictive": predictive})
+    return Posterior(model, switched, {**post.info, "predictive": predictive})
