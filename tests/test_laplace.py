@@ -229,3 +229,20 @@ def test_the_predictive_is_chosen_at_prediction_time(trained):
     assert (again - ours).abs().max() > 1e-2
     with pytest.raises(ValueError, match="predictive"):
         bn.infer.laplace_predictive(glm, "probit")
+
+
+def test_temperature_by_validation_wraps_an_engine_other_than_svi(trained):
+    """``bn.infer.by_validation`` over ``fit_laplace``: untempered, the Laplace predictive
+    of this network is underconfident, so the held-out NLL picks the colder candidate, and
+    the returned posterior is the fit at that temperature on all the data."""
+    point, loader, (x, _) = trained
+
+    def fit(t, data):
+        return bn.fit_laplace(point, data, temperature=t, progress=False)
+
+    torch.manual_seed(0)
+    post = bn.infer.by_validation(fit, loader, temperatures=(1.0, 0.01))
+    scores = post.info["temperature_scores"]
+    assert set(scores) == {1.0, 0.01} and scores[0.01] < scores[1.0]
+    assert post.info["temperature"] == 0.01 and post.sampler.options["temperature"] == 0.01
+    assert post.model.num_data == len(loader.dataset)  # refitted on all the data

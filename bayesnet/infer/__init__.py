@@ -16,13 +16,13 @@ from .starts import multi_start
 from .svi import (
     DEFAULT_TEMPERATURE,
     NORMALIZED_TEMPERATURE,
-    TEMPERATURES,
     TrainingDiverged,
     fit_svi,
     linear_warmup,
     recommended_temperature,
 )
 from .swag import SwagMoments, fit_swag
+from .tempering import TEMPERATURES, by_validation, choose_temperature
 
 __all__ = [
     "CollapseWarning",
@@ -58,5 +58,7 @@ __all__ = [
     "make_guide",
     "make_reparam",
     "multi_start",
+    "by_validation",
+    "choose_temperature",
     "recommended_temperature",
 ]

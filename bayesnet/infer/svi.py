@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from typing import Any
 import pyro
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
@@ -52,6 +51,7 @@ from .log import JsonLinesLog
 from .loop import OPTIMIZERS, batches, first_batch, multi_tensor, num_batches, run_epoch
 from .reparam import make_reparam
 from .starts import multi_start
+from .tempering import choose_temperature
 
 __all__ = [
     "fit_svi",
@@ -60,7 +60,6 @@ __all__ = [
     "EpochStats",
     "DEFAULT_TEMPERATURE",
     "NORMALIZED_TEMPERATURE",
-    "TEMPERATURES",
     "recommended_temperature",
 ]
 
@@ -86,9 +85,6 @@ DEFAULT_LR_DECAY = 0.1
 #: the MAP warm start trains as the point-estimate baseline does (Adam, whatever the
 #: optimizer of the SVI phase)
 MAP_LR = 1e-3
-#: the grid of ``temperature="auto"`` and the draws it scores each candidate with
-TEMPERATURES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
-AUTO_SAMPLES = 32
 #: how BatchNorm statistics are kept in the SVI phase (see ``fit_svi``)
 NORMALIZATIONS = ("map", "per_draw")
 
@@ -174,7 +170,7 @@ def fit_svi(
     - ``temperature``: the posterior is tempered to ``p(w | D)^(1/T)`` (None: the
       ``recommended_temperature`` for the network). An untempered
       (``T = 1``) mean-field posterior of a network with far more weights than examples
-      is often the prior itself; ``"auto"`` picks ``T`` from ``TEMPERATURES`` by the
+      is often the prior itself; ``"auto"`` picks ``T`` from ``tempering.TEMPERATURES`` by the
       predictive NLL on a ``validation`` fraction carved from the loader's data set, then
       fits on all of it (the scores are in ``info["temperature_scores"]``);
     - ``lr_decay``: the learning rate falls exponentially to ``lr * lr_decay``;
@@ -381,29 +377,20 @@ def _after_warm_start(spec: dict[str, Any], normalization: str) -> tuple[dict[st
 
 
 def _auto_temperature(model, loader, validation, spec, map_epochs, train, normalization):
-    """The temperature in ``TEMPERATURES`` whose posterior, fitted on the loader's data set
-    less a ``validation`` fraction, has the lowest predictive NLL on that fraction."""
-    dataset = getattr(loader, "dataset", None)
-    if dataset is None or not hasattr(dataset, "__len__"):
-        raise ValueError("temperature='auto' needs a DataLoader over a sized data set")
-    if not 0 < validation < 1:
-        raise ValueError(f"validation must lie in (0, 1), got {validation}")
-    n = len(dataset)
-    order = torch.randperm(n).tolist()
-    n_val = max(1, round(validation * n))
-    fit_part = Subset(dataset, order[n_val:])
-    x_val, y_val = next(iter(DataLoader(Subset(dataset, order[:n_val]), batch_size=n_val)))
-    sub_loader = DataLoader(fit_part, batch_size=loader.batch_size, shuffle=True)
-    base = copy.deepcopy(model)
-    base.num_data = len(fit_part)
+    """``tempering.choose_temperature`` over SVI: one MAP warm start on the loader's data
+    less the ``validation`` fraction, shared by every candidate's SVI phase."""
     quiet = {**train, "progress": False, "log": None}  # the trial fits are not the run
-    _warm_start(base, sub_loader, spec, map_epochs, quiet, None, False)
-    scores: dict[float, float] = {}
-    for t in TEMPERATURES:
-        trial = copy.deepcopy(base)
-        post = _train(
-            trial,
-            sub_loader,
+    base = None
+
+    def trial(t: float, data: DataLoader) -> Posterior:
+        nonlocal base
+        if base is None:
+            base = copy.deepcopy(model)
+            base.num_data = len(data.dataset)
+            _warm_start(base, data, spec, map_epochs, quiet, None, False)
+        return _train(
+            copy.deepcopy(base),
+            data,
             *_after_warm_start(spec, normalization),
             {"history": []},
             temperature=t,
@@ -412,16 +399,8 @@ def _auto_temperature(model, loader, validation, spec, map_epochs, train, normal
             resume=False,
             **quiet,
         )
-        scores[t] = _predictive_nll(post, x_val.to(train["device"]), y_val.to(train["device"]))
-    return min(scores, key=scores.get), scores
 
-
-@torch.no_grad()
-def _predictive_nll(post: Posterior, x: torch.Tensor, y: torch.Tensor) -> float:
-    """``-mean_n log mean_s p(y_n | x_n, w_s)`` over ``AUTO_SAMPLES`` draws."""
-    draws = post.sample_params(AUTO_SAMPLES)
-    logp = post.model.log_likelihood_draws(post.forward(x, draws, link=False), y, draws)
-    return -(logp.logsumexp(0) - math.log(len(logp))).mean().item()
+    return choose_temperature(trial, loader, validation=validation)
 
 
 def _train(
