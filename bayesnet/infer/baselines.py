@@ -30,7 +30,7 @@ from .._state import keeps_caller_state, seeded
 from ..device import resolve
 from ..models import Classifier, Regressor
 from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
-from ..nn.normalization import normalization_inputs
+from ..nn.normalization import inputs_from_loader
 from ..nn.temperature import Temperature
 from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
 from .loop import OPTIMIZERS, batches, first_batch, run_epoch
@@ -165,8 +165,7 @@ def wrap(
     that maximises the training likelihood around its predictive mean (the root mean
     squared residual, ``info["noise"]``), so it can be scored by likelihood (``to_arviz``,
     LOO) like the Bayesian regressors."""
-    dataset = getattr(loader, "dataset", None)
-    inputs = normalization_inputs(net, dataset) if per_draw_statistics and dataset else None
+    inputs = inputs_from_loader(net, loader) if per_draw_statistics else None
     device = next(net.parameters()).device
     model = Classifier(net, num_data) if task == "classification" else Regressor(net, num_data, 1.0)
     post = Posterior(model, sampler, info, inputs.to(device) if inputs is not None else None)

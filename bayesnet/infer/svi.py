@@ -34,12 +34,7 @@ from ..checkpoint import (
 )
 from ..device import resolve
 from ..models import BayesianModel
-from ..nn.normalization import (
-    NORMALIZATION,
-    NORMALIZATION_INPUTS,
-    normalization_inputs,
-    normalization_layers,
-)
+from ..nn.normalization import freeze_statistics, has_normalization, inputs_from_loader
 from ..posterior import Posterior, architecture, check_architecture
 from .collapse import check_collapse, training_null_nll
 from .distributed import Ranks, average_gradients, broadcast, setup, shard
@@ -48,7 +43,7 @@ from .functional import STEPS, functional_elbo
 from .guides import GuideSampler, make_guide
 from .initial import INITS
 from .log import JsonLinesLog
-from .loop import OPTIMIZERS, batches, first_batch, multi_tensor, num_batches, run_epoch
+from .loop import OPTIMIZERS, first_batch, multi_tensor, num_batches, run_epoch
 from .reparam import make_reparam
 from .starts import multi_start
 from .tempering import choose_temperature
@@ -324,12 +319,11 @@ def recommended_temperature(model: BayesianModel, init: str = "map") -> float:
     normalised wrongly, so the posterior of a normalised network is kept closer to it
     (measured on the BatchNorm CNN of ``benchmarks/quality.py``: at ``T = 0.01`` its
     predictive is underconfident and no better than the softmax)."""
-    return NORMALIZED_TEMPERATURE if _normalized(model) and init == "map" else DEFAULT_TEMPERATURE
-
-
-def _normalized(model: nn.Module) -> bool:
-    """Whether the network has normalisation layers whose statistics a warm start fixes."""
-    return any(isinstance(m, NORMALIZATION) for m in model.modules())
+    return (
+        NORMALIZED_TEMPERATURE
+        if has_normalization(model) and init == "map"
+        else DEFAULT_TEMPERATURE
+    )
 
 
 def _warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[EpochStats]:
@@ -441,11 +435,12 @@ def _train(
     batches_per_epoch = num_batches(loader)
     steps = epochs * batches_per_epoch if batches_per_epoch else epochs
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, lr_decay ** (1.0 / steps))
+    inputs = None if frozen_stats else inputs_from_loader(model, loader)
     posterior = Posterior(
         model,
         GuideSampler(q, spec, tuple(x0.shape[1:])),
         info,
-        None if frozen_stats else _normalization_inputs(model, loader, device),
+        None if inputs is None else inputs.to(device),  # predicting moves nothing
     )
 
     start = 0
@@ -473,7 +468,9 @@ def _train(
 
     desc = "map" if info.get("engine") == "map" else "svi"
     bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs)
-    _train_mode(model, frozen_stats)
+    model.train()
+    if frozen_stats:  # every weight draw is normalised as at prediction
+        freeze_statistics(model)
     # A diverged run keeps an epoch's starting state whose first loss was finite: the start
     # of the current epoch, or of the one before if the current one failed at once.
     sane = earlier = _snapshot(model, q)
@@ -553,38 +550,10 @@ def _param_groups(model, guide, lr: float, frozen_stats: bool) -> list[dict[str,
     everything at ``lr`` (slowing their means cost the zoo CNN NLL, RESULTS)."""
     rest = [p for p in model.parameters() if p.requires_grad]
     raw_scale = getattr(guide, "raw_scale", None)
-    if not (frozen_stats and _normalized(model)) or raw_scale is None:
+    if not (frozen_stats and has_normalization(model)) or raw_scale is None:
         return [{"params": [*guide.parameters(), *rest]}]
     slow = [guide.loc, *rest]
     return [{"params": [raw_scale]}, {"params": slow, "lr": min(lr, MAP_LR)}]
-
-
-def _normalization_inputs(model: BayesianModel, loader, device) -> torch.Tensor | None:
-    """The training inputs each draw's BatchNorm statistics are estimated on, on the
-    model's device (so predicting moves nothing): from the loader's data set, or else from
-    its first batches; None without BatchNorm."""
-    if not normalization_layers(model):
-        return None
-    dataset = getattr(loader, "dataset", None)
-    if dataset is None or not hasattr(dataset, "__len__"):
-        inputs, count = [], 0
-        for x, _ in batches(loader):
-            inputs.append(x)
-            count += len(x)
-            if count >= NORMALIZATION_INPUTS:
-                break
-        dataset = torch.cat(inputs)
-    return normalization_inputs(model, dataset).to(device)
-
-
-def _train_mode(model: nn.Module, frozen_stats: bool) -> None:
-    """Training mode; with ``frozen_stats`` normalisation layers keep their running
-    statistics (eval mode) so that every weight draw is normalised as at prediction."""
-    model.train()
-    if frozen_stats:
-        for module in model.modules():
-            if isinstance(module, NORMALIZATION):
-                module.eval()
 
 
 _KEPT = (

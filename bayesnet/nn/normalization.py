@@ -14,7 +14,7 @@ never touch the network's own buffers.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -23,6 +23,9 @@ from torch.func import functional_call
 __all__ = [
     "NORMALIZATION",
     "NORMALIZATION_INPUTS",
+    "freeze_statistics",
+    "has_normalization",
+    "inputs_from_loader",
     "normalization_inputs",
     "normalization_layers",
     "statistic_names",
@@ -68,6 +71,38 @@ def normalization_inputs(
     if isinstance(source, torch.Tensor):
         return source[idx.to(source.device)]
     return torch.stack([source[i][0] for i in idx.tolist()])
+
+
+def has_normalization(net: nn.Module) -> bool:
+    """Whether ``net`` has a normalisation layer (``NORMALIZATION``)."""
+    return any(isinstance(m, NORMALIZATION) for m in net.modules())
+
+
+def freeze_statistics(net: nn.Module) -> None:
+    """Put every normalisation layer of ``net`` in eval mode, so that it normalises with
+    its running statistics (the others keep their mode)."""
+    for module in net.modules():
+        if isinstance(module, NORMALIZATION):
+            module.eval()
+
+
+def inputs_from_loader(
+    net: nn.Module, loader: Iterable, size: int = NORMALIZATION_INPUTS
+) -> torch.Tensor | None:
+    """``normalization_inputs`` from a training loader: from its data set when it has a
+    sized one, else from its first batches of ``(inputs, targets)``; None without BatchNorm."""
+    if not has_normalization(net):
+        return None
+    dataset = getattr(loader, "dataset", None)
+    if dataset is None or not hasattr(dataset, "__len__"):
+        inputs, count = [], 0
+        for x, _ in loader:
+            inputs.append(x)
+            count += len(x)
+            if count >= size:
+                break
+        dataset = torch.cat(inputs)
+    return normalization_inputs(net, dataset, size)
 
 
 @torch.no_grad()
