@@ -124,6 +124,7 @@ dir = "{tmp_path / "out"}"
     assert [getattr(layer.prior, attribute) for _, layer in layers] == [2.5] * 4  # every layer
 
 
+@pytest.mark.slow
 def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
     assert (
         main(
@@ -154,6 +155,7 @@ def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
     assert main(["diagnose", str(tmp_path / "nowhere")]) == 2
 
 
+@pytest.mark.slow
 def test_compare_with_sgmcmc_and_diagnose_its_cycles(tmp_path, capsys):
     args = ["compare", "--quick", "--methods", "softmax,sgmcmc", "--demos", "", "--attacks", ""]
     assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 0
