@@ -95,6 +95,7 @@ def test_masked_dropout_keeps_rates_and_drops_channels():
         bn.nn.insert_dropout(nn.ReLU(), 0.1)
 
 
+@pytest.mark.slow
 def test_deep_ensemble_members_differ_and_round_trip(digits, tmp_path):
     train, test = digits
     x, y = test.tensors

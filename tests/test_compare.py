@@ -173,6 +173,7 @@ def test_compare_with_sgmcmc_and_diagnose_its_cycles(tmp_path, capsys):
     assert {"trace.png", "rank.png"} <= names and "energy.png" not in names
 
 
+@pytest.mark.slow
 def test_compare_with_laplace_around_the_softmax(tmp_path):
     pytest.importorskip("laplace")
     args = ["compare", "--quick", "--methods", "softmax,laplace", "--demos", "", "--attacks", ""]

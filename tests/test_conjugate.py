@@ -1,5 +1,6 @@
 """Conjugate Bayesian linear regression pins SVI against the exact posterior."""
 
+import pytest
 import torch
 from conftest import conjugate_model, loader_of
 
@@ -27,6 +28,7 @@ def _fit(c, guide, batch, epochs):
     return draws.mean(0), torch.cov(draws.T)
 
 
+@pytest.mark.slow
 def test_full_rank_recovers_exact_mean_and_covariance(conjugate):
     mean, cov = _fit(conjugate, "full_rank", batch=40, epochs=1000)
     sd = conjugate["cov"].diag().sqrt()

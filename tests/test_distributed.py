@@ -113,6 +113,7 @@ def test_two_ranks_average_to_the_gradient_of_their_union(tmp_path):
         assert torch.allclose(a, b.grad, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_two_process_fit_matches_one_process_and_resumes_in_one(tmp_path):
     _run("fit", tmp_path)
     two = torch.load(tmp_path / "history.pt", weights_only=True)
@@ -145,6 +146,7 @@ def test_ranks_that_build_their_networks_unseeded_end_alike(tmp_path):
         torch.testing.assert_close(zero[key], one[key])
 
 
+@pytest.mark.slow
 def test_torchrun_trains_from_a_config_with_two_processes(tmp_path):
     """``torchrun --standalone --nproc-per-node=2 -m bayesnet train CONFIG.toml``."""
     import json

@@ -160,6 +160,7 @@ def _moons_softmax():
     )
 
 
+@pytest.mark.slow
 def test_far_from_the_data_the_softmax_is_certain_and_the_posterior_is_not():
     train, loader, point = _moons_softmax()
     x, y = train.tensors

@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+#: the examples quick enough for the fast tier (-m "not slow"); the rest run in the full suite
+FAST = {"conjugate_regression.py", "custom_network.py"}
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [p if p.name in FAST else pytest.param(p, marks=pytest.mark.slow) for p in EXAMPLES],
+    ids=lambda p: p.name,
+)
 def test_example_runs(path, tmp_path):
     text = path.read_text()
     if "fit_laplace" in text and importlib.util.find_spec("laplace") is None:

@@ -9,7 +9,7 @@ from pyro.infer.mcmc.util import initialize_model
 from torch import nn
 
 import bayesnet as bn
-from bayesnet.infer import FunctionalPotential, mcmc
+from bayesnet.infer import FunctionalPotential, hmc_start
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_memory_check_is_skipped_where_the_platform_cannot_tell(conjugate, monke
         raise ValueError(f"unrecognized configuration name {name!r}")
 
     monkeypatch.setattr("os.sysconf", no_such_name)
-    assert bn.infer.mcmc.free_memory(torch.device("cpu")) is None
+    assert bn.infer.hmc_start.free_memory(torch.device("cpu")) is None
     c = conjugate
     post = bn.fit_hmc(
         conjugate_model(c), (c["x"], c["y"]), num_samples=5, warmup=5, progress=False, seed=0
@@ -251,9 +251,9 @@ def test_memory_check_counts_modules_that_return_tuples():
             return self.head(out[:, -1])
 
     net, x = Recurrent(), torch.randn(5, 6, 3)
-    mcmc._check_memory(net, x)  # no TypeError
-    assert mcmc._numel((torch.zeros(2, 3), (torch.zeros(4), {"a": torch.zeros(5)}))) == 15
-    assert mcmc._numel(None) == 0
+    hmc_start.check_memory(net, x)  # no TypeError
+    assert hmc_start.numel((torch.zeros(2, 3), (torch.zeros(4), {"a": torch.zeros(5)}))) == 15
+    assert hmc_start.numel(None) == 0
 
 
 def test_mid_run_nuts_checkpoints_keep_tree_depth(conjugate, tmp_path):
@@ -313,7 +313,7 @@ def test_an_error_that_is_not_a_bad_log_density_says_what_it_is(conjugate, monke
     def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(mcmc, "initialize_model", out_of_memory)
+    monkeypatch.setattr(hmc_start, "initialize_model", out_of_memory)
     with pytest.raises(torch.OutOfMemoryError, match="out of memory"):
         bn.fit_hmc(conjugate_model(c), (c["x"], c["y"]), progress=False)
 

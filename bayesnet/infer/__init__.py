@@ -6,9 +6,10 @@ from .elbo import ELBOTerms, elbo_terms
 from .functional import FunctionalELBO
 from .gaussian import FlatGaussianSampler
 from .guides import GUIDES, GuideSampler, MeanFieldNormal, PointMass, make_guide
+from .hmc_start import FunctionalPotential
 from .ivon import fit_ivon
 from .laplace import LaplaceSampler, fit_laplace, laplace_predictive
-from .mcmc import FunctionalPotential, SamplingDiverged, fit_hmc
+from .mcmc import SamplingDiverged, fit_hmc
 from .recommended import fit
 from .reparam import Flipout, LocalReparameterization, make_reparam
 from .sgmcmc import cyclical_lr, fit_sgmcmc

@@ -20,7 +20,6 @@ number of gradient evaluations, log density, energy) for ``Posterior.to_arviz``.
 from __future__ import annotations
 
 import copy
-import math
 import multiprocessing
 import os
 import warnings
@@ -29,148 +28,24 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pyro
 import torch
-from pyro import poutine
-from pyro.infer.autoguide.initialization import InitMessenger
-from pyro.infer.mcmc import HMC, MCMC, NUTS
-from pyro.infer.mcmc.util import initialize_model
-from pyro.poutine.util import site_is_subsample
-from torch import nn
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
-from .._compat import HamiltonianAtStart, kernel_stats
 from .._state import keeps_caller_state
 from ..device import chain_devices, resolve
 from ..models import BayesianModel
-from ..nn.normalization import normalization_inputs, normalization_layers
-from ..posterior import DrawsSampler, Posterior
-from .initial import init_strategy
-from .logjoint import LogJoint, expressible, warn_fixed_point_layers
+from ..nn.normalization import normalization_layers
+from ..posterior import Posterior
+from .hmc_chains import Chains, make_kernel
+from .hmc_start import Counted, FunctionalPotential, check_memory, initial_points
+from .logjoint import expressible, warn_fixed_point_layers
 
-__all__ = ["SamplingDiverged", "fit_hmc", "FunctionalPotential", "KERNELS", "POTENTIALS"]
+__all__ = ["SamplingDiverged", "fit_hmc", "KERNELS", "POTENTIALS"]
 
 KERNELS = ("nuts", "hmc")
 CHAIN_METHODS = ("auto", "sequential", "parallel")
 POTENTIALS = ("auto", "pyro", "functional")
-STATS = ("step_size", "diverging", "acceptance_rate", "n_steps", "lp", "energy")
-
-
-class FunctionalPotential:
-    """``U(w) = -log p(w) - log p(y | x, w)`` as a pure function of the weight dict."""
-
-    def __init__(
-        self, model: BayesianModel, x: torch.Tensor, y: torch.Tensor, net: nn.Module | None = None
-    ) -> None:
-        net = net if net is not None else model.deterministic_net()
-        self.log_joint = LogJoint(model, net.to(x.device))
-        self.net, self.x, self.y = self.log_joint.net, x, y
-        self.calls = 0
-
-    def __call__(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        self.calls += 1
-        return -self.log_joint(params, self.x, self.y)
-
-
-class _Counted:
-    """Wraps Pyro's potential to count gradient evaluations (leapfrog steps)."""
-
-    def __init__(self, fn: Callable) -> None:
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, params):
-        self.calls += 1
-        return self.fn(params)
-
-
-class _NUTS(HamiltonianAtStart, NUTS):
-    pass
-
-
-class _HMC(HamiltonianAtStart, HMC):
-    """Pyro's HMC fixes the trajectory length; with ``fixed_steps`` the number of leapfrog
-    steps stays fixed instead while the step size adapts."""
-
-    fixed_steps: int | None = None
-
-    @property
-    def num_steps(self) -> int:
-        return self.fixed_steps or max(1, int(self.trajectory_length / self.step_size))
-
-
-def free_memory(device: torch.device) -> int | None:
-    """Free bytes on ``device``, or None where the platform does not say (CPU memory is read
-    from POSIX ``sysconf``, which macOS and Windows lack: the check is then skipped)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _check_memory(net: nn.Module, x: torch.Tensor) -> None:
-    """Full-batch HMC holds every activation of the whole data set: refuse what cannot fit."""
-    sizes: list[int] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _i, out: sizes.append(_numel(out)))
-        for m in net.modules()
-    ]
-    with torch.no_grad():
-        net(x[:1])
-    for h in hooks:
-        h.remove()
-    need = 3 * sum(sizes) * x.shape[0] * x.element_size()  # activations, their gradients, slack
-    free = free_memory(x.device)
-    if free is not None and need > free:
-        raise MemoryError(
-            f"full-batch HMC on {x.shape[0]} inputs needs about {need / 2**30:.1f} GiB for "
-            f"activations, {free / 2**30:.1f} GiB is free on {x.device}: use fit_svi "
-            "(minibatches) or run HMC on a subset of the data"
-        )
-
-
-def _numel(output) -> int:
-    """Elements of every tensor in a module's output: a tensor, or the tuples, lists and
-    dicts of tensors that LSTM, MultiheadAttention and users' modules return."""
-    if isinstance(output, torch.Tensor):
-        return output.numel()
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, (tuple, list)):
-        return sum(_numel(o) for o in output)
-    return 0
-
-
-def _initial(model, x, y, init, chains: int, jitter: float, seed: int | None):
-    """Pyro's initial unconstrained params, potential and transforms, one init per chain."""
-    strategy = init_strategy(model, init)
-    # The log density at the starting point, checked first: Pyro's initialize_model would
-    # try a hundred times and raise a RuntimeError indistinguishable from any other (an
-    # out-of-memory error among them), which must go on saying what it is.
-    with pyro.validation_enabled(False), InitMessenger(strategy):
-        start = poutine.trace(model).get_trace(x, y)  # NaN weights give a NaN density
-    log_density = start.log_prob_sum()
-    if not torch.isfinite(log_density):
-        raise ValueError(
-            f"the log density is not finite at the initial point ({init!r}): {log_density.item()}"
-        )
-    params, potential, transforms, trace = initialize_model(
-        model, model_args=(x, y), init_strategy=strategy, max_plate_nesting=1
-    )
-    latent = [n for n, site in trace.iter_stochastic_nodes() if not site_is_subsample(site)]
-    generator = torch.Generator(device="cpu").manual_seed(0 if seed is None else seed)
-    inits = []
-    for chain in range(chains):
-        start = {}
-        for name, value in params.items():
-            noise = (
-                torch.randn(value.shape, generator=generator).to(value) if chain and jitter else 0
-            )
-            start[name] = (value + jitter * noise).detach()
-        inits.append(start)
-    return inits, potential, transforms, latent
 
 
 @keeps_caller_state
@@ -264,11 +139,11 @@ def fit_hmc(
     net = model.deterministic_net().to(device)
     with torch.no_grad():
         model.check_targets(y, net.eval()(x[:1]))
-    _check_memory(net, x)
+    check_memory(net, x)
     for _, layer in normalization_layers(net) + normalization_layers(model):
         layer.train()  # the potential normalises with all of x, as each draw will
 
-    inits, pyro_potential, transforms, latent = _initial(
+    inits, pyro_potential, transforms, latent = initial_points(
         model, x, y, init, num_chains, init_jitter, seed
     )
     if initial_params is not None:
@@ -282,15 +157,12 @@ def fit_hmc(
         )
     use_functional = functional_ok and potential != "pyro"
     potential_fn = (
-        FunctionalPotential(model, x, y, net) if use_functional else _Counted(pyro_potential)
+        FunctionalPotential(model, x, y, net) if use_functional else Counted(pyro_potential)
     )
     for start in inits:
         if not torch.isfinite(potential_fn(start)):
             raise ValueError(f"the log density is not finite at the initial point ({init!r})")
 
-    draws: list[dict[str, list[torch.Tensor]]] = []  # per chain: site -> kept draws
-    stats: dict[str, list[list[float]]] = {k: [] for k in STATS}
-    store = torch.device(draws_device) if draws_device is not None else device
     info: dict[str, Any] = {
         "engine": "hmc",
         "kernel": kernel,
@@ -301,61 +173,36 @@ def fit_hmc(
         "thinning": thinning,
         "interrupted": False,
     }
-
-    # Pyro's transforms map each site to the unconstrained space the kernel moves in.
-    def record(
-        chain: int,
-        kern,
-        sample: dict[str, torch.Tensor],
-        calls_before: int,
-        divergences_before: int,
-        acceptance: float,
-    ) -> None:
-        values = {
-            k: (transforms[k].inv(v) if k in transforms else v).detach().to(store)
-            for k, v in sample.items()
-        }
-        for k, v in values.items():
-            draws[chain].setdefault(k, []).append(v)
-        current = kernel_stats(kern)
-        lp = -current.potential_energy
-        if math.isnan(lp):
-            raise ValueError(
-                f"chain {chain} produced a NaN log density at draw {len(stats['lp'][chain])}"
-            )
-        row = {
-            "step_size": float(kern.step_size),
-            "diverging": float(current.divergences > divergences_before),
-            "acceptance_rate": acceptance,
-            "n_steps": float(potential_fn.calls - calls_before),
-            "lp": lp,
-            "energy": kern.start_hamiltonian(),
-        }
-        for k in STATS:
-            stats[k][chain].append(row[k])
-        for cb in callbacks:
-            cb(chain, len(stats["lp"][chain]) - 1, row)
-        if checkpoint_path is not None and len(stats["lp"][chain]) % checkpoint_every == 0:
-            _collected(model, draws, stats, info, kernel, x).save(checkpoint_path)
-
+    chains = Chains(
+        model,
+        x,
+        info,
+        transforms=transforms,
+        potential_fn=potential_fn,
+        store=torch.device(draws_device) if draws_device is not None else device,
+        thinning=thinning,
+        callbacks=callbacks,
+        checkpoint_path=checkpoint_path,
+        checkpoint_every=checkpoint_every,
+    )
+    kernel_options = {
+        "step_size": step_size,
+        "target_accept": target_accept,
+        "max_tree_depth": max_tree_depth,
+        "num_steps": num_steps,
+        "trajectory_length": trajectory_length,
+    }
     if parallel:
-        worker_options = {
+        options = {
             "num_samples": num_samples,
             "warmup": warmup,
             "kernel": kernel,
-            "step_size": step_size,
-            "target_accept": target_accept,
-            "max_tree_depth": max_tree_depth,
-            "num_steps": num_steps,
-            "trajectory_length": trajectory_length,
             "thinning": thinning,
             "potential": potential,
+            **kernel_options,
         }
-        chains = _run_parallel(model, (x, y), inits, devices, worker_options, seed)
-        for chain_draws, chain_stats in chains:
-            draws.append({k: list(v.to(store)) for k, v in chain_draws.items()})
-            for k in STATS:
-                stats[k].append(chain_stats[k][0])
+        for chain_draws, chain_stats in _run_parallel(model, (x, y), inits, devices, options, seed):
+            chains.add(chain_draws, chain_stats)
         inits = []  # nothing left to run here
     bar = tqdm(
         total=num_chains * (warmup + num_samples),
@@ -363,87 +210,20 @@ def fit_hmc(
         disable=not progress or parallel,
     )
     try:
-        for chain, start in enumerate(inits):
-            draws.append({})
-            for k in STATS:
-                stats[k].append([])
-            kern_cls = _NUTS if kernel == "nuts" else _HMC
-            options = (
-                {"max_tree_depth": max_tree_depth}
-                if kernel == "nuts"
-                else {"trajectory_length": trajectory_length}
-            )
-            kern = kern_cls(
-                potential_fn=potential_fn,
-                transforms=None,
-                step_size=step_size or 1e-3,
-                adapt_step_size=True,
-                adapt_mass_matrix=True,
-                target_accept_prob=target_accept,
-                **options,
-            )
-            if kernel == "hmc" and trajectory_length is None:
-                kern.fixed_steps = num_steps or 20
-            state = {"calls": potential_fn.calls, "div": 0, "mean": 0.0}
-
-            def hook(kern, sample, stage, i, chain=chain, state=state):
-                current = kernel_stats(kern)
-                bar.update()
-                bar.set_postfix(
-                    chain=chain,
-                    step=f"{float(kern.step_size):.2e}",
-                    acc=f"{current.mean_accept_prob:.2f}",
-                    div=current.divergences,
-                )
-                if stage == "Sample":
-                    # Pyro keeps the running mean over the sampling iterations: draw i's
-                    # own acceptance probability is what moved it
-                    mean = current.mean_accept_prob
-                    acceptance = (i + 1) * mean - i * state["mean"] if i else mean
-                    state["mean"] = mean
-                    if i % thinning == 0:
-                        record(chain, kern, sample, state["calls"], state["div"], acceptance)
-                state["calls"], state["div"] = potential_fn.calls, current.divergences
-
-            mcmc = MCMC(
-                kern,
-                num_samples=num_samples,
-                warmup_steps=warmup,
-                initial_params=start,
-                hook_fn=hook,
-                disable_progbar=True,
-            )
-            mcmc.run()
+        for start in inits:
+            kern = make_kernel(kernel, potential_fn, **kernel_options)
+            chains.run(kern, start, warmup, num_samples, bar)
     except KeyboardInterrupt:
-        if not keep_on_interrupt or not any(stats["lp"]):
+        if not keep_on_interrupt or not chains.any_kept:
             raise
         info["interrupted"] = True
     finally:
         bar.close()
-    posterior = _collected(model, draws, stats, info, kernel, x)
+    posterior = chains.posterior()
     if checkpoint_path is not None:
         posterior.save(checkpoint_path)
     _check_divergent_chains(posterior, posterior.sampler.stats["diverging"])
     return posterior
-
-
-def _collected(model, draws, stats, info, kernel: str, x: torch.Tensor) -> Posterior:
-    """The draws so far as a posterior: the chains with draws, cut to a common length (an
-    interrupted chain shortens the rest), with their statistics."""
-    keep = [c for c, lps in enumerate(stats["lp"]) if lps]
-    kept = min(len(stats["lp"][c]) for c in keep)
-    chains = [{k: v[:kept] for k, v in draws[c].items()} for c in keep]
-    stats = {k: [v[c][:kept] for c in keep] for k, v in stats.items()}
-    if kernel == "nuts":
-        stats["tree_depth"] = [[round(math.log2(n + 1)) for n in c] for c in stats["n_steps"]]
-    info = {
-        **info,
-        "chains": len(keep),
-        "draws_per_chain": kept,
-        "divergences": [int(sum(c)) for c in stats["diverging"]],
-    }
-    sampler = DrawsSampler(_stack(chains), len(keep), stats)
-    return Posterior(model, sampler, info, normalization_inputs(model, x))
 
 
 class SamplingDiverged(RuntimeError):
@@ -516,11 +296,3 @@ def _run_parallel(model, data, inits, devices, options, seed):
             for chain, start in enumerate(inits)
         ]
         return [f.result() for f in futures]
-
-
-def _stack(draws: list[dict[str, list[torch.Tensor]]]) -> dict[str, torch.Tensor]:
-    """Draws of every chain, chain after chain: ``{site: [chains * draws, ...]}``."""
-    chains = [c for c in draws if c]
-    if not chains:
-        return {}
-    return {k: torch.cat([torch.stack(c[k]) for c in chains]) for k in chains[0]}
