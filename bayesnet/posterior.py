@@ -306,14 +306,19 @@ class Posterior:
         num_samples: int | None = 100,
         batch_size: int | None = None,
         strategy: str = "auto",
+        draws: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Posterior predictive draws ``[S, N, ...]`` on the model's device.
 
         ``strategy`` is how draws are batched: ``"loop"`` runs one forward pass per draw,
         ``"vmap"`` one ``torch.func.vmap`` pass over all; ``"auto"`` takes the one
         measured faster on the device (``benchmarks/core.py``): loop on CPU, vmap on CUDA.
+        ``draws`` (from ``sample_params``) predicts with those draws instead of new ones:
+        several inputs predicted by the same networks, their statistics estimated once.
         """
-        probs = self.forward(x, self.sample_params(num_samples), batch_size, strategy)
+        if draws is None:
+            draws = self.sample_params(num_samples)
+        probs = self.forward(x, draws, batch_size, strategy)
         bad = (~torch.isfinite(probs)).flatten(1).any(1)
         if bad.any():
             raise FloatingPointError(

@@ -37,6 +37,17 @@ def test_loop_and_vmap_agree_and_batching_does_not_change_results(fitted):
         fixed.predict(x, strategy="parallel")
 
 
+def test_given_draws_predict_every_input_with_the_same_networks(fitted):
+    """``predict(x, draws=...)``: the same draws for several inputs (what ``compare`` does
+    per method), so a row of inputs predicted twice agrees exactly, unlike fresh draws."""
+    post, x = fitted
+    draws = post.sample_params(6)
+    first = post.predict(x, draws=draws)
+    assert first.shape == (6, 40, 10)
+    assert torch.equal(first[:, :10], post.predict(x[:10], draws=draws))
+    assert not torch.allclose(post.predict(x, 6), post.predict(x, 6))
+
+
 def test_draws_are_thinned_evenly_and_point_estimate_has_one(fitted):
     post, x = fitted
     sampler = DrawsSampler({k: v for k, v in post.sample_params(10).items()})

@@ -335,9 +335,14 @@ def compare(
     rows: list[dict[str, Any]] = []
     probs: dict[str, dict[str, torch.Tensor]] = {}
     for method, post in methods.items():
+        # one set of draws per method for every condition: each condition is predicted by
+        # the same networks, and per-draw BatchNorm statistics are estimated once
+        draws = post.sample_params(num_samples) if hasattr(post, "sample_params") else None
 
-        def predict(inputs: torch.Tensor, post=post) -> torch.Tensor:
-            return post.predict(inputs, num_samples=num_samples).cpu()
+        def predict(inputs: torch.Tensor, post=post, draws=draws) -> torch.Tensor:
+            if draws is None:
+                return post.predict(inputs, num_samples=num_samples).cpu()
+            return post.predict(inputs, draws=draws).cpu()
 
         p_in = predict(x)
         metrics.check_probs(p_in, y)
