@@ -1,5 +1,5 @@
-"""The defaults are the recommendation: fit_svi with nothing set against the softmax of the
-same network, several starts mixed into one posterior, what a collapsed fit looks like
+"""fit_svi's defaults, decided on the 8x8 digits: fit_svi with nothing set against the
+softmax of the same network, several starts mixed into one posterior, what a collapsed fit looks like
 (and says), and temperature="auto".
 
     python examples/defaults_beat_the_softmax.py [--quick]
