@@ -25,6 +25,7 @@ import bayesnet as bn
 from bayesnet.checkpoint import CheckpointError, load_safe
 from bayesnet.cli.train import SVI_OPTIONS, SVI_TYPES, SettingsError, read_config
 from bayesnet.data import DataFileError
+from bayesnet.data.idx import read_idx
 
 #: examples per property (BAYESNET_FUZZ_EXAMPLES for a longer run: RESULTS.md records one)
 EXAMPLES = int(os.environ.get("BAYESNET_FUZZ_EXAMPLES", "60"))
@@ -146,6 +147,16 @@ def test_matlab_files_that_break_scipys_reader_are_data_file_errors(tmp_path, wh
     (tmp_path / "test_32x32.mat").write_bytes(bytes(broken))
     with pytest.raises(DataFileError, match=says):
         bn.data.svhn(tmp_path)
+
+
+def test_an_idx_header_whose_shape_overflows_is_a_data_file_error(tmp_path):
+    """Hypothesis found it: eight dimensions, four huge and four empty, no data. The
+    product wrapped around in numpy and the reshape raised ValueError."""
+    sizes = [47, 346183, 346419, 1636381, 0, 0, 0, 0]
+    path = tmp_path / "x.idx"
+    path.write_bytes(bytes([0, 0, 8, 8]) + b"".join(s.to_bytes(4, "big") for s in sizes))
+    with pytest.raises(DataFileError, match="too large"):
+        read_idx(path)
 
 
 def test_idx_reader_over_arbitrary_headers():

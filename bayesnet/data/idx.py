@@ -7,6 +7,7 @@ Images are ``idx3`` (count, rows, columns), labels ``idx1`` (count). Files may b
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +38,14 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) < header:
         raise DataFileError(f"{path}: truncated header ({len(raw)} bytes)")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    size = int(np.prod(shape))
+    size = math.prod(shape)  # exact: numpy's product wraps around on absurd headers
     if len(raw) - header != size:
         raise DataFileError(
             f"{path}: holds {len(raw) - header} data bytes, its header {shape} says {size} "
             "(truncated or corrupt)"
         )
+    if math.prod(d for d in shape if d) > np.iinfo(np.intp).max:  # an empty array, but
+        raise DataFileError(f"{path}: its header's shape {shape} is too large for an array")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
