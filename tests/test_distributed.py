@@ -82,6 +82,9 @@ def _worker(rank, world, port, task, out):
             )
             if rank == 0:
                 torch.save(post.info["history"], os.path.join(out, "history.pt"))
+        # both ranks done before either tears gloo down: a rank that destroyed its process
+        # group while the other still ran made the other abort at exit under load
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
