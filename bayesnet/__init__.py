@@ -21,6 +21,7 @@ from .infer import (
 from .models import Classifier, Regressor
 from .nn import bayesianize
 from .posterior import Posterior
+from .run import Run
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "CollapseWarning",
     "Posterior",
     "Regressor",
+    "Run",
     "baselines",
     "bayesianize",
     "data",

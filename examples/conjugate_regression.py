@@ -28,7 +28,7 @@ precision = torch.eye(3) / prior_scale**2 + x.T @ x / sigma**2
 cov = torch.linalg.inv(precision)
 mean = cov @ x.T @ y[:, 0] / sigma**2
 
-for guide in ("full_rank", "mean_field"):
+for guide in (bn.infer.FullRank(init_scale=0.1), bn.infer.MeanField(init_scale=0.1)):
     net = bn.nn.BayesLinear(3, 1, bias=False, prior=bn.priors.Normal(prior_scale))
     model = bn.Regressor(net, num_data=n, noise=sigma)
     loader = DataLoader(TensorDataset(x, y), batch_size=n)
@@ -41,11 +41,10 @@ for guide in ("full_rank", "mean_field"):
         temperature=1.0,
         lr=5e-2,
         lr_decay=0.01,
-        init_scale=0.1,
         progress=False,
     )
     draws = post.sample_params(20000)["weight"].reshape(20000, 3)
-    print(f"{guide}: mean error {(draws.mean(0) - mean).abs().max():.4f}")
+    print(f"{guide.name}: mean error {(draws.mean(0) - mean).abs().max():.4f}")
     print("  variances  ", draws.var(0).numpy().round(5))
 print("exact marginal variances ", cov.diag().numpy().round(5))
 print("mean-field optimum       ", (1 / precision.diag()).numpy().round(5))

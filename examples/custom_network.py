@@ -49,12 +49,23 @@ def stop_halfway(epoch, stats, posterior):
 with tempfile.TemporaryDirectory() as run_dir:
     # fit_svi's defaults (MAP warm start, T = 0.01), with local reparameterization;
     # the checkpoint directory holds one file per phase: map.pt and svi.pt
-    options = dict(epochs=epochs, reparam="local", checkpoint_dir=run_dir, seed=0)
+    guide = bn.infer.MeanField(reparam="local")
+    run = bn.Run(checkpoint_dir=run_dir, seed=0, progress=False)
     bn.fit_svi(
-        model, bn.data.to_loader(train, seed=0), callbacks=[stop_halfway], progress=False, **options
+        model,
+        bn.data.to_loader(train, seed=0),
+        epochs=epochs,
+        guide=guide,
+        run=run.replace(callbacks=[stop_halfway]),
     )
     print("resuming from", run_dir)
-    posterior = bn.fit_svi(model, bn.data.to_loader(train, seed=0), resume=True, **options)
+    posterior = bn.fit_svi(
+        model,
+        bn.data.to_loader(train, seed=0),
+        epochs=epochs,
+        guide=guide,
+        run=run.replace(resume=True),
+    )
 
 probs = posterior.predict(x_test, num_samples=50)
 print(

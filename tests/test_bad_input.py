@@ -72,10 +72,8 @@ def test_empty_loader():
     ("kwargs", "message"),
     [
         ({"guide": "gaussian_process"}, "unknown guide"),
-        ({"reparam": "magic"}, "unknown reparam"),
         ({"init": "zeros"}, "unknown init"),
         ({"optimizer": "lbfgsx"}, "unknown optimizer"),
-        ({"reparam": "local", "guide": "low_rank"}, "needs guide='mean_field'"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"epochs": 0}, "cuda|epochs"),
     ],
 )
@@ -92,7 +90,7 @@ def test_model_without_bayesian_layers_and_bad_num_data():
 
 
 def test_resuming_from_a_checkpoint_of_another_architecture(tmp_path):
-    _fit(_model(), X, Y, checkpoint_dir=tmp_path)
+    _fit(_model(), X, Y, run=bn.Run(checkpoint_dir=tmp_path))
     other = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(4,))), num_data=100)
     with pytest.raises(ValueError, match="different architecture"):
-        _fit(other, X, Y, checkpoint_dir=tmp_path, resume=True)
+        _fit(other, X, Y, run=bn.Run(checkpoint_dir=tmp_path, resume=True))

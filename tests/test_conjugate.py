@@ -11,16 +11,16 @@ from bayesnet.infer import elbo_terms, make_guide
 def _fit(c, guide, batch, epochs):
     model = conjugate_model(c)
     loader = loader_of(c["x"], c["y"], batch)
+    family = {"full_rank": bn.infer.FullRank, "mean_field": bn.infer.MeanField}[guide]
     post = bn.fit_svi(
         model,
         loader,
         epochs=epochs,
-        guide=guide,
+        guide=family(init_scale=0.1),
         init="point_estimate",  # exact Bayes: no warm start, no tempering
         temperature=1.0,
         lr=5e-2,
         lr_decay=0.01,
-        init_scale=0.1,
         progress=False,
         seed=0,
     )

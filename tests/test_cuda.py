@@ -18,7 +18,12 @@ def test_svi_and_predict_on_cuda(digits, reparam):
     x, y = train.tensors[0][:256], train.tensors[1][:256]
     model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=256)
     post = bn.fit_svi(
-        model, loader_of(x, y, 64), epochs=2, reparam=reparam, device="auto", progress=False
+        model,
+        loader_of(x, y, 64),
+        epochs=2,
+        guide=bn.infer.MeanField(reparam=reparam),
+        device="auto",
+        progress=False,
     )
     assert post.device.type == "cuda"
     draws = post.sample_params(4)

@@ -12,9 +12,9 @@ import torch.multiprocessing as mp
 from conftest import loader_of
 
 import bayesnet as bn
+from bayesnet.infer import make_guide
 from bayesnet.infer.distributed import Ranks, average_gradients
 from bayesnet.infer.functional import functional_elbo
-from bayesnet.infer.guides import make_guide
 
 pytestmark = pytest.mark.skipif(
     not dist.is_available() or sys.platform == "win32", reason="needs torch.distributed (gloo)"
@@ -40,7 +40,7 @@ def _model(n):
 
 def _gradients(model, x, y):
     """The ELBO's gradient for one weight draw (seed 7) on ``(x, y)``."""
-    guide = make_guide(model, "mean_field", init_scale=0.05)
+    guide = make_guide(model, bn.infer.MeanField(init_scale=0.05))
     with torch.no_grad():
         guide(x[:1])
     elbo, _ = functional_elbo(model, guide, None)
@@ -67,7 +67,7 @@ def _worker(rank, world, port, task, out):
             torch.manual_seed(100 + rank)
             model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(16,))), 256)
             post = bn.fit_svi(
-                model, loader_of(x, y, 32), epochs=2, distributed=True, progress=False
+                model, loader_of(x, y, 32), epochs=2, run=bn.Run(distributed=True, progress=False)
             )
             torch.save(post.sampler.guide.state_dict(), os.path.join(out, f"rank{rank}.pt"))
         else:
@@ -75,10 +75,7 @@ def _worker(rank, world, port, task, out):
                 _model(256),
                 loader_of(x, y, 32),
                 epochs=20,
-                distributed=True,
-                checkpoint_dir=out,
-                progress=False,
-                seed=0,
+                run=bn.Run(distributed=True, checkpoint_dir=out, progress=False, seed=0),
             )
             if rank == 0:
                 torch.save(post.info["history"], os.path.join(out, "history.pt"))
@@ -130,10 +127,7 @@ def test_a_two_process_fit_matches_one_process_and_resumes_in_one(tmp_path):
         _model(256),
         loader_of(x, y, 64),
         epochs=21,
-        checkpoint_dir=tmp_path,
-        resume=True,
-        progress=False,
-        seed=0,
+        run=bn.Run(checkpoint_dir=tmp_path, resume=True, progress=False, seed=0),
     )
     assert [h["epoch"] for h in resumed.info["history"]] == list(range(1, 22))
 

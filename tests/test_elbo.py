@@ -15,11 +15,11 @@ def _model(prior):
     return bn.Classifier(net, num_data=20)
 
 
-@pytest.mark.parametrize("guide_name", ["mean_field", "low_rank"])
-def test_monte_carlo_terms_equal_trace_elbo(guide_name):
+@pytest.mark.parametrize("family", [bn.infer.MeanField, bn.infer.LowRank])
+def test_monte_carlo_terms_equal_trace_elbo(family):
     model = _model(bn.priors.StudentT(3.0, 0.5))  # no analytic KL: all terms are MC
     x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
-    guide = make_guide(model, guide_name, init_scale=0.3)
+    guide = make_guide(model, family(init_scale=0.3))
     guide(x, y)
     pyro.set_rng_seed(1)
     ours = elbo_terms(model, guide, x, y).loss()
@@ -31,7 +31,7 @@ def test_monte_carlo_terms_equal_trace_elbo(guide_name):
 def test_analytic_terms_equal_trace_mean_field_elbo():
     model = _model(bn.priors.Normal(0.7))
     x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
-    guide = make_guide(model, "mean_field", init_scale=0.3)
+    guide = make_guide(model, bn.infer.MeanField(init_scale=0.3))
     guide(x, y)
     pyro.set_rng_seed(2)
     ours = elbo_terms(model, guide, x, y)
@@ -42,7 +42,7 @@ def test_analytic_terms_equal_trace_mean_field_elbo():
 
 def test_analytic_kl_is_exact_for_normal_guide_and_prior(conjugate):
     model = conjugate_model(conjugate)
-    guide = make_guide(model, "mean_field", init_scale=0.2)
+    guide = make_guide(model, bn.infer.MeanField(init_scale=0.2))
     guide(conjugate["x"], conjugate["y"])
     loc = guide.loc_and_scale("weight")[0].detach()
     expected = torch.distributions.kl_divergence(

@@ -6,9 +6,9 @@ from conftest import loader_of
 from torch import nn
 
 import bayesnet as bn
+from bayesnet.infer import make_guide
 from bayesnet.infer.elbo import elbo_terms
 from bayesnet.infer.functional import functional_elbo
-from bayesnet.infer.guides import make_guide
 from bayesnet.infer.reparam import make_reparam
 
 PRIORS = {
@@ -54,7 +54,7 @@ def test_functional_terms_equal_traced_terms(digits, prior, reparam):
         bn.bayesianize(_bn_cnn(), prior=PRIORS[prior](), stochastic="all"), num_data=1437
     )
     model.train()
-    guide = make_guide(model, "mean_field", init_scale=0.05)
+    guide = make_guide(model, bn.infer.MeanField(init_scale=0.05))
     with torch.no_grad():
         guide(x)
     traced, fast = _pair(model, guide, reparam, x, y)
@@ -100,7 +100,7 @@ def test_what_the_functional_step_cannot_express_falls_back_and_says_why(digits)
     post = bn.fit_svi(hier, loader, epochs=1, progress=False, seed=0)
     assert post.info["step"] == "traced" and "hierarchical" in post.info["step_fallback"]
     low_rank = bn.Classifier(bn.bayesianize(_bn_cnn(), stochastic="all"), 128)
-    post = bn.fit_svi(low_rank, loader, epochs=1, guide="low_rank", rank=2, progress=False)
+    post = bn.fit_svi(low_rank, loader, epochs=1, guide=bn.infer.LowRank(rank=2), progress=False)
     assert post.info["step"] == "traced" and "LowRank" in post.info["step_fallback"]
     with pytest.raises(ValueError, match="step='functional' cannot express a hierarchical"):
         bn.fit_svi(hier, loader, epochs=1, step="functional", progress=False)

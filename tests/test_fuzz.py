@@ -205,7 +205,10 @@ def saved(digits):
     x, y = (t[:64] for t in digits[0].tensors)
     folder = Path(tempfile.mkdtemp())
     post = bn.fit_svi(
-        _model(), loader_of(x, y, 32), epochs=1, checkpoint_dir=folder, progress=False, seed=0
+        _model(),
+        loader_of(x, y, 32),
+        epochs=1,
+        run=bn.Run(checkpoint_dir=folder, progress=False, seed=0),
     )
     post.save(folder / "post.pt")
     return (folder / "post.pt").read_bytes(), (folder / "svi.pt").read_bytes()

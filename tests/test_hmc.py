@@ -121,12 +121,9 @@ def test_interrupted_run_keeps_its_draws(conjugate, tmp_path):
         (c["x"], c["y"]),
         num_samples=100,
         warmup=50,  # 20 could leave the step size at 6 and every draw divergent (an error)
-        progress=False,
-        seed=0,
-        callbacks=[stop],
         keep_on_interrupt=True,
-        checkpoint_path=tmp_path / "draws.pt",
         checkpoint_every=5,
+        run=bn.Run(progress=False, seed=0, callbacks=[stop], checkpoint_dir=tmp_path),
     )
     assert post.info["interrupted"] and post.sampler.num_draws == 10
     # the checkpoint is a posterior file like any other: it loads, with its chain statistics
@@ -140,8 +137,7 @@ def test_interrupted_run_keeps_its_draws(conjugate, tmp_path):
             (c["x"], c["y"]),
             num_samples=100,
             warmup=20,
-            progress=False,
-            callbacks=[stop],
+            run=bn.Run(progress=False, callbacks=[stop]),
         )
 
 
@@ -205,7 +201,7 @@ def test_parallel_chains_in_processes(conjugate):
             (c["x"], c["y"]),
             num_chains=2,
             chain_method="parallel",
-            callbacks=[print],
+            run=bn.Run(callbacks=[print]),
         )
 
 
@@ -229,9 +225,9 @@ def test_auto_chains_run_in_this_process_on_one_device(conjugate):
         num_samples=3,
         warmup=3,
         num_chains=2,
-        progress=False,
-        seed=0,
-        callbacks=[lambda chain, draw, stats: seen.append(chain)],
+        run=bn.Run(
+            progress=False, seed=0, callbacks=[lambda chain, draw, stats: seen.append(chain)]
+        ),
     )
     assert seen == [0, 0, 0, 1, 1, 1] and post.info["chain_devices"] == ["cpu", "cpu"]
 
@@ -271,11 +267,8 @@ def test_mid_run_nuts_checkpoints_keep_tree_depth(conjugate, tmp_path):
         (c["x"], c["y"]),
         num_samples=20,
         warmup=30,
-        progress=False,
-        seed=0,
-        callbacks=[look],
-        checkpoint_path=path,
         checkpoint_every=10,
+        run=bn.Run(progress=False, seed=0, callbacks=[look], checkpoint_dir=path.parent),
     )
     assert "tree_depth" in seen[0] and len(seen[0]["tree_depth"][0]) == 10
 

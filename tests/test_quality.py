@@ -144,7 +144,7 @@ def test_empirical_bayes_scale_is_the_elbo_optimum(conjugate):
         temperature=1.0,
         lr=3e-2,
         lr_decay=0.1,
-        init_scale=0.1,
+        guide=bn.infer.MeanField(init_scale=0.1),
         progress=False,
         seed=0,
     )
@@ -237,7 +237,10 @@ def test_a_normalised_network_keeps_its_posterior_near_the_map(digits, tmp_path)
     plain = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(8,))), 256)
     assert bn.infer.recommended_temperature(plain) == bn.infer.DEFAULT_TEMPERATURE
     post = bn.fit_svi(
-        model, loader_of(x[:256], y[:256], 64), epochs=1, checkpoint_dir=tmp_path, progress=False
+        model,
+        loader_of(x[:256], y[:256], 64),
+        epochs=1,
+        run=bn.Run(checkpoint_dir=tmp_path, progress=False),
     )
     assert post.info["temperature"] == 0.003 and post.normalization is None
     groups = load_safe(tmp_path / "svi.pt")["optimizer"]["param_groups"]
@@ -253,8 +256,7 @@ def test_a_network_without_normalisation_trains_its_means_at_the_full_rate(digit
         _mlp_model(256),
         loader_of(x[:256], y[:256], 64),
         epochs=1,
-        checkpoint_dir=tmp_path,
-        progress=False,
+        run=bn.Run(checkpoint_dir=tmp_path, progress=False),
     )
     groups = load_safe(tmp_path / "svi.pt")["optimizer"]["param_groups"]
     assert len(groups) == 1 and post.info["temperature"] == 0.01

@@ -36,9 +36,7 @@ def test_the_prediction_network_follows_the_model_during_training(digits):
         loader_of(x, y, 64),
         epochs=3,
         init="point_estimate",
-        callbacks=[peek],
-        progress=False,
-        seed=0,
+        run=bn.Run(callbacks=[peek], progress=False, seed=0),
     )
     fresh = bn.Posterior(model, post.sampler).net  # built now, from the final state
     for (name, a), (_, b) in zip(
@@ -115,9 +113,7 @@ def test_an_optimizer_state_that_does_not_fit_names_the_checkpoint(tmp_path, dig
             loader_of(x, y, 64),
             epochs=epochs,
             init="point_estimate",
-            checkpoint_dir=tmp_path,
-            progress=False,
-            **options,
+            run=bn.Run(checkpoint_dir=tmp_path, progress=False, **options),
         )
 
     fit(1)
@@ -139,9 +135,7 @@ def test_a_foreign_svi_checkpoint_names_the_problem(tmp_path, digits):
             loader_of(x, y, 64),
             epochs=1,
             init="point_estimate",
-            checkpoint_dir=tmp_path,
-            resume=True,
-            progress=False,
+            run=bn.Run(checkpoint_dir=tmp_path, resume=True, progress=False),
         )
 
 
@@ -158,12 +152,11 @@ def test_a_model_step_draws_no_permutation_of_the_data_set(digits, monkeypatch):
     assert trace.nodes["obs"]["scale"] == pytest.approx(1_280_000 / 32)
 
 
-def _checkpointed(digits, tmp_path, **kw):
+def _checkpointed(digits, tmp_path, resume=False, overwrite=False, seed=0, **kw):
     x, y = (t[:128] for t in digits[0].tensors)
-    options = {"epochs": 1, "init": "point_estimate", "progress": False, "seed": 0}
-    return bn.fit_svi(
-        _bn_mlp(128), loader_of(x, y, 64), checkpoint_dir=tmp_path, **{**options, **kw}
-    )
+    run = bn.Run(checkpoint_dir=tmp_path, resume=resume, overwrite=overwrite, seed=seed)
+    options = {"epochs": 1, "init": "point_estimate", "progress": False}
+    return bn.fit_svi(_bn_mlp(128), loader_of(x, y, 64), run=run, **{**options, **kw})
 
 
 def test_resume_without_a_checkpoint_says_so(digits, tmp_path):

@@ -26,7 +26,7 @@ def test_same_output_mean_and_variance(reparam, conv):
     layer = bn.nn.BayesConv2d(2, 3, 3, padding=1) if conv else bn.nn.BayesLinear(6, 3)
     model = bn.Classifier(torch.nn.Sequential(layer), num_data=100)
     x = torch.randn((8, 2, 4, 4) if conv else (8, 6))
-    guide = make_guide(model, "mean_field", init_scale=0.3)
+    guide = make_guide(model, bn.infer.MeanField(init_scale=0.3))
     guide(x)
     with torch.no_grad():
         outs = _outputs(model, guide, x, reparam, 1500)
@@ -56,7 +56,7 @@ def test_local_and_flipout_lower_gradient_variance(digits):
     train, _ = digits
     x, y = train.tensors[0][:128], train.tensors[1][:128]
     model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(32,))), num_data=len(train))
-    guide = make_guide(model, "mean_field", init_scale=0.1)
+    guide = make_guide(model, bn.infer.MeanField(init_scale=0.1))
     guide(x, y)
     plain = _grad_variance(model, guide, x, y, None)
     local = _grad_variance(model, guide, x, y, "local")

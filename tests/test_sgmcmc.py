@@ -124,19 +124,25 @@ def test_checkpoint_resume_continues_the_same_run(digits, tmp_path):
     first = small_classifier(200)  # the same starting network
     stop = [lambda epoch, stats, draws: epoch == 4]
     part = bn.fit_sgmcmc(
-        first, loader_of(x, y, 50), seed=0, checkpoint_dir=tmp_path, callbacks=stop, **options
+        first,
+        loader_of(x, y, 50),
+        run=bn.Run(seed=0, checkpoint_dir=tmp_path, callbacks=stop),
+        **options,
     )
     assert part.info["history"][-1]["epoch"] == 4
     with pytest.raises(FileExistsError, match="resume=True"):
-        bn.fit_sgmcmc(first, loader_of(x, y, 50), checkpoint_dir=tmp_path, **options)
+        bn.fit_sgmcmc(first, loader_of(x, y, 50), run=bn.Run(checkpoint_dir=tmp_path), **options)
     resumed = bn.fit_sgmcmc(
-        first, loader_of(x, y, 50), checkpoint_dir=tmp_path, resume=True, **options
+        first, loader_of(x, y, 50), run=bn.Run(checkpoint_dir=tmp_path, resume=True), **options
     )
     for site, value in whole.sample_params(None).items():
         assert torch.allclose(resumed.sample_params(None)[site], value, atol=1e-6)
     with pytest.raises(ValueError, match="was written with"):
         bn.fit_sgmcmc(
-            first, loader_of(x, y, 50), checkpoint_dir=tmp_path, resume=True, **{**options, "lr": 1}
+            first,
+            loader_of(x, y, 50),
+            run=bn.Run(checkpoint_dir=tmp_path, resume=True),
+            **{**options, "lr": 1},
         )
 
 

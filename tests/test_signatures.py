@@ -22,7 +22,7 @@ ENGINES = {
     "temperature_scaled": bn.baselines.temperature_scaled,
 }
 #: what every engine that trains calls these settings
-SHARED = ("device", "progress", "seed")
+SHARED = ("device", "progress", "seed", "run")
 
 
 @pytest.mark.parametrize("name", list(ENGINES))

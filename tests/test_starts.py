@@ -115,10 +115,7 @@ def test_fit_svi_with_starts_mixes_independent_fits(digits, tmp_path):
         epochs=2,
         map_epochs=6,
         starts=2,
-        seed=3,
-        progress=False,
-        checkpoint_dir=tmp_path / "run",
-        log=log,
+        run=bn.Run(seed=3, progress=False, checkpoint_dir=tmp_path / "run", log=log),
     )
     assert isinstance(post.sampler, MixtureSampler)
     runs = post.info["starts"]
@@ -153,7 +150,7 @@ def test_starts_are_checked():
     with pytest.raises(ValueError, match="starts"):
         bn.fit_svi(model, loader, starts=0)
     with pytest.raises(ValueError, match="distributed"):
-        bn.fit_svi(model, loader, starts=2, distributed=True)
+        bn.fit_svi(model, loader, starts=2, run=bn.Run(distributed=True))
 
 
 def test_a_mixture_exports_one_chain_per_component():

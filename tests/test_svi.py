@@ -43,13 +43,16 @@ def test_killed_and_resumed_run_matches_uninterrupted(digits, tmp_path):
         if epoch == 2:
             raise Kill
 
-    options["checkpoint_dir"] = tmp_path
+    del options["progress"], options["seed"]
+    run = bn.Run(seed=3, progress=False, checkpoint_dir=tmp_path)
     model, *_ = _setup(digits)
     with pytest.raises(Kill):
-        bn.fit_svi(model, loader_of(x, y, 64), callbacks=[kill_after_two], **options)
+        bn.fit_svi(
+            model, loader_of(x, y, 64), run=run.replace(callbacks=[kill_after_two]), **options
+        )
     assert (tmp_path / "svi.pt").exists()
     model, *_ = _setup(digits)
-    resumed = bn.fit_svi(model, loader_of(x, y, 64), resume=True, **options)
+    resumed = bn.fit_svi(model, loader_of(x, y, 64), run=run.replace(resume=True), **options)
     got = _params(resumed)
     assert got.keys() == expected.keys()
     for key in expected:
@@ -59,14 +62,17 @@ def test_killed_and_resumed_run_matches_uninterrupted(digits, tmp_path):
 
 def test_checkpoint_is_one_file_and_no_temp_files_remain(digits, tmp_path):
     model, x, y, _ = _setup(digits)
-    bn.fit_svi(model, loader_of(x, y, 64), epochs=2, progress=False, checkpoint_dir=tmp_path)
+    bn.fit_svi(
+        model, loader_of(x, y, 64), epochs=2, run=bn.Run(progress=False, checkpoint_dir=tmp_path)
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.pt", "svi.pt"]
 
 
 @pytest.mark.parametrize("guide", ["mean_field", "low_rank", "delta"])
 def test_save_load_round_trip_gives_identical_predictions(digits, tmp_path, guide):
     model, x, y, x_test = _setup(digits)
-    post = bn.fit_svi(model, loader_of(x, y, 64), epochs=1, guide=guide, progress=False, rank=2)
+    guide = bn.infer.LowRank(rank=2) if guide == "low_rank" else guide
+    post = bn.fit_svi(model, loader_of(x, y, 64), epochs=1, guide=guide, progress=False)
     post.save(tmp_path / "post.pt")
     fresh, *_ = _setup(digits)
     loaded = bn.Posterior.load(tmp_path / "post.pt", fresh)
@@ -183,7 +189,10 @@ def test_a_json_lines_log_follows_both_phases(digits, tmp_path):
     model, x, y, _ = _setup(digits)
     path = tmp_path / "log.jsonl"
     post = bn.fit_svi(
-        model, loader_of(x, y, 64), epochs=5, log=path, log_every=2, progress=False, seed=0
+        model,
+        loader_of(x, y, 64),
+        epochs=5,
+        run=bn.Run(log=path, log_every=2, progress=False, seed=0),
     )
     records = [json.loads(line) for line in path.read_text().splitlines()]
     # epochs 2, 4 and the last (5) of the MAP warm start, then of SVI

@@ -16,10 +16,11 @@ from ..evaluate import compare
 from ..evaluate.attacks import fooling_images
 from ..evaluate.findings import BAYESIAN_METHODS
 from ..evaluate.shift import SHIFTS, noise_like, rotate
-from ..infer import baselines, fit, fit_hmc, fit_ivon, fit_laplace, fit_sgmcmc, fit_svi
+from ..infer import MeanField, baselines, fit, fit_hmc, fit_ivon, fit_laplace, fit_sgmcmc, fit_svi
 from ..models import Classifier
 from ..nn import bayesianize
 from ..posterior import Posterior
+from ..run import Run
 from .demos import segmentation_demo, toy_demo
 from .settings import ATTACKS, DEMOS, SVI_REPARAM, CompareSettings, parse_floats, parse_names
 
@@ -123,12 +124,14 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 epochs=settings.svi_epochs,
                 lr=settings.svi_lr,
                 temperature=settings.svi_temperature(),
-                reparam=reparam,
-                checkpoint_dir=out / "checkpoints" / name,
-                overwrite=True,  # a new compare run starts over in its directory
-                log=out / f"{name}_log.jsonl" if settings.log_every else None,
-                log_every=max(1, settings.log_every),
-                **common,
+                guide=MeanField(reparam=reparam),
+                run=Run(
+                    checkpoint_dir=out / "checkpoints" / name,
+                    overwrite=True,  # a new compare run starts over in its directory
+                    log=out / f"{name}_log.jsonl" if settings.log_every else None,
+                    log_every=max(1, settings.log_every),
+                    **common,
+                ),
             ),
         )
     # the samplers normalise every draw with its own statistics: every layer Bayesian
@@ -141,9 +144,7 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
                 loader(),
                 epochs=settings.sgmcmc_epochs,
                 cycles=settings.sgmcmc_cycles,
-                checkpoint_dir=out / "checkpoints" / "sgmcmc",
-                overwrite=True,
-                **common,
+                run=Run(checkpoint_dir=out / "checkpoints" / "sgmcmc", overwrite=True, **common),
             ),
         )
     if "laplace" in methods:  # around the softmax network

@@ -5,6 +5,7 @@ file, the section and the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ except ModuleNotFoundError:  # Python 3.10
 from .. import data, priors, zoo
 from ..data.sources import EMBEDDED, SOURCES
 from ..infer import fit_svi
+from ..infer.guide_families import guide_family
 from ..models import Classifier
 from ..nn import bayesianize
 from ..nn.convert import STOCHASTIC
 from ..posterior import Posterior
+from ..run import Run
 
 __all__ = ["run_train", "read_config", "TrainConfig", "SettingsError"]
 
@@ -159,19 +162,34 @@ def run_train(config_path: str | Path) -> Posterior:
     net = bayesianize(plain, prior=prior, last_layer=cfg.last_layer, stochastic=cfg.stochastic)
     model = Classifier(net, num_data=len(train))
     svi_cfg = dict(cfg.svi)
-    svi_cfg.setdefault("checkpoint_dir", str(cfg.out))
+    run_cfg = {k: svi_cfg.pop(k) for k in RUN_KEYS if k in svi_cfg}
+    run_cfg.setdefault("checkpoint_dir", str(cfg.out))
     # under torchrun (WORLD_SIZE > 1) every process trains on its shard: data-parallel SVI
-    svi_cfg.setdefault("distributed", int(os.environ.get("WORLD_SIZE", "1")) > 1)
+    run_cfg.setdefault("distributed", int(os.environ.get("WORLD_SIZE", "1")) > 1)
     if cfg.log_every:
-        svi_cfg.setdefault("log", str(cfg.out / "train_log.jsonl"))
-        svi_cfg.setdefault("log_every", cfg.log_every)
-    svi_cfg.setdefault("seed", cfg.seed)
+        run_cfg.setdefault("log", str(cfg.out / "train_log.jsonl"))
+        run_cfg.setdefault("log_every", cfg.log_every)
+    run_cfg.setdefault("seed", cfg.seed)
+    family = {k: svi_cfg.pop(k) for k in GUIDE_KEYS if k in svi_cfg}
+    guide = guide_family(svi_cfg.pop("guide", "mean_field"))
+    try:
+        svi_cfg["guide"] = type(guide)(**{**guide.options(), **family})
+        run = Run(**run_cfg)
+    except (TypeError, ValueError) as err:
+        raise SettingsError(f"{config_path}: [svi] {err}") from err
     loader = data.to_loader(train, cfg.batch_size, seed=cfg.seed)
-    post = fit_svi(model, loader, **svi_cfg)
+    post = fit_svi(model, loader, run=run, **svi_cfg)
     if int(os.environ.get("RANK", "0")) == 0:
         post.save(cfg.out / "posterior.pt")
     return post
 
 
+#: the [svi] keys that are run settings (``bn.Run``) and options of the guide's family
+RUN_KEYS = {f.name for f in dataclasses.fields(Run)} - {"callbacks"}
+GUIDE_KEYS = ("init_scale", "rank", "reparam")
 #: every option of fit_svi a config may set is typed above (a test keeps them in step)
-SVI_OPTIONS = set(inspect.signature(fit_svi).parameters) - {"model", "loader", "callbacks"}
+SVI_OPTIONS = (
+    (set(inspect.signature(fit_svi).parameters) - {"model", "loader", "run"})
+    | RUN_KEYS
+    | set(GUIDE_KEYS)
+)

@@ -5,7 +5,17 @@ from .collapse import CollapseWarning
 from .elbo import ELBOTerms, elbo_terms
 from .functional import FunctionalELBO
 from .gaussian import FlatGaussianSampler
-from .guides import GUIDES, GuideSampler, MeanFieldNormal, PointMass, make_guide
+from .guide_families import (
+    GUIDES,
+    Delta,
+    FullRank,
+    GuideFamily,
+    LowRank,
+    MeanField,
+    make_guide,
+)
+from .guide_sampler import GuideSampler
+from .guides import MeanFieldNormal, PointMass
 from .hmc_start import FunctionalPotential
 from .ivon import fit_ivon
 from .laplace import LaplaceSampler, fit_laplace, laplace_predictive
@@ -34,6 +44,11 @@ __all__ = [
     "FunctionalELBO",
     "FunctionalPotential",
     "GUIDES",
+    "Delta",
+    "FullRank",
+    "GuideFamily",
+    "LowRank",
+    "MeanField",
     "GuideSampler",
     "LaplaceSampler",
     "LocalReparameterization",

@@ -33,6 +33,7 @@ from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
 from ..nn.normalization import inputs_from_loader
 from ..nn.temperature import Temperature
 from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
+from ..run import Run, run_settings
 from .loop import OPTIMIZERS, batches, first_batch, run_epoch
 from .starts import reinitialized
 
@@ -186,6 +187,7 @@ def _residual_scale(post: Posterior, loader: Iterable) -> float:
     return max(math.sqrt(total / count), 1e-6)
 
 
+@run_settings()
 @keeps_caller_state
 def point_estimate(
     net: nn.Module,
@@ -196,6 +198,7 @@ def point_estimate(
     device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = None,
+    run: Run | None = None,
     **train: Any,
 ) -> Posterior:
     """Train a copy of ``net`` by maximum likelihood; ``net`` itself is left untouched.
@@ -270,6 +273,7 @@ def temperature_scaled(
     )
 
 
+@run_settings()
 @keeps_caller_state
 def mc_dropout(
     net: nn.Module,
@@ -282,6 +286,7 @@ def mc_dropout(
     device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = None,
+    run: Run | None = None,
     **train: Any,
 ) -> Posterior:
     """Train ``net`` with dropout and keep it on at test time. A network without dropout
@@ -300,6 +305,7 @@ def mc_dropout(
     return wrap(net, task, seen, DropoutSampler.of(net, num_samples), info, loader)
 
 
+@run_settings()
 def deep_ensemble(
     net: nn.Module,
     loader: Iterable,
@@ -310,6 +316,7 @@ def deep_ensemble(
     device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = None,
+    run: Run | None = None,
     **train: Any,
 ) -> Posterior:
     """``members`` copies of ``net``, each re-initialised and trained independently (the

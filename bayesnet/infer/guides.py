@@ -1,4 +1,4 @@
-"""Variational families (guides) by name.
+"""The guides behind the variational families (``guide_families.py`` names them).
 
 ``mean_field`` is our own variant of Pyro's ``AutoNormal``: AutoNormal routes every site
 through an auxiliary sample and a ``Delta``, which hides the Normal from the ELBO and
@@ -18,7 +18,6 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro import poutine
 from pyro.distributions.transforms import IndependentTransform
 from pyro.infer import autoguide
 from pyro.infer.autoguide.initialization import (
@@ -29,17 +28,10 @@ from torch import nn
 from torch.distributions import biject_to
 from torch.distributions.transforms import SoftplusTransform, identity_transform
 
-from .._checks import check_choice
 from .._compat import GuideSetup
 from .._pyro import LocalParams
-from .._state import preserved
-from ..checkpoint import load_state
-from ..posterior import Sampler
-from .initial import init_strategy
 
-__all__ = ["MeanFieldNormal", "PointMass", "GuideSampler", "make_guide", "GUIDES"]
-
-GUIDES = ("mean_field", "low_rank", "full_rank", "delta")
+__all__ = ["MeanFieldNormal", "PointMass", "LowRankNormal", "FullRankNormal", "FlatDraw"]
 
 
 def _is_identity(transform) -> bool:
@@ -248,67 +240,3 @@ class LowRankNormal(LocalParams, autoguide.AutoLowRankMultivariateNormal):
 
 class FullRankNormal(LocalParams, autoguide.AutoMultivariateNormal):
     """Pyro's full-covariance Normal guide, its parameters local to it."""
-
-
-def make_guide(
-    model,
-    name: str = "mean_field",
-    init: str = "point_estimate",
-    init_scale: float = 1e-2,
-    rank: int | None = None,
-):
-    """Build a guide for ``model``; ``init`` chooses the initial means."""
-    check_choice(name, GUIDES, "guide")
-    init_loc_fn = init_strategy(model, init)
-    init_scale = float(init_scale)
-    # Guides cover the latent sites only; hiding the likelihood lets them be set up
-    # from inputs alone (the labels are not needed to know the weights' shapes).
-    model = poutine.block(model, hide=["obs"])
-    if name == "mean_field":
-        return MeanFieldNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
-    if name == "low_rank":
-        return LowRankNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale, rank=rank)
-    if name == "full_rank":
-        return FullRankNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
-    return PointMass(model, init_loc_fn=init_loc_fn)
-
-
-class GuideSampler(Sampler):
-    """Fresh draws from a variational guide, all ``S`` in one vectorised pass."""
-
-    kind = "guide"
-
-    def __init__(self, guide, spec: dict[str, Any], input_shape: tuple[int, ...]) -> None:
-        self.guide, self.spec, self.input_shape = guide, spec, tuple(input_shape)
-
-    @torch.no_grad()
-    def sample(self, num_samples):
-        num_samples = 100 if num_samples is None else num_samples
-        if hasattr(self.guide, "sample_draws"):
-            return self.guide.sample_draws(num_samples)
-        with pyro.plate("_draws", num_samples, dim=-1):
-            trace = poutine.trace(self.guide).get_trace()
-        return {
-            name: site["value"]
-            for name, site in trace.nodes.items()
-            if site["type"] == "sample" and not site["infer"].get("is_auxiliary")
-        }
-
-    def state(self):
-        return {
-            "spec": self.spec,
-            "guide": self.guide.state_dict(),
-            "input_shape": list(self.input_shape),
-        }
-
-    @classmethod
-    def from_state(cls, model, state, path):
-        guide = make_guide(model, **state["spec"])
-        device = next(iter(model.point_values().values())).device
-        # trace the model once so the guide knows its sites: one input, so in eval mode
-        # (BatchNorm in training mode refuses a batch of one), the caller's mode kept
-        with torch.no_grad(), preserved(model):
-            model.eval()
-            guide(torch.zeros((1, *state["input_shape"]), device=device))
-        load_state(guide, state["guide"], path, "guide state")
-        return cls(guide, state["spec"], state["input_shape"])

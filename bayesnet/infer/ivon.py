@@ -22,6 +22,7 @@ from torch import nn
 from .._state import seeded
 from ..device import resolve
 from ..posterior import Posterior
+from ..run import Run, run_settings
 from .baselines import train_net, wrap
 from .collapse import check_predictive, training_null_nll
 from .gaussian import FlatGaussianSampler, flatten, layout
@@ -41,6 +42,7 @@ def _ivon():
         raise ImportError(INSTALL) from error
 
 
+@run_settings()
 def fit_ivon(
     net: nn.Module,
     loader: Iterable,
@@ -57,6 +59,7 @@ def fit_ivon(
     device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = None,
+    run: Run | None = None,
 ) -> Posterior:
     """Train a copy of ``net`` with IVON on ``loader`` (``net`` itself is left untouched)
     and return its posterior ``N(m, 1 / (ess * (hess + weight_decay)))``.

@@ -36,6 +36,7 @@ from ..device import resolve
 from ..models import BayesianModel, Classifier, Regressor
 from ..nn.linearized import Linearized
 from ..posterior import Posterior, Sampler
+from ..run import Run, run_settings
 from .collapse import CollapseWarning, ignores_data, null_nll, predictive_nll
 from .loop import batches, first_batch
 
@@ -143,6 +144,7 @@ class LaplaceSampler(Sampler):
         return cls(approximation, state["names"], state["options"])
 
 
+@run_settings()
 @keeps_caller_state
 def fit_laplace(
     net: nn.Module | Posterior,
@@ -160,6 +162,7 @@ def fit_laplace(
     device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = None,
+    run: Run | None = None,
 ) -> Posterior:
     """The Laplace posterior of a *trained* ``net`` on the training ``loader`` (a
     ``DataLoader``: laplace-torch reads its ``dataset`` for ``N``). ``net`` is a network or

@@ -23,7 +23,6 @@ import copy
 import multiprocessing
 import os
 import warnings
-from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,18 @@ from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
 from .._state import keeps_caller_state
+from ..checkpoint import check_run_dir
 from ..device import chain_devices, resolve
 from ..models import BayesianModel
 from ..nn.normalization import normalization_layers
 from ..posterior import Posterior
+from ..run import Run, run_settings
 from .hmc_chains import Chains, make_kernel
 from .hmc_start import Counted, FunctionalPotential, check_memory, initial_points
 from .logjoint import expressible, warn_fixed_point_layers
+
+#: the file ``fit_hmc`` keeps its draws in, under ``Run(checkpoint_dir=...)``
+DRAWS_NAME = "draws.pt"
 
 __all__ = ["SamplingDiverged", "fit_hmc", "KERNELS", "POTENTIALS"]
 
@@ -48,6 +52,7 @@ CHAIN_METHODS = ("auto", "sequential", "parallel")
 POTENTIALS = ("auto", "pyro", "functional")
 
 
+@run_settings(supports=("callbacks", "checkpoint_dir", "overwrite"))
 @keeps_caller_state
 def fit_hmc(
     model: BayesianModel,
@@ -70,12 +75,11 @@ def fit_hmc(
     draws_device: str | torch.device | None = "cpu",
     progress: bool = True,
     seed: int | None = None,
-    callbacks: Iterable[Callable[[int, int, dict[str, float]], None]] = (),
-    checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 50,
     keep_on_interrupt: bool = False,
     chain_method: str = "auto",
     initial_params: dict[str, torch.Tensor] | None = None,
+    run: Run | None = None,
 ) -> Posterior:
     """Sample the posterior of ``model`` given all of ``data = (x, y)`` with HMC or NUTS.
 
@@ -94,10 +98,11 @@ def fit_hmc(
       ``info["chain_devices"]`` says where each ran;
     - ``thinning`` keeps every k-th draw; draws are kept on ``draws_device`` (CPU by
       default, sparing GPU memory; None keeps them where they were made);
-    - ``callbacks``: ``f(chain, draw, stats)`` after each kept draw;
-    - ``checkpoint_path``: the draws so far are written there (atomically) every
-      ``checkpoint_every`` kept draws, and the final ones at the end, as a posterior file
-      (``bn.Posterior.load(path, model)`` reads it, as it reads ``post.save``'s);
+    - ``run`` (``bn.Run``): ``callbacks``: ``f(chain, draw, stats)`` after each kept draw;
+      ``checkpoint_dir``: the draws so far are written to ``<checkpoint_dir>/draws.pt``
+      (atomically) every ``checkpoint_every`` kept draws, and the final ones at the end, as
+      a posterior file (``bn.Posterior.load(path, model)`` reads it, as it reads
+      ``post.save``'s); a directory that holds one already needs ``overwrite=True``;
       ``keep_on_interrupt=True`` turns Ctrl-C into a Posterior holding the draws already
       made.
     """
@@ -122,8 +127,11 @@ def fit_hmc(
             f"full-batch HMC needs num_data == len(x); the model has num_data={model.num_data}, the data {len(x)}"
         )
     device = resolve(device)
-    callbacks = list(callbacks)
-    watched = bool(callbacks) or checkpoint_path is not None or keep_on_interrupt
+    checkpoint_path = None
+    if run.checkpoint_dir is not None:
+        check_run_dir(Path(run.checkpoint_dir), (DRAWS_NAME,), False, run.overwrite)
+        checkpoint_path = Path(run.checkpoint_dir) / DRAWS_NAME
+    watched = bool(run.callbacks) or checkpoint_path is not None or keep_on_interrupt
     devices = chain_devices(device, num_chains)
     parallel = num_chains > 1 and (
         chain_method == "parallel"
@@ -132,7 +140,7 @@ def fit_hmc(
     if not parallel:
         devices = [device] * num_chains
     if parallel and watched:
-        raise ValueError("parallel chains take no callbacks, checkpoint_path or keep_on_interrupt")
+        raise ValueError("parallel chains take no callbacks, checkpoint_dir or keep_on_interrupt")
     model.to(device)
     x, y = x.to(device), y.to(device)
     check_finite(x, "inputs")
@@ -181,7 +189,7 @@ def fit_hmc(
         potential_fn=potential_fn,
         store=torch.device(draws_device) if draws_device is not None else device,
         thinning=thinning,
-        callbacks=callbacks,
+        callbacks=run.callbacks,
         checkpoint_path=checkpoint_path,
         checkpoint_every=checkpoint_every,
     )

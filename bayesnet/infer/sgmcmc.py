@@ -35,6 +35,7 @@ from ..device import resolve
 from ..models import BayesianModel
 from ..nn.normalization import normalization_inputs, normalization_layers
 from ..posterior import DrawsSampler, Posterior, architecture, check_architecture
+from ..run import Run, run_settings
 from .logjoint import LogJoint, expressible, warn_fixed_point_layers
 from .loop import batches, first_batch, num_batches
 
@@ -64,6 +65,7 @@ def cyclical_lr(lr: float, step: int, steps_per_cycle: int) -> float:
     return lr / 2 * (math.cos(math.pi * position) + 1)
 
 
+@run_settings(supports=("callbacks", "checkpoint_dir", "resume", "overwrite"))
 @keeps_caller_state
 def fit_sgmcmc(
     model: BayesianModel,
@@ -84,10 +86,7 @@ def fit_sgmcmc(
     draws_device: str | torch.device | None = "cpu",
     progress: bool = True,
     seed: int | None = None,
-    callbacks: Iterable[Callback] = (),
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
+    run: Run | None = None,
 ) -> Posterior:
     """Sample the posterior of ``model`` with stochastic-gradient MCMC on ``loader``.
 
@@ -105,9 +104,10 @@ def fit_sgmcmc(
       ``DEFAULT_DRAWS`` draws in all, evenly spaced; more cost memory, not accuracy);
     - ``init``: the network's current weights (``"point_estimate"``) or a ``Posterior``'s
       first draw;
-    - draws are kept on ``draws_device`` (CPU by default); ``checkpoint_dir`` holds the
-      sampler's state and its draws after every epoch (``resume=True`` continues it);
-      ``callbacks`` are called after every epoch.
+    - draws are kept on ``draws_device`` (CPU by default);
+    - ``run`` (``bn.Run``): ``checkpoint_dir`` holds the sampler's state and its draws
+      after every epoch (``resume=True`` continues it, ``overwrite=True`` replaces it);
+      ``callbacks`` are called after every epoch as ``f(epoch, row, draws)``.
 
     The posterior's draws form one chain per cycle (``schedule="cyclical"``) or a single
     chain, with per-draw ``step_size``, ``lp`` (the minibatch estimate of the log
@@ -189,11 +189,11 @@ def fit_sgmcmc(
         "history": [],
     }
     settings = {k: info[k] for k in ("method", "schedule", "epochs", "cycles", "lr", "temperature")}
-    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    ckpt = Path(run.checkpoint_dir) / CHECKPOINT_NAME if run.checkpoint_dir is not None else None
     start = 0
     if ckpt is not None:
-        check_run_dir(ckpt.parent, (CHECKPOINT_NAME,), resume, overwrite)
-        if resume and ckpt.exists():
+        check_run_dir(ckpt.parent, (CHECKPOINT_NAME,), run.resume, run.overwrite)
+        if run.resume and ckpt.exists():
             start = _restore(ckpt, model, state, draws, stats, info, settings, loader)
 
     def keep(step: int, lp: float, epoch: int) -> None:
@@ -246,7 +246,7 @@ def fit_sgmcmc(
         )
         if ckpt is not None:
             _save(ckpt, epoch + 1, step + 1, model, state, draws, stats, info, settings, loader)
-        if any(cb(epoch + 1, row, row["draws"]) for cb in callbacks):
+        if any(cb(epoch + 1, row, row["draws"]) for cb in run.callbacks):
             break
     if not stats["lp"]:
         raise ValueError("fit_sgmcmc kept no draws: lengthen the run, lower burn_in or exploration")

@@ -25,17 +25,17 @@ from ..device import resolve
 from ..models import BayesianModel
 from ..nn.normalization import has_normalization
 from ..posterior import Posterior
+from ..run import SHORTHANDS, Run, run_settings
 from .collapse import check_collapse, training_null_nll
 from .distributed import broadcast, setup, shard
 from .functional import STEPS
+from .guide_families import GuideFamily, guide_family
 from .initial import INITS
 from .log import JsonLinesLog
 from .loop import OPTIMIZERS, first_batch
-from .reparam import make_reparam
 from .starts import multi_start
 from .svi_checkpoint import CHECKPOINT_NAME, MAP_CHECKPOINT_NAME
 from .svi_loop import (
-    Callback,
     EpochStats,
     TrainingDiverged,
     after_warm_start,
@@ -62,6 +62,16 @@ NORMALIZED_TEMPERATURE = 0.003
 DEFAULT_LR_DECAY = 0.1
 #: how BatchNorm statistics are kept in the SVI phase (see ``fit_svi``)
 NORMALIZATIONS = ("map", "per_draw")
+#: the run settings ``fit_svi`` honours beyond device, seed and progress
+RUN_SETTINGS = (
+    "log",
+    "log_every",
+    "checkpoint_dir",
+    "resume",
+    "overwrite",
+    "callbacks",
+    "distributed",
+)
 
 
 def linear_warmup(fraction: float) -> Callable[[float], float]:
@@ -69,18 +79,16 @@ def linear_warmup(fraction: float) -> Callable[[float], float]:
     return lambda progress: min(1.0, progress / fraction) if fraction > 0 else 1.0
 
 
+@run_settings(supports=RUN_SETTINGS)
 @keeps_caller_state
 def fit_svi(
     model: BayesianModel,
     loader: Iterable,
     *,
     epochs: int = 30,
-    guide: str = "mean_field",
+    guide: str | GuideFamily = "mean_field",
     init: str = "map",
     map_epochs: int | None = None,
-    init_scale: float = 1e-2,
-    rank: int | None = None,
-    reparam: str | None = None,
     step: str = "auto",
     kl_weight: float | Callable[[float], float] = 1.0,
     temperature: float | str | None = None,
@@ -88,18 +96,12 @@ def fit_svi(
     optimizer: str | type[torch.optim.Optimizer] = "adam",
     lr: float = 1e-2,
     lr_decay: float = DEFAULT_LR_DECAY,
+    validation: float = 0.1,
+    starts: int = 1,
     device: str | torch.device = "auto",
-    callbacks: Iterable[Callback] = (),
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
     progress: bool = True,
     seed: int | None = None,
-    validation: float = 0.1,
-    log: str | Path | None = None,
-    log_every: int = 1,
-    distributed: bool = False,
-    starts: int = 1,
+    run: Run | None = None,
 ) -> Posterior:
     """Fit a variational posterior to ``model`` on minibatches from ``loader``.
 
@@ -109,16 +111,17 @@ def fit_svi(
     with normalisation layers keeps their MAP statistics, and its posterior stays closer to
     the MAP: ``T = 0.003`` and the means at ``MAP_LR`` (``recommended_temperature``).
 
-    - ``guide``: ``"mean_field"`` (independent Normals, analytic KL against Normal priors),
-      ``"low_rank"`` (``rank``), ``"full_rank"``, ``"delta"`` (MAP);
+    - ``guide``: the variational family (``guide_families.py``): ``MeanField(init_scale,
+      reparam)`` (the default: independent Normals, analytic KL against Normal priors;
+      ``reparam="local"`` or ``"flipout"`` for local reparameterization or flipout),
+      ``LowRank(rank)``, ``FullRank()``, ``Delta()`` (MAP), a ``GuideFamily`` of your own,
+      or a built-in's name for its defaults (``"low_rank"``);
     - ``init``: where the guide's means start: ``"map"`` (default) first fits the
       maximum-a-posteriori weights for ``map_epochs`` epochs (default ``epochs``) at
       ``MAP_LR`` and starts there; ``"point_estimate"`` starts at the network's current
-      weights, ``"prior"`` at a prior draw. Scales start at ``init_scale``. After a MAP
+      weights, ``"prior"`` at a prior draw. Scales start at the family's ``init_scale``. After a MAP
       warm start, normalisation layers keep the MAP's running statistics, so SVI fits the
       same function that ``predict`` evaluates;
-    - ``reparam``: None, ``"local"`` (local reparameterization) or ``"flipout"``, both
-      with the mean-field guide;
     - ``step``: ``"auto"`` (default) runs the functional step (``functional.py``: the same
       ELBO draw for draw, without Pyro's tracing) wherever the model and guide allow it and
       the traced one elsewhere; ``"traced"`` forces Pyro's tracing, ``"functional"`` refuses
@@ -138,7 +141,6 @@ def fit_svi(
       predictive NLL on a ``validation`` fraction carved from the loader's data set, then
       fits on all of it (the scores are in ``info["temperature_scores"]``);
     - ``lr_decay``: the learning rate falls exponentially to ``lr * lr_decay``;
-    - ``callbacks``: ``f(epoch, stats, posterior)`` after each epoch; returning True stops;
     - ``starts``: how many independent fits to mix. Each start after the first begins
       from fresh initial weights (``model.reset_parameters()``, seeded ``seed + k``), runs
       the whole fit (its own MAP warm start, so its own mode) and the posterior is their
@@ -148,18 +150,20 @@ def fit_svi(
       picked by the first start; with ``checkpoint_dir`` or ``log`` every start ``k``
       writes under ``start<k>/`` / to ``<log stem>_start<k>``; ``info["starts"]`` holds
       every start's own ``info``;
-    - ``distributed``: data-parallel SVI under ``torchrun`` (``infer/distributed.py``):
-      each process fits on its shard of the loader's data set, gradients are averaged
-      across processes before every step (the ELBO of the global batch), process 0 alone
-      writes checkpoints, the log and progress; the others return the same posterior;
-    - ``log``: a JSON-lines file that gets every ``log_every``-th epoch's statistics of both
-      phases (``phase``: ``map`` or ``svi``; loss, NLL, KL, examples per second) as it
-      ends; the progress bar shows examples per second and the remaining time;
-    - ``checkpoint_dir``: one checkpoint file per phase (``map.pt``, ``svi.pt``), rewritten
-      atomically after each epoch; ``resume=True`` continues from them and ends where an
-      uninterrupted run would (with the stored optimizer state and learning rate: a
-      different ``lr`` or ``optimizer`` warns and is not applied). A directory that already
-      holds a checkpoint is not overwritten by a fresh run unless ``overwrite=True``.
+    - ``run`` (``bn.Run``; ``device``, ``seed`` and ``progress`` also as keywords): every
+      setting of it. ``callbacks``: ``f(epoch, stats, posterior)`` after each epoch;
+      returning True stops. ``distributed``: data-parallel SVI under ``torchrun``
+      (``infer/distributed.py``): each process fits on its shard of the loader's data set,
+      gradients are averaged across processes before every step (the ELBO of the global
+      batch), process 0 alone writes checkpoints, the log and progress; the others return
+      the same posterior. ``log``: a JSON-lines file that gets every ``log_every``-th
+      epoch's statistics of both phases (``phase``: ``map`` or ``svi``; loss, NLL, KL,
+      examples per second) as it ends. ``checkpoint_dir``: one checkpoint file per phase
+      (``map.pt``, ``svi.pt``), rewritten atomically after each epoch; ``resume=True``
+      continues from them and ends where an uninterrupted run would (with the stored
+      optimizer state and learning rate: a different ``lr`` or ``optimizer`` warns and is
+      not applied). A directory that already holds a checkpoint is not overwritten by a
+      fresh run unless ``overwrite=True``.
 
     A NaN/Inf loss raises ``TrainingDiverged`` carrying the last finite state. A fit whose
     training NLL is no better than a guess that ignores the inputs warns with
@@ -167,13 +171,14 @@ def fit_svi(
     """
     if not isinstance(starts, int) or starts < 1:
         raise ValueError(f"starts must be a positive int, got {starts!r}")
+    family = guide_family(guide)
     if starts > 1:
-        if distributed:
+        if run.distributed:
             raise ValueError("starts > 1 does not run distributed: fit each start on its own")
         options = dict(locals())
-        for name in ("model", "starts", "seed", "temperature", "checkpoint_dir", "log"):
+        for name in ("model", "starts", "temperature", "run", "family", *SHORTHANDS):
             del options[name]
-        return _multi_start(model, starts, seed, temperature, checkpoint_dir, log, options)
+        return _multi_start(model, starts, temperature, run, options)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if temperature is None:
@@ -183,9 +188,6 @@ def fit_svi(
     check_choice(init, (*INITS, "map"), "init")
     check_choice(normalization, NORMALIZATIONS, "normalization")
     check_choice(step, STEPS, "step")
-    make_reparam(reparam)  # validate the name before any work
-    if reparam is not None and guide != "mean_field":
-        raise ValueError(f"reparam={reparam!r} needs guide='mean_field' (got {guide!r})")
     if isinstance(optimizer, str):
         optimizer = OPTIMIZERS[check_choice(optimizer, OPTIMIZERS, "optimizer")]
     if not 0 < lr_decay <= 1:
@@ -193,14 +195,14 @@ def fit_svi(
     if not model.weight_sites:
         raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
     device = resolve(device)
-    ranks = None
-    if distributed:
+    ranks, log = None, run.log
+    if run.distributed:
         if temperature == "auto":
             raise ValueError("temperature='auto' does not run distributed: pick T first")
         ranks = setup(device)
         model.to(device)
         broadcast(model, ranks)
-        loader = shard(loader, ranks, seed or 0)
+        loader = shard(loader, ranks, run.seed or 0)
         progress = progress and ranks.main
         log = log if ranks.main else None
     model.to(device)
@@ -212,7 +214,7 @@ def fit_svi(
 
     train = {
         "epochs": epochs,
-        "reparam": reparam,
+        "reparam": family.reparam,
         "kl_weight": kl_weight,
         "optimizer": optimizer,
         "lr": lr,
@@ -221,19 +223,23 @@ def fit_svi(
         "progress": progress,
         "first": (x0, out0),
         "step": step,
-        "log": JsonLinesLog(log, log_every) if log is not None else None,
+        "log": JsonLinesLog(log, run.log_every) if log is not None else None,
         "ranks": ranks,
     }
-    spec = {"name": guide, "init": init, "init_scale": float(init_scale), "rank": rank}
-    info: dict[str, Any] = {"engine": "svi", "guide": guide, "reparam": reparam or "none"}
+    spec = {**family.spec(), "init": init}
+    info: dict[str, Any] = {
+        "engine": "svi",
+        "guide": family.name,
+        "reparam": family.reparam or "none",
+    }
     if temperature == "auto":
         temperature, info["temperature_scores"] = _auto_temperature(
             model, loader, validation, spec, map_epochs, train, normalization
         )
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    ckpt = Path(run.checkpoint_dir) if run.checkpoint_dir is not None else None
     if ckpt is not None:
-        check_run_dir(ckpt, (MAP_CHECKPOINT_NAME, CHECKPOINT_NAME), resume, overwrite)
-    info["map_history"] = warm_start(model, loader, spec, map_epochs, train, ckpt, resume)
+        check_run_dir(ckpt, (MAP_CHECKPOINT_NAME, CHECKPOINT_NAME), run.resume, run.overwrite)
+    info["map_history"] = warm_start(model, loader, spec, map_epochs, train, ckpt, run.resume)
     info.update({"temperature": temperature, "init": init, "history": []})
     post = train_guide(
         model,
@@ -241,18 +247,19 @@ def fit_svi(
         *after_warm_start(spec, normalization),
         info,
         temperature=temperature,
-        callbacks=callbacks,
+        callbacks=run.callbacks,
         ckpt=ckpt / CHECKPOINT_NAME if ckpt is not None else None,
-        resume=resume,
+        resume=run.resume,
         **train,
     )
     check_collapse(post.info, training_null_nll(loader, model), model)
     return post
 
 
-def _multi_start(model, starts, seed, temperature, checkpoint_dir, log, options) -> Posterior:
+def _multi_start(model, starts, temperature, run: Run, options) -> Posterior:
     """``starts`` fits of ``model`` through ``multi_start``, each after the first from
-    fresh initial weights; a temperature chosen by the first start is the others' too."""
+    fresh initial weights; a temperature chosen by the first start is the others' too.
+    Start ``k`` checkpoints under ``start<k>/`` and logs to ``<log stem>_start<k>``."""
     pristine = copy.deepcopy(model)
 
     def one(k: int, seed_k: int | None) -> Posterior:
@@ -262,18 +269,18 @@ def _multi_start(model, starts, seed, temperature, checkpoint_dir, log, options)
             member = copy.deepcopy(pristine)
             with seeded(seed_k):
                 member.reset_parameters()
-        post = fit_svi(
-            member,
+        own = run.replace(
             seed=seed_k,
-            temperature=temperature,
-            checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"start{k}",
-            log=None if log is None else _start_log(Path(log), k),
-            **options,
+            checkpoint_dir=None
+            if run.checkpoint_dir is None
+            else Path(run.checkpoint_dir) / f"start{k}",
+            log=None if run.log is None else _start_log(Path(run.log), k),
         )
+        post = fit_svi(member, temperature=temperature, run=own, **options)
         temperature = post.info["temperature"]
         return post
 
-    return multi_start(one, starts, seed)
+    return multi_start(one, starts, run.seed)
 
 
 def _start_log(path: Path, k: int) -> Path:

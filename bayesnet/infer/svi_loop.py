@@ -20,7 +20,8 @@ from ..models import BayesianModel
 from ..nn.normalization import freeze_statistics, has_normalization, inputs_from_loader
 from ..posterior import Posterior
 from .distributed import Ranks, average_gradients
-from .guides import GuideSampler, make_guide
+from .guide_families import Delta, family_from_spec, make_guide
+from .guide_sampler import GuideSampler
 from .log import JsonLinesLog
 from .loop import multi_tensor, num_batches, run_epoch
 from .svi_checkpoint import MAP_CHECKPOINT_NAME, optimizer_settings, restore, save
@@ -57,7 +58,7 @@ def warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[Epo
         post = train_guide(
             model,
             loader,
-            {"name": "delta", "init": "point_estimate", "init_scale": 1.0, "rank": None},
+            {**Delta().spec(), "init": "point_estimate"},
             False,
             info,
             temperature=1.0,
@@ -114,7 +115,7 @@ def train_guide(
 ) -> Posterior:
     """One SVI run of ``spec``'s guide; the loop behind both phases of ``fit_svi``."""
     x0, out0 = first
-    q = make_guide(model, **spec)
+    q = make_guide(model, family_from_spec(spec), spec["init"])
     with torch.no_grad():
         q(x0)
     q.to(device)

@@ -26,6 +26,7 @@ from .._checks import check_choice
 from .._state import seeded
 from ..device import resolve
 from ..posterior import Posterior
+from ..run import Run, run_settings
 from .baselines import train_net, wrap
 from .collapse import check_predictive, training_null_nll
 from .gaussian import FlatGaussianSampler, flatten, layout
@@ -75,6 +76,7 @@ class SwagMoments:
         return torch.stack(self.last) - self.mean
 
 
+@run_settings()
 def fit_swag(
     net: nn.Module,
     loader: Iterable,
@@ -94,6 +96,7 @@ def fit_swag(
     device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = None,
+    run: Run | None = None,
 ) -> Posterior:
     """Fit SWAG to a copy of ``net`` on ``loader`` (``net`` itself is left untouched).
 
