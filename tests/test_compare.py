@@ -53,16 +53,26 @@ def test_cli_quick_writes_the_run_directory_and_every_report_section(tmp_path, c
     assert {(r["method"], r["condition"]) for r in rows} >= {
         (m, c) for m in methods for c in conditions | {"rotation", "noise", "blur", "inversion"}
     }
-    assert {r["kind"] for r in rows} == {"test", "ood", "shift", "attack", "toy", "pixel"}
+    kinds = {"test", "ood", "shift", "corruption", "attack", "toy", "pixel"}
+    assert {r["kind"] for r in rows} == kinds
     test = _row(rows, "softmax", "test")
+    # conformal sets calibrated on the validation split, and the credible sets, by default
+    assert test["set_level"] == 0.9 and {"coverage_lac", "size_raps", "coverage_credible"} <= set(
+        test
+    )
+    corrupted = {(r["condition"], r["severity"]) for r in rows if r["kind"] == "corruption"}
+    names = ("gaussian_noise", "motion_blur", "fog", "contrast", "mean")
+    assert corrupted == {(c, s) for c in names for s in (1, 5)}
     # entropy ranks the softmax's errors late: its AURC is below the plain error rate
     assert test["fit_seconds"] > 0 and test["aurc_entropy"] < 1 - test["accuracy"]
     html = (tmp_path / "report.html").read_text()
     headings = re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html)
     # every section with a figure (all but the metrics, which is tables only)
     assert headings == ["What this run shows", *SECTIONS[1:], "Tables"]
-    assert html.count("data:image/png;base64,") == html.count("<figcaption>") == 8
-    assert html.count("<details>") == 6  # test, ood, shift, attack, toy, pixel
+    assert html.count("data:image/png;base64,") == html.count("<figcaption>") == 9
+    assert html.count("<details>") == 7  # test, ood, shift, corruption, attack, toy, pixel
+    assert "Does a conformal set still cover under shift" in html
+    assert "Averaged over 4 corruptions" in html
 
 
 def test_cli_reports_bad_options(tmp_path, capsys):

@@ -279,7 +279,9 @@ def test_report_has_every_section_and_tidy_rows(softmax, svi, digits, tmp_path):
     kinds = [(r["method"], r["kind"], r["condition"], r["severity"]) for r in report.rows]
     assert len(kinds) == len(set(kinds)) == 2 * (1 + 1 + 4 + 2)
     test_row = next(r for r in report.rows if r["method"] == "svi" and r["kind"] == "test")
-    assert test_row["nll"] == pytest.approx(metrics.nll(report.probs["svi"]["test"], y))
+    assert test_row["nll"] == report.summaries["svi"]["test"].nll()
+    soft_row = next(r for r in report.rows if r["method"] == "softmax" and r["kind"] == "test")
+    assert soft_row["nll"] == pytest.approx(metrics.nll(softmax.predict(x), y), rel=1e-9)
     soft_ood = next(r for r in report.rows if r["method"] == "softmax" and r["kind"] == "ood")
     assert "auroc_mi" not in soft_ood and 0 <= soft_ood["fpr95_entropy"] <= 1
     fgsm0 = [r for r in report.rows if r["kind"] == "attack" and r["severity"] == 0]
@@ -345,7 +347,38 @@ def test_findings_say_where_the_posterior_does_not_do_better():
         _row("svi", "shift", "blur", 2.0, nll=1.1),
         _row("hmc", "toy", "two moons", confidence=0.6),  # no test row: not "the posterior"
     ]
-    calibration, far, fooled, split, flags = findings(rows)
+    sets = {
+        "softmax": dict(coverage_aps=0.91, size_aps=1.2, coverage_credible=0.85),
+        "svi": dict(coverage_aps=0.92, size_aps=1.3, coverage_credible=0.95, size_credible=1.4),
+    }
+    for row in rows[:2]:
+        row.update(set_level=0.9, **sets[row["method"]])
+    for method, nll5, cover5 in (("softmax", 1.5, 0.7), ("svi", 1.6, 0.65)):
+        rows += [
+            _row(method, "corruption", "fog", 1, nll=0.3),
+            _row(method, "corruption", "fog", 5, nll=nll5),
+            _row(method, "corruption", "mean", 1, accuracy=0.9, nll=0.3, ece=0.04),
+            _row(method, "corruption", "mean", 5, accuracy=0.6, nll=nll5, ece=0.2),
+        ]
+        rows[-1].update(
+            coverage_aps=cover5, size_aps=2.0, coverage_credible=cover5, size_credible=2.5
+        )
+    calibration, far, fooled, split, flags, coverage, corrupted = findings(rows)
+    assert coverage.text == (
+        "Sets at level 0.900: on test digits the softmax's split-conformal sets (APS, "
+        "calibrated on held-out data, guaranteed at least that coverage here) cover 0.910 of "
+        "labels with 1.200 classes on average; the posterior's credible sets (svi, no "
+        "calibration) cover 0.950 with 1.400. Under the 1 corruptions at severity 5 (mean) "
+        "the guarantee no longer applies: the softmax's sets cover 0.700 (size 2.000), the "
+        "credible sets 0.650 (size 2.500). Here the posterior's sets do not cover more than "
+        "the softmax's."
+    )
+    assert corrupted.text == (
+        "Averaged over 1 corruptions (Ovadia et al.'s protocol), at severity 1 the softmax "
+        "has accuracy 0.900, NLL 0.300 and ECE 0.040, the posterior 0.900, 0.300 and 0.040; "
+        "at severity 5 the softmax has accuracy 0.600, NLL 1.500 and ECE 0.200, the "
+        "posterior 0.600, 1.600 and 0.200. Its NLL is not the lower at severity 1, 5."
+    )
     assert calibration.text == (
         "On the test digits the softmax's expected calibration error is 0.010 (adaptive "
         "0.008), the posterior predictive's (svi) 0.020 (0.009); test NLL 0.080 against "
@@ -365,3 +398,38 @@ def test_findings_say_where_the_posterior_does_not_do_better():
     }
     (only,) = findings([r for r in rows if r["method"] != "svi"])
     assert "no Bayesian method" in only.text
+
+
+def test_compare_streams_loaders_as_it_does_tensors_and_reports_sets(softmax, digits):
+    """A loader, tensors cut in other batch sizes: the same rows; the sets' coverage is
+    near its level in distribution and the sets are larger under corruption."""
+    x, y = digits[1].tensors
+    (xc, yc), (x, y) = (x[:180], y[:180]), (x[180:], y[180:])  # calibration, test
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=37)
+    options = dict(
+        ood={"noise": shift.noise_like(x)},
+        calibration=(xc, yc),
+        corruptions=["gaussian_noise", "pixelate"],
+        severities=[1, 5],
+    )
+    a = compare({"softmax": softmax}, test=loader, **options).rows
+    b = compare({"softmax": softmax}, test=(x, y), batch_size=100, **options).rows
+    # each batch is corrupted with its own seed: corrupted rows match at the same batches
+    c = compare({"softmax": softmax}, test=(x, y), batch_size=37, **options).rows
+    assert [r.keys() for r in a] == [r.keys() for r in b]
+    for ra, rb, rc in zip(a, b, c, strict=True):
+        rb = rc if ra["kind"] == "corruption" else rb
+        for key, value in ra.items():
+            if isinstance(value, float) and key != "severity":
+                assert value == pytest.approx(rb[key], rel=1e-9, abs=1e-12), key
+    test_row = a[0]
+    # split conformal on 180 held-out digits: at least ~90% on the other 180 (sd ~0.02);
+    # LAC's sets are exact, APS's and RAPS's include the class that reaches the threshold
+    assert 0.82 <= test_row["coverage_lac"] <= 0.98
+    assert all(test_row[f"coverage_{name}"] >= 0.82 for name in ("aps", "raps"))
+    assert test_row["size_lac"] <= test_row["size_aps"]
+    means = {r["severity"]: r for r in a if r["kind"] == "corruption" and r["condition"] == "mean"}
+    assert means[5]["accuracy"] < means[1]["accuracy"] <= test_row["accuracy"] + 0.01
+    assert means[5]["size_aps"] > test_row["size_aps"]
+    ood_row = next(r for r in a if r["kind"] == "ood")
+    assert "coverage_lac" not in ood_row and ood_row["size_credible"] >= 1

@@ -215,6 +215,10 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
         shifts={name: severities for name, (_, severities) in SHIFTS.items()},
         attacks={name: epsilons for name in attacks},
         num_samples=settings.num_samples,
+        calibration=val.tensors if len(val) else None,
+        alpha=settings.alpha,
+        corruptions=settings.corruption_list() if settings.corruptions else (),
+        severities=settings.severity_list(),
     )
     for row in report.select("test"):
         row["fit_seconds"] = seconds[row["method"]]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..evaluate.corruptions import CORRUPTIONS, SEVERITIES
+
 __all__ = [
     "CompareSettings",
     "METHODS",
@@ -68,6 +70,9 @@ class CompareSettings:
     (the Laplace posterior is taken around the softmax network).
     ``held_out``: comma-separated digit classes left out of training and used as an OOD
     set. ``demos``: the toy and per-pixel sections of the report (``""`` skips both).
+    ``corruptions``: the common corruptions (``evaluate.corruptions``) at ``severities``
+    (``all``, or names; ``""`` skips them); ``alpha``: the prediction sets' level
+    ``1 - alpha``, conformal sets calibrated on the validation split.
     """
 
     out: str = "runs/compare"
@@ -99,6 +104,9 @@ class CompareSettings:
     attacks: str = "fgsm,pgd"
     epsilons: str = "0,0.05,0.1,0.2"
     demos: str = "toy,pixel"
+    corruptions: str = "all"
+    severities: str = "1,2,3,4,5"
+    alpha: float = 0.1
     num_samples: int = 100
     log_every: int = 0
     device: str = "auto"
@@ -119,8 +127,21 @@ class CompareSettings:
             "hmc_samples": 10,
             "hmc_tree_depth": 3,
             "epsilons": "0,0.1",
+            "corruptions": "gaussian_noise,motion_blur,fog,contrast",
+            "severities": "1,5",
         }
         return CompareSettings(**{**asdict(self), **small, "quick_run": True})
+
+    def corruption_list(self) -> list[str]:
+        if self.corruptions.strip() == "all":
+            return list(CORRUPTIONS)
+        return parse_names(self.corruptions, tuple(CORRUPTIONS), "corruptions")
+
+    def severity_list(self) -> list[int]:
+        levels = parse_floats(self.severities, "--severities") if self.severities else []
+        if any(v not in SEVERITIES for v in levels):
+            raise ValueError(f"--severities must be among {SEVERITIES}, got {self.severities!r}")
+        return [int(v) for v in levels]
 
     def method_list(self) -> list[str]:
         methods = parse_names(self.methods, METHODS, "methods")

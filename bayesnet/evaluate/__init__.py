@@ -6,7 +6,19 @@ which ``import bayesnet`` should not pay for.
 
 import importlib
 
-SUBMODULES = ("attacks", "comparison", "metrics", "pixel", "plots", "shift", "toy")
+SUBMODULES = (
+    "attacks",
+    "comparison",
+    "conformal",
+    "corruptions",
+    "metrics",
+    "pixel",
+    "plots",
+    "shift",
+    "streams",
+    "summary",
+    "toy",
+)
 #: names re-exported from ``comparison``
 COMPARISON = ("SECTIONS", "Report", "compare")
 

@@ -21,8 +21,12 @@ import torch
 
 from . import metrics, plots
 from .attacks import ATTACKS
+from .conformal import SET_SCORES, Conformal
+from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .findings import findings
 from .shift import SHIFTS
+from .streams import Source, batches, head
+from .summary import Summary
 
 __all__ = ["compare", "Report", "Predictive", "SECTIONS"]
 
@@ -57,8 +61,9 @@ CAPTIONS = {
     "closer to the top-left corner, the better.",
     "Selective prediction": "Error among the examples kept when the least certain are "
     "set aside: lower is better at every coverage.",
-    "Dataset shift": "Accuracy, NLL, ECE and mutual information as each shift grows: a "
-    "good predictive loses accuracy but knows it (NLL and ECE stay low).",
+    "Dataset shift": "Accuracy, NLL, ECE and mutual information as each shift grows (and, "
+    "for the common corruptions, their mean with the prediction sets' coverage): a good "
+    "predictive loses accuracy but knows it (NLL and ECE stay low, its sets keep covering).",
     "Adversarial inputs": "Accuracy, confidence and mutual information against the "
     "attack's size: confidence that stays high while accuracy falls is the failure.",
     "Far from the data": "Two moons: colour is confidence; the softmax is certain far from "
@@ -70,22 +75,25 @@ TABLE_TITLES = {
     "test": "Test metrics",
     "ood": "Out of distribution",
     "shift": "Dataset shift by severity",
+    "corruption": "Common corruptions by severity (and their mean)",
     "attack": "Adversarial attacks by epsilon",
     "toy": "Far from the data (two moons)",
     "pixel": "Per-pixel uncertainty",
 }
 SHIFT_COLUMNS = ("accuracy", "nll", "ece", "mi")
+#: the sets' coverage drawn against corruption severity
+SET_COLUMNS = ("coverage_aps", "coverage_credible")
 ATTACK_COLUMNS = ("accuracy", "confidence", "mi")
 
 
 @dataclass
 class Report:
-    """The tidy table (``rows``), the in-distribution and OOD predictions, and figures
-    added by the caller (``add_figure``) for sections compare cannot compute itself."""
+    """The tidy table (``rows``), each method's per-example summaries in and out of
+    distribution (``summaries[method][condition]``, what the figures are drawn from), and
+    figures added by the caller (``add_figure``) for sections compare cannot compute."""
 
     rows: list[dict[str, Any]]
-    probs: dict[str, dict[str, torch.Tensor]] = field(repr=False)
-    labels: torch.Tensor = field(repr=False)
+    summaries: dict[str, dict[str, Summary]] = field(repr=False)
     scores: tuple[str, ...] = ("max_prob", "entropy", "mi")
     figures: dict[str, list[bytes]] = field(default_factory=dict, repr=False)
 
@@ -149,26 +157,29 @@ class Report:
         return plots.save(self._reliability(), path)
 
     def _reliability(self):
-        return plots.reliability_diagram(
-            {m: p[IN_DIST] for m, p in self.probs.items()}, self.labels
-        )
+        return plots.reliability_diagram({m: s[IN_DIST] for m, s in self.summaries.items()})
 
     def _figures(self) -> dict[str, list[bytes]]:
         """Every section's figures: those compare can draw, then those added."""
         drawn: dict[str, list[bytes]] = {s: [] for s in SECTIONS}
         drawn["Reliability"].append(plots.png(self._reliability()))
-        has_ood = len(next(iter(self.probs.values()))) > 1
+        has_ood = len(next(iter(self.summaries.values()))) > 1
         if has_ood:
-            drawn[SECTIONS[2]].append(plots.png(plots.histograms(self.probs, IN_DIST)))
+            drawn[SECTIONS[2]].append(plots.png(plots.histograms(self.summaries, IN_DIST)))
             drawn["ROC curves"].append(
-                plots.png(plots.roc_curves(self.probs, IN_DIST, self.scores))
+                plots.png(plots.roc_curves(self.summaries, IN_DIST, self.scores))
             )
-        test = {m: p[IN_DIST] for m, p in self.probs.items()}
+        test = {m: s[IN_DIST] for m, s in self.summaries.items()}
         drawn["Selective prediction"].append(
-            plots.png(plots.risk_coverage_curves(test, self.labels, self.scores))
+            plots.png(plots.risk_coverage_curves(test, self.scores))
         )
         if self.select("shift"):
             fig = plots.metric_curves(self.rows, "shift", SHIFT_COLUMNS, "severity")
+            drawn["Dataset shift"].append(plots.png(fig))
+        means = [r for r in self.select("corruption") if r["condition"] == "mean"]
+        if means:
+            columns = (*SHIFT_COLUMNS[:3], *(c for c in SET_COLUMNS if c in means[0]))
+            fig = plots.metric_curves(means, "corruption", columns, "severity")
             drawn["Dataset shift"].append(plots.png(fig))
         if self.select("attack"):
             fig = plots.metric_curves(self.rows, "attack", ATTACK_COLUMNS, "epsilon")
@@ -278,118 +289,219 @@ def _attack_specs(attacks: dict[str, Sequence[float]] | None) -> dict[str, list[
     return specs
 
 
-def _summary(p: torch.Tensor, multi: bool) -> dict[str, float | None]:
-    return {
-        "confidence": metrics.max_probability(p).mean().item(),
-        "entropy": metrics.predictive_entropy(p).mean().item(),
-        "mi": metrics.mutual_information(p).mean().item() if multi else None,
-    }
-
-
 def _scores(scores: Sequence[str], multi: bool) -> list[str]:
     """Scores that carry information for this method (MI, variation ratio need S > 1)."""
     return [s for s in scores if multi or s not in ("mi", "variation_ratio")]
 
 
+def _uncertainty(summary: Summary) -> dict[str, float | None]:
+    multi = summary.draws > 1
+    return {
+        "confidence": summary.mean("confidence"),
+        "entropy": summary.mean("entropy"),
+        "mi": summary.mean("mi") if multi else None,
+    }
+
+
+def _quality(summary: Summary, full: bool = False) -> dict[str, float]:
+    """Accuracy, NLL, Brier and ECE; ``full`` adds MCE, adaptive and classwise ECE."""
+    found = {
+        "accuracy": summary.accuracy(),
+        "nll": summary.nll(),
+        "brier": summary.brier(),
+        "ece": summary.ece(),
+    }
+    if full:
+        found.update(
+            mce=summary.mce(),
+            adaptive_ece=summary.adaptive_ece(),
+            classwise_ece=summary.classwise_ece(),
+        )
+    return found
+
+
+def _sets(summary: Summary) -> dict[str, float]:
+    """Each prediction set's mean size and (labelled data) coverage."""
+    found = {}
+    for name in summary.set_names:
+        if summary.labelled:
+            found[f"coverage_{name}"] = summary.coverage(name)
+        found[f"size_{name}"] = summary.set_size(name)
+    return found
+
+
+class _Stream:
+    """One method's predictive over streamed inputs, with the same draws for every
+    condition: each is predicted by the same networks, and per-draw BatchNorm statistics
+    are estimated once."""
+
+    def __init__(self, post: Predictive, num_samples: int, batch_size: int, alpha: float):
+        self.post, self.num_samples, self.batch_size, self.alpha = (
+            post,
+            num_samples,
+            batch_size,
+            alpha,
+        )
+        self.draws = post.sample_params(num_samples) if hasattr(post, "sample_params") else None
+        self.conformal: Conformal | None = None
+        self.shape: tuple[int, ...] | None = None  # the test inputs', once seen
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        if self.draws is None:
+            return self.post.predict(x, num_samples=self.num_samples).cpu()
+        return self.post.predict(x, draws=self.draws).cpu()
+
+    def calibrate(self, source: Source, scores: Sequence[str]) -> None:
+        """Conformal thresholds at ``alpha`` from a calibration split (its mean
+        predictive ``[N, C]``, batch by batch); the APS/RAPS draws are seeded."""
+        means, labels = [], []
+        for x, y in batches(source, self.batch_size):
+            if y is None:
+                raise ValueError("the calibration split needs labels")
+            means.append(self.predict(x).double().mean(0))
+            labels.append(y.cpu())
+        mean, y = torch.cat(means), torch.cat(labels)
+        u = torch.rand(len(y), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        self.conformal = Conformal.fit(mean, y, self.alpha, tuple(scores), u=u)
+
+    def summarize(
+        self,
+        source: Source,
+        change: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+        name: str = IN_DIST,
+    ) -> Summary:
+        """A ``Summary`` of the predictive over ``source``, each batch (its index given)
+        first passed through ``change``; every input must have the test inputs' shape."""
+        summary = Summary(alpha=self.alpha, conformal=self.conformal)
+        for i, (x, y) in enumerate(batches(source, self.batch_size)):
+            self.shape = self.shape or tuple(x.shape[1:])
+            if tuple(x.shape[1:]) != self.shape:
+                raise ValueError(
+                    f"{name!r} has input shape {tuple(x.shape[1:])}, the test set {self.shape}"
+                )
+            summary.update(self.predict(x if change is None else change(x, i)), y)
+        if not len(summary):
+            raise ValueError("a data set to evaluate on is empty")
+        return summary
+
+
 def compare(
     methods: dict[str, Predictive],
-    test: tuple[torch.Tensor, torch.Tensor],
-    ood: dict[str, torch.Tensor] | None = None,
+    test: Source,
+    ood: dict[str, Source] | None = None,
     shifts: dict[str, ShiftSpec] | None = None,
     attacks: dict[str, Sequence[float]] | None = None,
     num_samples: int = 100,
     scores: Sequence[str] = ("max_prob", "entropy", "mi"),
     attack_size: int | None = 200,
     attack_samples: int = 20,
+    *,
+    calibration: Source | None = None,
+    alpha: float = 0.1,
+    set_scores: Sequence[str] = SET_SCORES,
+    corruptions: Sequence[str] | None = None,
+    severities: Sequence[int] = SEVERITIES,
+    batch_size: int = 500,
 ) -> Report:
-    """Evaluate every method on ``test = (x, y)``, on each OOD input set, along each
-    shift's severities and against each attack's epsilons.
+    """Evaluate every method on ``test``, on each OOD input set, along each shift's
+    severities, under each corruption and against each attack's epsilons, streaming
+    every data set in batches (``test``, ``ood`` and ``calibration`` are ``(x, y)``
+    tensors, inputs ``x``, or loaders; ``streams.batches``), so no method's draws over a
+    whole data set are ever held.
 
     ``shifts``: ``{"rotation": [0, 30, 60], ...}`` for the shifts in
     ``bayesnet.evaluate.shift.SHIFTS`` or ``{name: (fn(x, severity), severities)}``.
-    ``attacks``: ``{"fgsm": [0, 0.05, 0.1], "pgd": [...]}``, each method attacked through
-    its own predictive (white box) on the first ``attack_size`` test examples.
-    ``scores``: uncertainty scores (``metrics.SCORES``) for OOD detection and selective
-    prediction.
+    ``corruptions``: names from ``corruptions.CORRUPTIONS`` at ``severities``; each gets a
+    row per severity and the rows ``condition="mean"`` average accuracy, NLL, ECE and the
+    sets over them (Ovadia et al. 2019). ``attacks``: ``{"fgsm": [0, 0.05, 0.1], ...}``,
+    each method attacked through its own predictive (white box) on the first
+    ``attack_size`` test examples. ``scores``: uncertainty scores (``metrics.SCORES``) for
+    OOD detection and selective prediction. Every condition reports the credible sets at
+    level ``1 - alpha`` (coverage and mean size); with a ``calibration`` split, split-
+    conformal sets of each of ``set_scores`` too (``conformal.py``).
     """
     if not methods:
         raise ValueError("compare needs at least one method")
-    x, y = test
-    if len(x) != len(y):
-        raise ValueError(f"test inputs ({len(x)}) and labels ({len(y)}) differ in number")
     unknown = sorted(set(scores) - set(metrics.SCORES))
     if unknown:
         raise ValueError(
             f"unknown uncertainty scores {unknown}; choose from {sorted(metrics.SCORES)}"
         )
-    ood = ood or {}
-    for name, xo in ood.items():
-        if xo.shape[1:] != x.shape[1:]:
-            raise ValueError(
-                f"OOD set {name!r} has input shape {tuple(xo.shape[1:])}, test has {tuple(x.shape[1:])}"
-            )
-        if len(xo) == 0:
-            raise ValueError(f"OOD set {name!r} is empty")
+    unknown = sorted(set(corruptions or ()) - set(CORRUPTIONS))
+    if unknown:
+        raise ValueError(f"unknown corruptions {unknown}; choose from {sorted(CORRUPTIONS)}")
     shift_specs, attack_specs = _shift_specs(shifts), _attack_specs(attacks)
-    y = y.cpu()
+    x_attack, y_attack = head(test, attack_size) if attack_specs else (None, None)
     rows: list[dict[str, Any]] = []
-    probs: dict[str, dict[str, torch.Tensor]] = {}
+    summaries: dict[str, dict[str, Summary]] = {}
     for method, post in methods.items():
-        # one set of draws per method for every condition: each condition is predicted by
-        # the same networks, and per-draw BatchNorm statistics are estimated once
-        draws = post.sample_params(num_samples) if hasattr(post, "sample_params") else None
-
-        def predict(inputs: torch.Tensor, post=post, draws=draws) -> torch.Tensor:
-            if draws is None:
-                return post.predict(inputs, num_samples=num_samples).cpu()
-            return post.predict(inputs, draws=draws).cpu()
-
-        p_in = predict(x)
-        metrics.check_probs(p_in, y)
-        multi = p_in.shape[0] > 1
-        used = _scores(scores, multi)
-        probs[method] = {IN_DIST: p_in}
+        stream = _Stream(post, num_samples, batch_size, alpha)
+        if calibration is not None:
+            stream.calibrate(calibration, set_scores)
+        s_in = stream.summarize(test)
+        if not s_in.labelled:
+            raise ValueError("the test set needs labels")
+        used = _scores(scores, s_in.draws > 1)
+        summaries[method] = {IN_DIST: s_in}
         row = {"method": method, "kind": "test", "condition": IN_DIST, "severity": None}
-        row.update(_quality(p_in, y, full=True))
-        row.update(_summary(p_in, multi))
-        row.update({f"aurc_{s}": metrics.aurc(p_in, y, metrics.SCORES[s](p_in)) for s in used})
-        rows.append(row)
-        for name, xo in ood.items():
-            p_out = predict(xo)
-            probs[method][name] = p_out
+        row.update(_quality(s_in, full=True))
+        row.update(_uncertainty(s_in))
+        row.update({f"aurc_{s}": s_in.aurc(s) for s in used})
+        rows.append({**row, "set_level": 1 - alpha, **_sets(s_in)})
+        for name, source in (ood or {}).items():
+            s_out = stream.summarize(source, name=name)
+            summaries[method][name] = s_out
             row = {"method": method, "kind": "ood", "condition": name, "severity": None}
-            row.update(_summary(p_out, multi))
+            row.update(_uncertainty(s_out))
             for s in used:
-                found = metrics.ood_detection(metrics.SCORES[s](p_in), metrics.SCORES[s](p_out))
+                found = metrics.ood_detection(s_in.score(s), s_out.score(s))
                 row.update({f"{k}_{s}": v for k, v in found.items()})
-            rows.append(row)
-        for name, (fn, severities) in shift_specs.items():
-            for severity in severities:
-                p = predict(fn(x, severity))
+            rows.append({**row, **_sets(s_out)})
+        for name, (fn, levels) in shift_specs.items():
+            for severity in levels:
+                shifted = stream.summarize(test, lambda x, i, fn=fn, s=severity: fn(x, s))
                 row = {"method": method, "kind": "shift", "condition": name, "severity": severity}
-                rows.append({**row, **_quality(p, y), **_summary(p, multi)})
-        xa, ya = x[:attack_size], y[:attack_size]
+                rows.append({**row, **_quality(shifted), **_uncertainty(shifted), **_sets(shifted)})
+        rows += _corruption_rows(method, stream, test, corruptions or (), severities)
         for name, epsilons in attack_specs.items():
             for eps in epsilons:
-                adv = ATTACKS[name](post, xa, ya, eps, num_samples=attack_samples)
-                p = predict(adv)
+                adv = ATTACKS[name](post, x_attack, y_attack, eps, num_samples=attack_samples)
+                attacked = stream.summarize((adv, y_attack))
                 row = {"method": method, "kind": "attack", "condition": name, "severity": eps}
-                rows.append({**row, "accuracy": metrics.accuracy(p, ya), **_summary(p, multi)})
-    return Report(rows, probs, y, tuple(scores))
+                rows.append({**row, "accuracy": attacked.accuracy(), **_uncertainty(attacked)})
+    return Report(rows, summaries, tuple(scores))
 
 
-def _quality(p: torch.Tensor, y: torch.Tensor, full: bool = False) -> dict[str, float]:
-    """Accuracy, NLL, Brier and ECE; ``full`` adds MCE, adaptive and classwise ECE."""
-    found = {
-        "accuracy": metrics.accuracy(p, y),
-        "nll": metrics.nll(p, y),
-        "brier": metrics.brier(p, y),
-        "ece": metrics.ece(p, y),
-    }
-    if full:
-        found.update(
-            mce=metrics.mce(p, y),
-            adaptive_ece=metrics.adaptive_ece(p, y),
-            classwise_ece=metrics.classwise_ece(p, y),
-        )
-    return found
+def _corruption_rows(
+    method: str,
+    stream: _Stream,
+    test: Source,
+    names: Sequence[str],
+    severities: Sequence[int],
+) -> list[dict[str, Any]]:
+    """One row per corruption and severity (each batch corrupted with its own seed), and
+    per severity their mean (``condition="mean"``)."""
+    rows = []
+    for severity in severities:
+        found = []
+        for name in names:
+            summary = stream.summarize(
+                test, lambda x, i, name=name, s=severity: corrupt(x, name, int(s), seed=i)
+            )
+            values = {**_quality(summary), **_uncertainty(summary), **_sets(summary)}
+            found.append(values)
+            rows.append(
+                {"method": method, "kind": "corruption", "condition": name, "severity": severity}
+                | values
+            )
+        if found:
+            mean = {
+                k: sum(v[k] for v in found) / len(found)
+                for k in found[0]
+                if all(v[k] is not None for v in found)
+            }
+            rows.append(
+                {"method": method, "kind": "corruption", "condition": "mean", "severity": severity}
+                | mean
+            )
+    return rows

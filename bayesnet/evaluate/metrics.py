@@ -26,6 +26,12 @@ __all__ = [
     "nll",
     "brier",
     "calibration_bins",
+    "bin_stats",
+    "calibration_error",
+    "equal_width_bins",
+    "equal_mass_bins",
+    "risk_from_hits",
+    "TINY",
     "ece",
     "mce",
     "adaptive_ece",
@@ -46,7 +52,7 @@ __all__ = [
     "total_variation",
 ]
 
-_TINY = 1e-12
+TINY = 1e-12
 
 
 def check_probs(probs: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -84,7 +90,7 @@ def nll(probs: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean negative log predictive probability of the true class (nats)."""
     mean = check_probs(probs, labels).mean(0)
     true = mean.gather(-1, labels.to(mean.device).long()[:, None]).squeeze(-1)
-    return -true.clamp_min(_TINY).log().mean().item()
+    return -true.clamp_min(TINY).log().mean().item()
 
 
 def brier(probs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -94,7 +100,7 @@ def brier(probs: torch.Tensor, labels: torch.Tensor) -> float:
     return (mean - onehot).square().sum(-1).mean().item()
 
 
-def _bin_stats(
+def bin_stats(
     conf: torch.Tensor, hit: torch.Tensor, index: torch.Tensor, bins: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per bin: the number of examples, mean ``hit`` and mean ``conf`` (NaN when empty)."""
@@ -106,16 +112,22 @@ def _bin_stats(
     return count, acc, mean_conf
 
 
-def _calibration_error(conf, hit, index, bins: int) -> torch.Tensor:
+def calibration_error(conf, hit, index, bins: int) -> torch.Tensor:
     """``sum_b |B_b| / N * |acc(B_b) - conf(B_b)|``."""
-    count, acc, mean_conf = _bin_stats(conf, hit, index, bins)
+    count, acc, mean_conf = bin_stats(conf, hit, index, bins)
     return (count * torch.nan_to_num((acc - mean_conf).abs())).sum() / count.sum()
 
 
-def _equal_width(conf: torch.Tensor, bins: int) -> torch.Tensor:
+def equal_width_bins(conf: torch.Tensor, bins: int) -> torch.Tensor:
     """Bin index of each confidence: bins ``(lo, hi]``, the first ``[0, hi]``."""
     edges = torch.linspace(0, 1, bins + 1, dtype=conf.dtype, device=conf.device)
     return torch.bucketize(conf, edges[1:-1].contiguous())
+
+
+def equal_mass_bins(conf: torch.Tensor, bins: int) -> torch.Tensor:
+    """Bin index of each confidence, edges at the confidence quantiles."""
+    levels = torch.linspace(0, 1, bins + 1, dtype=conf.dtype, device=conf.device)
+    return torch.bucketize(conf, torch.quantile(conf, levels[1:-1]))
 
 
 def _top_label(probs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,13 +142,13 @@ def calibration_bins(
     """Per equal-width confidence bin: the number of examples, their accuracy and their
     mean confidence (NaN for empty bins)."""
     conf, hit = _top_label(probs, labels)
-    return _bin_stats(conf, hit, _equal_width(conf, bins), bins)
+    return bin_stats(conf, hit, equal_width_bins(conf, bins), bins)
 
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
     """Expected calibration error over 15 equal-width confidence bins (Guo et al. 2017)."""
     conf, hit = _top_label(probs, labels)
-    return _calibration_error(conf, hit, _equal_width(conf, bins), bins).item()
+    return calibration_error(conf, hit, equal_width_bins(conf, bins), bins).item()
 
 
 def mce(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
@@ -149,9 +161,7 @@ def adaptive_ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> f
     """ECE over equal-mass bins, edges at the confidence quantiles (Nixon et al. 2019);
     tied confidences share a bin."""
     conf, hit = _top_label(probs, labels)
-    levels = torch.linspace(0, 1, bins + 1, dtype=conf.dtype, device=conf.device)
-    edges = torch.quantile(conf, levels[1:-1])
-    return _calibration_error(conf, hit, torch.bucketize(conf, edges), bins).item()
+    return calibration_error(conf, hit, equal_mass_bins(conf, bins), bins).item()
 
 
 def classwise_ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
@@ -160,7 +170,7 @@ def classwise_ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> 
     mean = check_probs(probs, labels).mean(0)
     onehot = torch.nn.functional.one_hot(labels.to(mean.device).long(), mean.shape[-1]).double()
     errors = [
-        _calibration_error(p, onehot[:, c], _equal_width(p, bins), bins)
+        calibration_error(p, onehot[:, c], equal_width_bins(p, bins), bins)
         for c, p in enumerate(mean.T.contiguous())
     ]
     return torch.stack(errors).mean().item()
@@ -172,7 +182,7 @@ def max_probability(probs: torch.Tensor) -> torch.Tensor:
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
-    return -(p * p.clamp_min(_TINY).log()).sum(-1)
+    return -(p * p.clamp_min(TINY).log()).sum(-1)
 
 
 def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
@@ -246,7 +256,11 @@ def risk_coverage(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Selective prediction: keep the ``k`` most certain examples (lowest ``score``) for
     ``k = 1..N``; returns coverage ``k / N`` and the error rate (risk) among those kept."""
-    _, hit = _top_label(probs, labels)
+    return risk_from_hits(_top_label(probs, labels)[1], score)
+
+
+def risk_from_hits(hit: torch.Tensor, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``risk_coverage`` from whether each prediction is right (1/0) and its score."""
     score = torch.as_tensor(score).to(hit.device)
     if score.shape != hit.shape:
         raise ValueError(f"{len(score)} scores for {len(hit)} predictions")

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from . import metrics
+from .summary import Summary
 
 __all__ = [
     "grid",
@@ -54,17 +55,16 @@ def grid(rows: int, cols: int, width: float = 3.6, height: float = 3.2):
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def reliability_diagram(
-    probs: dict[str, torch.Tensor], labels: torch.Tensor, bins: int = 15
-) -> Figure:
+def reliability_diagram(summaries: dict[str, Summary]) -> Figure:
     """Accuracy against confidence per equal-width bin, one panel per method."""
-    fig, axes = grid(1, len(probs))
-    centres = (torch.arange(bins, dtype=torch.float64) + 0.5) / bins
-    for ax, (name, p) in zip(axes[0], probs.items(), strict=True):
-        _, acc, _ = metrics.calibration_bins(p, labels, bins)
+    fig, axes = grid(1, len(summaries))
+    for ax, (name, summary) in zip(axes[0], summaries.items(), strict=True):
+        bins = summary.bins
+        centres = (torch.arange(bins, dtype=torch.float64) + 0.5) / bins
+        _, acc, _ = summary.calibration_bins()
         ax.bar(centres, acc.cpu(), width=1 / bins, edgecolor="black", alpha=0.8, label="accuracy")
         ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-        ece = metrics.ece(p, labels, bins)
+        ece = summary.ece()
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=f"{name}\nECE {ece:.3f}")
         ax.legend(loc="upper left", fontsize=8)
     axes[0][0].set_ylabel("accuracy")
@@ -72,21 +72,21 @@ def reliability_diagram(
     return fig
 
 
-def histograms(probs: dict[str, dict[str, torch.Tensor]], in_name: str) -> Figure:
+def histograms(summaries: dict[str, dict[str, Summary]], in_name: str) -> Figure:
     """Per method (columns): the fraction of each set's inputs per bin of confidence (top,
     over ``[1/C, 1]``) and of predictive entropy (bottom, over ``[0, log C]``), the
     in-distribution set in black."""
-    fig, axes = grid(2, len(probs), height=2.8)
-    classes = next(iter(next(iter(probs.values())).values())).shape[-1]
+    fig, axes = grid(2, len(summaries), height=2.8)
+    classes = next(iter(next(iter(summaries.values())).values())).num_classes
     panels = (
-        ("max probability", metrics.max_probability, (1 / classes, 1.0)),
-        ("entropy", metrics.predictive_entropy, (0.0, math.log(classes))),
+        ("max probability", "confidence", (1 / classes, 1.0)),
+        ("entropy", "entropy", (0.0, math.log(classes))),
     )
-    for j, (method, sets) in enumerate(probs.items()):
-        for i, (label, fn, limits) in enumerate(panels):
+    for j, (method, sets) in enumerate(summaries.items()):
+        for i, (label, key, limits) in enumerate(panels):
             ax = axes[i][j]
-            for name, p in sets.items():
-                values = fn(p).numpy()
+            for name, summary in sets.items():
+                values = (summary.confidence if key == "confidence" else summary.score(key)).numpy()
                 style = {"color": "black"} if name == in_name else {}
                 ax.hist(
                     values,
@@ -104,17 +104,17 @@ def histograms(probs: dict[str, dict[str, torch.Tensor]], in_name: str) -> Figur
 
 
 def roc_curves(
-    probs: dict[str, dict[str, torch.Tensor]], in_name: str, scores: Sequence[str]
+    summaries: dict[str, dict[str, Summary]], in_name: str, scores: Sequence[str]
 ) -> Figure:
     """ROC of each uncertainty score (rows) for each OOD set (columns), one line per
     method; scores that are constant for a method (MI of a point estimate) are skipped."""
-    out_names = [n for n in next(iter(probs.values())) if n != in_name]
+    out_names = [n for n in next(iter(summaries.values())) if n != in_name]
     fig, axes = grid(len(scores), len(out_names))
     for i, score in enumerate(scores):
         for j, out in enumerate(out_names):
             ax = axes[i][j]
-            for k, (method, sets) in enumerate(probs.items()):
-                s_in, s_out = metrics.SCORES[score](sets[in_name]), metrics.SCORES[score](sets[out])
+            for k, (method, sets) in enumerate(summaries.items()):
+                s_in, s_out = sets[in_name].score(score), sets[out].score(score)
                 if torch.cat([s_in, s_out]).unique().numel() < 2:
                     continue
                 truth = [0] * len(s_in) + [1] * len(s_out)
@@ -131,14 +131,12 @@ def roc_curves(
     return fig
 
 
-def risk_coverage_curves(
-    probs: dict[str, torch.Tensor], labels: torch.Tensor, scores: Sequence[str]
-) -> Figure:
+def risk_coverage_curves(summaries: dict[str, Summary], scores: Sequence[str]) -> Figure:
     """Error rate among the kept examples against coverage, one panel per score."""
     fig, axes = grid(1, len(scores))
     for ax, score in zip(axes[0], scores, strict=True):
-        for method, p in probs.items():
-            coverage, risk = metrics.risk_coverage(p, labels, metrics.SCORES[score](p))
+        for method, summary in summaries.items():
+            coverage, risk = summary.risk_coverage(score)
             ax.plot(coverage, risk, label=f"{method} (AURC {risk.mean().item():.4f})")
         ax.set(title=f"rejecting by {score}", xlabel="coverage", ylabel="risk (error rate)")
         ax.legend(fontsize=7, loc="upper left")

@@ -1,0 +1,62 @@
+"""Inputs as streams of batches: tensors in memory and loaders alike.
+
+``compare`` takes a data set as ``(x, y)`` tensors, unlabelled inputs ``x``, or any
+iterable of batches (a ``DataLoader``, a generator) yielding ``(x, y, ...)`` or ``x``, and
+never holds more than one batch of a method's draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+
+__all__ = ["Source", "batches", "head"]
+
+Source = tuple[torch.Tensor, torch.Tensor] | torch.Tensor | Iterable[Any]
+
+
+def batches(
+    source: Source, batch_size: int = 500
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``(x, y)`` batches of ``source`` (``y`` None for unlabelled inputs); tensors are cut
+    into ``batch_size`` pieces, a loader's batches are taken as they come."""
+    if isinstance(source, torch.Tensor):
+        yield from ((x, None) for x in source.split(batch_size))
+        return
+    if (
+        isinstance(source, tuple)
+        and len(source) == 2
+        and all(isinstance(t, torch.Tensor) for t in source)
+    ):
+        x, y = source
+        if len(x) != len(y):
+            raise ValueError(f"inputs ({len(x)}) and labels ({len(y)}) differ in number")
+        yield from zip(x.split(batch_size), y.split(batch_size), strict=True)
+        return
+    for item in source:
+        if isinstance(item, torch.Tensor):
+            yield item, None
+        elif isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor):
+            yield item[0], item[1] if len(item) > 1 else None
+        else:
+            raise TypeError(
+                f"a batch must be a tensor or a tuple (x, y, ...), got {type(item).__name__}"
+            )
+
+
+def head(source: Source, n: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The first ``n`` examples of ``source`` (all of them for None) as tensors."""
+    xs, ys, seen = [], [], 0
+    for x, y in batches(source):
+        take = len(x) if n is None else min(len(x), n - seen)
+        xs.append(x[:take])
+        ys.append(None if y is None else y[:take])
+        seen += take
+        if n is not None and seen >= n:
+            break
+    if not xs:
+        raise ValueError("the data set is empty")
+    labels = None if any(y is None for y in ys) else torch.cat(ys)
+    return torch.cat(xs), labels
