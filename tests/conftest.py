@@ -48,3 +48,12 @@ def conjugate():
 def conjugate_model(c):
     net = bn.nn.BayesLinear(c["x"].shape[1], 1, bias=False, prior=bn.priors.Normal(c["s"]))
     return bn.Regressor(net, num_data=len(c["x"]), noise=c["sigma"])
+
+
+def assert_same_predictions(first, second, x, num_samples, seed=1):
+    """Two posteriors (a saved one and its loaded copy) predict alike from the same RNG
+    state."""
+    torch.manual_seed(seed)
+    expected = first.predict(x, num_samples=num_samples)
+    torch.manual_seed(seed)
+    torch.testing.assert_close(second.predict(x, num_samples=num_samples), expected)

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from conftest import loader_of
+from conftest import assert_same_predictions, loader_of
 from torch import nn
 
 import bayesnet as bn
@@ -121,11 +121,7 @@ def test_multiswag_mixes_starts_and_round_trips(blobs, tmp_path):
     assert probs.shape == (6, 10, 3)
     post.save(tmp_path / "swag.pt")
     loaded = bn.Posterior.load(tmp_path / "swag.pt", bn.Classifier(_tiny(True), 120))
-    torch.manual_seed(3)
-    a = post.predict(x[:10], num_samples=6)
-    torch.manual_seed(3)
-    b = loaded.predict(x[:10], num_samples=6)
-    torch.testing.assert_close(a, b)
+    assert_same_predictions(post, loaded, x[:10], 6, seed=3)
     idata = loaded.to_arviz(x[:10], y[:10], num_samples=6)
     assert idata.posterior.sizes["chain"] == 3
 

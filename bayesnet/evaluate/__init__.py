@@ -11,6 +11,7 @@ SUBMODULES = (
     "comparison",
     "conformal",
     "corruptions",
+    "findings",
     "metrics",
     "pixel",
     "plots",
