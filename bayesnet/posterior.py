@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +327,22 @@ class Posterior:
                 "are not finite; these predictions cannot be trusted"
             )
         return probs
+
+    def predict_loader(
+        self,
+        loader: Iterable,
+        num_samples: int | None = 100,
+        draws: dict[str, torch.Tensor] | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Predict over a loader batch by batch, every batch with the same draws:
+        ``(probs [S, B, ...], y)`` per batch of ``(x, y, ...)`` (``y`` None for batches of
+        inputs alone). Nothing over the whole data set is held; feed the batches to
+        ``bn.evaluate.summary.Summary`` for every metric."""
+        if draws is None:
+            draws = self.sample_params(num_samples)
+        for batch in loader:
+            x, y = (batch, None) if isinstance(batch, torch.Tensor) else (batch[0], batch[1])
+            yield self.predict(x, draws=draws), y
 
     def forward(
         self,

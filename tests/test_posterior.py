@@ -48,6 +48,26 @@ def test_given_draws_predict_every_input_with_the_same_networks(fitted):
     assert not torch.allclose(post.predict(x, 6), post.predict(x, 6))
 
 
+def test_predict_over_a_loader_uses_one_set_of_draws(fitted):
+    """Batch by batch, with the labels, equal to predicting all inputs with those draws;
+    streamed into a Summary, the metrics of the whole set."""
+    from bayesnet.evaluate import metrics
+    from bayesnet.evaluate.summary import summarize
+
+    post, x = fitted
+    y = torch.arange(40) % 10
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    draws = post.sample_params(5)
+    batches = list(post.predict_loader(loader, draws=draws))
+    assert [len(b) for _, b in batches] == [16, 16, 8]
+    probs = torch.cat([p for p, _ in batches], dim=1)
+    torch.testing.assert_close(probs, post.predict(x, draws=draws))
+    summary = summarize(post.predict_loader(loader, draws=draws))
+    assert summary.nll() == pytest.approx(metrics.nll(probs, y), rel=1e-9)
+    inputs_only = list(post.predict_loader(x.split(25), num_samples=3))
+    assert [p.shape[:2] for p, _ in inputs_only] == [(3, 25), (3, 15)] and inputs_only[0][1] is None
+
+
 def test_draws_are_thinned_evenly_and_point_estimate_has_one(fitted):
     post, x = fitted
     sampler = DrawsSampler({k: v for k, v in post.sample_params(10).items()})
