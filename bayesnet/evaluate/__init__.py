@@ -15,6 +15,7 @@ SUBMODULES = (
     "metrics",
     "pixel",
     "plots",
+    "report",
     "shift",
     "streams",
     "summary",
