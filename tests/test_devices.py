@@ -7,6 +7,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 import bayesnet as bn
+from bayesnet.evaluate import conformal
 from bayesnet.evaluate import metrics as m
 
 FACTORIES = {
@@ -67,6 +68,14 @@ CALLS = {
     "aurc": lambda: m.aurc(P, Y, m.predictive_entropy(P)),
     "agreement": lambda: m.agreement(P, P[:2]),
     "total_variation": lambda: m.total_variation(P, P[:2]),
+    # the building blocks the streaming summaries share
+    "bin_stats": lambda: m.bin_stats(
+        IN.double(), (IN > 0.5).double(), m.equal_width_bins(IN, 5), 5
+    ),
+    "calibration_error": lambda: m.calibration_error(IN, IN.round(), m.equal_mass_bins(IN, 5), 5),
+    "equal_width_bins": lambda: m.equal_width_bins(IN, 15),
+    "equal_mass_bins": lambda: m.equal_mass_bins(IN, 15),
+    "risk_from_hits": lambda: m.risk_from_hits((IN > 0.5).double(), OUT[:30].repeat(2)[:30]),
 }
 
 
@@ -74,6 +83,7 @@ def test_every_metric_is_listed():
     assert set(CALLS) | {"check_probs", "predictive_mean", "ood_auroc", "ood_aupr"} | {
         "fpr_at_95_tpr",
         "SCORES",
+        "TINY",
     } == set(m.__all__)
 
 
@@ -81,6 +91,21 @@ def test_every_metric_is_listed():
 def test_metrics_make_no_tensor_off_their_inputs_device(name):
     with DevicelessFactories() as mode:
         CALLS[name]()
+    assert mode.calls == []
+
+
+SET_CALLS = {
+    "lac": lambda: conformal.Conformal.fit(P, Y, 0.2, ("lac",)).sets(P.mean(0), "lac"),
+    "aps": lambda: conformal.Conformal.fit(P, Y, 0.2, ("aps",)).sets(P.mean(0), "aps"),
+    "raps": lambda: conformal.Conformal.fit(P, Y, 0.2, ("raps",)).sets(P.mean(0), "raps"),
+    "credible": lambda: conformal.set_stats(conformal.credible_sets(P.mean(0), 0.1), Y),
+}
+
+
+@pytest.mark.parametrize("name", list(SET_CALLS))
+def test_prediction_sets_make_no_tensor_off_their_inputs_device(name):
+    with DevicelessFactories() as mode:
+        SET_CALLS[name]()
     assert mode.calls == []
 
 

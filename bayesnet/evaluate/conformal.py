@@ -66,7 +66,7 @@ def class_scores(mean: torch.Tensor, score: str, lam: float = 0.01, k_reg: int =
     if score == "aps":
         return cumulative
     rank = torch.empty_like(order).scatter_(
-        -1, order, torch.arange(mean.shape[-1]).expand_as(order)
+        -1, order, torch.arange(mean.shape[-1], device=mean.device).expand_as(order)
     )
     return cumulative + lam * (rank + 1 - k_reg).clamp_min(0)
 
