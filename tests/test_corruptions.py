@@ -46,3 +46,13 @@ def test_corruptions_are_deterministic_given_a_seed_and_checked(images):
         corrupt(x, "snow", 1)
     with pytest.raises(ValueError, match="severity must be 0-5"):
         corrupt(x, "fog", 6)
+
+
+def test_a_corruption_is_a_shift_compare_takes(images):
+    from bayesnet.evaluate.shift import corruption
+
+    x = images["mnist"][:10]
+    fog = corruption("fog")
+    assert torch.equal(fog(x, 0.0), x) and torch.equal(fog(x, 3.0), corrupt(x, "fog", 3))
+    with pytest.raises(ValueError, match="unknown corruption 'hail'"):
+        corruption("hail")

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .corruptions import CORRUPTIONS, corrupt
+
 __all__ = [
     "rotate",
     "gaussian_noise",
@@ -19,6 +21,7 @@ __all__ = [
     "invert",
     "noise_like",
     "natural_patches",
+    "corruption",
     "SHIFTS",
 ]
 
@@ -111,6 +114,14 @@ def natural_patches(x: torch.Tensor, seed: int = 0, zoom: int = 2) -> torch.Tens
     patches = (patches - low) / (high - low).clamp_min(1e-6)
     lo, hi = x.min().item(), x.max().item()
     return (patches * (hi - lo) + lo).to(x)
+
+
+def corruption(name: str) -> Shift:
+    """A common corruption (``corruptions.CORRUPTIONS``) as a shift ``fn(x, severity)``,
+    severities 0-5, for ``compare(shifts={"fog": (corruption("fog"), [0, 1, 3, 5])})``."""
+    if name not in CORRUPTIONS:
+        raise ValueError(f"unknown corruption {name!r}; choose from {sorted(CORRUPTIONS)}")
+    return lambda x, severity: corrupt(x, name, int(severity))
 
 
 SHIFTS: dict[str, tuple[Shift, tuple[float, ...]]] = {
