@@ -65,3 +65,5 @@ def test_a_summary_keeps_no_draws_and_refuses_mismatched_batches():
         s.update(probs[:3, :10], labels[:10])
     with pytest.raises(ValueError, match="no labelled batch"):
         _stream(probs, None, 100).accuracy()
+    with pytest.raises(ValueError, match="all have labels or none"):
+        s.update(probs[:, :10])

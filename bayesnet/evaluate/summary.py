@@ -66,7 +66,9 @@ class Summary:
         mean = probs.mean(0)
         confidence, predicted = mean.max(-1)
         parts = {name: score(probs) for name, score in metrics.SCORES.items()}
-        parts.update(confidence=confidence, predicted=predicted.double())
+        parts["confidence"] = confidence
+        if self._parts and (labels is not None) != self.labelled:
+            raise ValueError("a data set's batches must all have labels or none")
         if labels is not None:
             labels = labels.cpu().long()
             true = mean.gather(-1, labels[:, None]).squeeze(-1)
