@@ -406,8 +406,9 @@ def test_compare_streams_loaders_as_it_does_tensors_and_reports_sets(softmax, di
     x, y = digits[1].tensors
     (xc, yc), (x, y) = (x[:180], y[:180]), (x[180:], y[180:])  # calibration, test
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=37)
+    noise = shift.noise_like(x)  # an OOD loader's labels are not the test classes'
     options = dict(
-        ood={"noise": shift.noise_like(x)},
+        ood={"noise": torch.utils.data.DataLoader(torch.utils.data.TensorDataset(noise, y))},
         calibration=(xc, yc),
         corruptions=["gaussian_noise", "pixelate"],
         severities=[1, 5],

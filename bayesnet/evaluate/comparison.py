@@ -144,9 +144,11 @@ class _Stream:
         source: Source,
         change: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
         name: str = IN_DIST,
+        labelled: bool = True,
     ) -> Summary:
         """A ``Summary`` of the predictive over ``source``, each batch (its index given)
-        first passed through ``change``; every input must have the test inputs' shape."""
+        first passed through ``change``; every input must have the test inputs' shape.
+        ``labelled=False`` ignores labels (an OOD set's are not the test classes')."""
         summary = Summary(alpha=self.alpha, conformal=self.conformal)
         for i, (x, y) in enumerate(batches(source, self.batch_size)):
             self.shape = self.shape or tuple(x.shape[1:])
@@ -154,7 +156,9 @@ class _Stream:
                 raise ValueError(
                     f"{name!r} has input shape {tuple(x.shape[1:])}, the test set {self.shape}"
                 )
-            summary.update(self.predict(x if change is None else change(x, i)), y)
+            summary.update(
+                self.predict(x if change is None else change(x, i)), y if labelled else None
+            )
         if not len(summary):
             raise ValueError("a data set to evaluate on is empty")
         return summary
@@ -224,7 +228,7 @@ def compare(
         row.update({f"aurc_{s}": s_in.aurc(s) for s in used})
         rows.append({**row, "set_level": 1 - alpha, **_sets(s_in)})
         for name, source in (ood or {}).items():
-            s_out = stream.summarize(source, name=name)
+            s_out = stream.summarize(source, name=name, labelled=False)
             summaries[method][name] = s_out
             row = {"method": method, "kind": "ood", "condition": name, "severity": None}
             row.update(_uncertainty(s_out))
