@@ -377,7 +377,8 @@ def test_findings_say_where_the_posterior_does_not_do_better():
         "Averaged over 1 corruptions (Ovadia et al.'s protocol), at severity 1 the softmax "
         "has accuracy 0.900, NLL 0.300 and ECE 0.040, the posterior 0.900, 0.300 and 0.040; "
         "at severity 5 the softmax has accuracy 0.600, NLL 1.500 and ECE 0.200, the "
-        "posterior 0.600, 1.600 and 0.200. Its NLL is not the lower at severity 1, 5."
+        "posterior 0.600, 1.600 and 0.200. Its NLL is not the lower at severity 1, 5. Its ECE "
+        "is not the lower at severity 1, 5."
     )
     assert calibration.text == (
         "On the test digits the softmax's expected calibration error is 0.010 (adaptive "

@@ -333,13 +333,16 @@ def _corruptions(read: _Reader, ref: str, bayes: str) -> Finding:
             f"{_n(e_s)}, the posterior {_n(a_b)}, {_n(n_b)} and {_n(e_b)}"
         )
     parts = [f"Averaged over {n} corruptions (Ovadia et al.'s protocol), " + "; ".join(said) + "."]
-    worse = []
-    for level in levels:
-        n_s, n_b = (read.peek(m, "corruption", "mean", "nll", level) for m in (ref, bayes))
-        if not _better(n_b, n_s):
-            worse.append(f"{level:g}")
-    if worse:
-        parts.append(f"Its NLL is not the lower at severity {', '.join(worse)}.")
-    else:
-        parts.append("Its NLL is the lower at every severity.")
+    for column, label in (("nll", "NLL"), ("ece", "ECE")):
+        worse = [
+            f"{level:g}"
+            for level in levels
+            if not _better(
+                *(read.peek(m, "corruption", "mean", column, level) for m in (bayes, ref))
+            )
+        ]
+        if worse:
+            parts.append(f"Its {label} is not the lower at severity {', '.join(worse)}.")
+        else:
+            parts.append(f"Its {label} is the lower at every severity.")
     return Finding(claim, " ".join(parts), read.take())
