@@ -23,6 +23,7 @@ from torch.func import functional_call, vmap
 
 from ._checks import check_choice, check_finite
 from .checkpoint import CheckpointError, load_safe, load_state, save_atomic
+from .data.streams import unpack
 from .models import BayesianModel
 from .nn.convert import bayesian_layers
 from .nn.layers import BayesianLayer
@@ -340,8 +341,7 @@ class Posterior:
         ``bn.evaluate.summary.Summary`` for every metric."""
         if draws is None:
             draws = self.sample_params(num_samples)
-        for batch in loader:
-            x, y = (batch, None) if isinstance(batch, torch.Tensor) else (batch[0], batch[1])
+        for x, y in map(unpack, loader):
             yield self.predict(x, draws=draws), y
 
     def forward(

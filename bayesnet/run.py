@@ -140,7 +140,6 @@ def run_settings(supports: Iterable[str] = ()) -> Callable[[Fit], Fit]:
                 bound.arguments[n] = getattr(run, n)
             return fit(*bound.args, **bound.kwargs)
 
-        wrapper.supports = tuple(sorted(allowed))  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate

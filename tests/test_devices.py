@@ -83,6 +83,7 @@ def test_every_metric_is_listed():
     assert set(CALLS) | {"check_probs", "predictive_mean", "ood_auroc", "ood_aupr"} | {
         "fpr_at_95_tpr",
         "SCORES",
+        "CHECKED_SCORES",
         "TINY",
     } == set(m.__all__)
 

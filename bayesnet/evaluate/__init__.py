@@ -17,7 +17,6 @@ SUBMODULES = (
     "plots",
     "report",
     "shift",
-    "streams",
     "summary",
     "toy",
 )

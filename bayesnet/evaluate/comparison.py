@@ -16,13 +16,13 @@ from typing import Any, Protocol
 
 import torch
 
+from ..data.streams import Source, batches, head
 from . import metrics
 from .attacks import ATTACKS
 from .conformal import SET_SCORES, Conformal
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .report import IN_DIST, SECTIONS, Report
 from .shift import SHIFTS
-from .streams import Source, batches, head
 from .summary import Summary
 
 __all__ = ["compare", "Report", "Predictive", "SECTIONS"]
@@ -185,7 +185,7 @@ def compare(
     """Evaluate every method on ``test``, on each OOD input set, along each shift's
     severities, under each corruption and against each attack's epsilons, streaming
     every data set in batches (``test``, ``ood`` and ``calibration`` are ``(x, y)``
-    tensors, inputs ``x``, or loaders; ``streams.batches``), so no method's draws over a
+    tensors, inputs ``x``, or loaders; ``bn.data.streams.batches``), so no method's draws over a
     whole data set are ever held.
 
     ``shifts``: ``{"rotation": [0, 30, 60], ...}`` for the shifts in

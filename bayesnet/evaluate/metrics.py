@@ -42,6 +42,7 @@ __all__ = [
     "mutual_information",
     "variation_ratio",
     "SCORES",
+    "CHECKED_SCORES",
     "ood_auroc",
     "ood_aupr",
     "fpr_at_95_tpr",
@@ -178,42 +179,69 @@ def classwise_ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> 
 
 def max_probability(probs: torch.Tensor) -> torch.Tensor:
     """Max predictive probability per example ``[N]``."""
-    return check_probs(probs).mean(0).max(-1).values
+    return _max_probability(check_probs(probs))
+
+
+def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Total uncertainty ``H[mean_s p_s]`` per example ``[N]``."""
+    return _predictive_entropy(check_probs(probs))
+
+
+def expected_entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Aleatoric part ``mean_s H[p_s]`` per example ``[N]``."""
+    return _expected_entropy(check_probs(probs))
+
+
+def mutual_information(probs: torch.Tensor) -> torch.Tensor:
+    """Epistemic part: total - aleatoric, per example ``[N]`` (0 when all draws agree)."""
+    return _mutual_information(check_probs(probs))
+
+
+def variation_ratio(probs: torch.Tensor) -> torch.Tensor:
+    """``1 - (draws voting for the modal class) / S`` per example ``[N]`` (Gal 2016); 0 for a
+    point estimate."""
+    return _variation_ratio(check_probs(probs))
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * p.clamp_min(TINY).log()).sum(-1)
 
 
-def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Total uncertainty ``H[mean_s p_s]`` per example ``[N]``."""
-    return _entropy(check_probs(probs).mean(0))
+def _max_probability(p: torch.Tensor) -> torch.Tensor:
+    return p.mean(0).max(-1).values
 
 
-def expected_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Aleatoric part ``mean_s H[p_s]`` per example ``[N]``."""
-    return _entropy(check_probs(probs)).mean(0)
+def _predictive_entropy(p: torch.Tensor) -> torch.Tensor:
+    return _entropy(p.mean(0))
 
 
-def mutual_information(probs: torch.Tensor) -> torch.Tensor:
-    """Epistemic part: total - aleatoric, per example ``[N]`` (0 when all draws agree)."""
-    return predictive_entropy(probs) - expected_entropy(probs)
+def _expected_entropy(p: torch.Tensor) -> torch.Tensor:
+    return _entropy(p).mean(0)
 
 
-def variation_ratio(probs: torch.Tensor) -> torch.Tensor:
-    """``1 - (draws voting for the modal class) / S`` per example ``[N]`` (Gal 2016); 0 for a
-    point estimate."""
-    votes = check_probs(probs).argmax(-1)  # [S, N]
-    mode_count = torch.nn.functional.one_hot(votes, probs.shape[-1]).sum(0).max(-1).values
+def _mutual_information(p: torch.Tensor) -> torch.Tensor:
+    return _predictive_entropy(p) - _expected_entropy(p)
+
+
+def _variation_ratio(p: torch.Tensor) -> torch.Tensor:
+    votes = p.argmax(-1)  # [S, N]
+    mode_count = torch.nn.functional.one_hot(votes, p.shape[-1]).sum(0).max(-1).values
     return 1 - mode_count.double() / votes.shape[0]
 
 
+#: the uncertainty scores of draws already validated by ``check_probs`` (what a caller that
+#: validates each batch once, the streaming ``Summary``, computes them from)
+CHECKED_SCORES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "max_prob": lambda p: 1 - _max_probability(p),
+    "entropy": _predictive_entropy,
+    "aleatoric": _expected_entropy,
+    "mi": _mutual_information,
+    "variation_ratio": _variation_ratio,
+}
+#: the uncertainty scores of any ``[S, N, C]`` draws, per example, higher = less certain
 SCORES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "max_prob": lambda p: 1 - max_probability(p),
-    "entropy": predictive_entropy,
-    "aleatoric": expected_entropy,
-    "mi": mutual_information,
-    "variation_ratio": variation_ratio,
+    name: (lambda probs, score=score: score(check_probs(probs)))
+    for name, score in CHECKED_SCORES.items()
 }
 
 

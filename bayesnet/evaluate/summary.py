@@ -65,7 +65,7 @@ class Summary:
             )
         mean = probs.mean(0)
         confidence, predicted = mean.max(-1)
-        parts = {name: score(probs) for name, score in metrics.SCORES.items()}
+        parts = {name: score(probs) for name, score in metrics.CHECKED_SCORES.items()}
         parts["confidence"] = confidence
         if self._parts and (labels is not None) != self.labelled:
             raise ValueError("a data set's batches must all have labels or none")

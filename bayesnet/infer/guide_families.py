@@ -24,6 +24,7 @@ subclasses defined so far, so a user family loads wherever its class has been im
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -49,7 +50,7 @@ __all__ = [
 _REGISTRY: dict[str, type[GuideFamily]] = {}
 
 
-class GuideFamily:
+class GuideFamily(ABC):
     """The guide protocol: a family has a ``name`` (unique; what saved files record),
     ``build(model, init_loc_fn) -> guide`` (a Pyro guide over the model's latent sites, an
     ``nn.Module`` whose parameters the optimiser trains; ``init_loc_fn`` is Pyro's init
@@ -68,9 +69,9 @@ class GuideFamily:
             raise TypeError(f"guide family {cls.__name__} needs a class attribute name: str")
         _REGISTRY[name] = cls
 
+    @abstractmethod
     def build(self, model: Callable, init_loc_fn: Callable) -> nn.Module:
         """The guide for ``model`` (the likelihood hidden), its means from ``init_loc_fn``."""
-        raise NotImplementedError
 
     def options(self) -> dict[str, Any]:
         """The keywords ``type(self)(**options)`` rebuilds this family from."""

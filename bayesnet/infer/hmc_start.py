@@ -31,15 +31,14 @@ class FunctionalPotential:
         net = net if net is not None else model.deterministic_net()
         self.log_joint = LogJoint(model, net.to(x.device))
         self.net, self.x, self.y = self.log_joint.net, x, y
-        self.calls = 0
 
     def __call__(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        self.calls += 1
         return -self.log_joint(params, self.x, self.y)
 
 
 class Counted:
-    """Wraps Pyro's potential to count gradient evaluations (leapfrog steps)."""
+    """Wraps a potential (the functional one or Pyro's) to count gradient evaluations
+    (leapfrog steps)."""
 
     def __init__(self, fn: Callable) -> None:
         self.fn, self.calls = fn, 0

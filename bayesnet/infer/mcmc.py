@@ -164,8 +164,8 @@ def fit_hmc(
             "the functional potential needs fixed priors and no latent sites besides the weights"
         )
     use_functional = functional_ok and potential != "pyro"
-    potential_fn = (
-        FunctionalPotential(model, x, y, net) if use_functional else Counted(pyro_potential)
+    potential_fn = Counted(
+        FunctionalPotential(model, x, y, net) if use_functional else pyro_potential
     )
     for start in inits:
         if not torch.isfinite(potential_fn(start)):

@@ -1,6 +1,6 @@
 """Inputs as streams of batches: tensors in memory and loaders alike.
 
-``compare`` takes a data set as ``(x, y)`` tensors, unlabelled inputs ``x``, or any
+``Posterior.predict_loader`` and ``bn.evaluate.compare`` take a data set as ``(x, y)`` tensors, unlabelled inputs ``x``, or any
 iterable of batches (a ``DataLoader``, a generator) yielding ``(x, y, ...)`` or ``x``, and
 never holds more than one batch of a method's draws.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Source", "batches", "head"]
+__all__ = ["Source", "batches", "head", "unpack"]
 
 Source = tuple[torch.Tensor, torch.Tensor] | torch.Tensor | Iterable[Any]
 
@@ -35,15 +35,16 @@ def batches(
             raise ValueError(f"inputs ({len(x)}) and labels ({len(y)}) differ in number")
         yield from zip(x.split(batch_size), y.split(batch_size), strict=True)
         return
-    for item in source:
-        if isinstance(item, torch.Tensor):
-            yield item, None
-        elif isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor):
-            yield item[0], item[1] if len(item) > 1 else None
-        else:
-            raise TypeError(
-                f"a batch must be a tensor or a tuple (x, y, ...), got {type(item).__name__}"
-            )
+    yield from map(unpack, source)
+
+
+def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One loader batch as ``(x, y)``: inputs alone (``y`` None) or ``(x, y, ...)``."""
+    if isinstance(batch, torch.Tensor):
+        return batch, None
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
+        return batch[0], batch[1] if len(batch) > 1 else None
+    raise TypeError(f"a batch must be a tensor or a tuple (x, y, ...), got {type(batch).__name__}")
 
 
 def head(source: Source, n: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
