@@ -38,9 +38,12 @@ __all__ = [
     "PriorSampler",
     "MixtureSampler",
     "FORMAT",
+    "DEFAULT_DRAWS",
 ]
 
 FORMAT = "bayesnet.posterior/1"
+#: draws of a sampler that has no number of its own (a guide, the prior)
+DEFAULT_DRAWS = 100
 STRATEGIES = ("auto", "loop", "vmap")
 
 
@@ -67,6 +70,11 @@ class Sampler(ABC):
     @abstractmethod
     def sample(self, num_samples: int | None) -> dict[str, torch.Tensor]:
         """Up to ``num_samples`` draws (None: the sampler's natural number)."""
+
+    def natural_size(self) -> int:
+        """How many draws ``sample(None)`` gives (samplers that know it say so cheaply)."""
+        draws = self.sample(None)
+        return next(iter(draws.values())).shape[0] if draws else 1
 
     def state(self) -> dict[str, Any]:
         """What ``save`` stores to rebuild this sampler (tensors and plain values only)."""
@@ -104,6 +112,9 @@ class DrawsSampler(Sampler):
         idx = torch.linspace(0, self.num_draws - 1, num_samples).round().long()
         return {k: v[idx.to(v.device)] for k, v in self.draws.items()}
 
+    def natural_size(self):
+        return self.num_draws
+
     def state(self):
         return {"draws": self.draws, "chains": self.chains, "stats": self.stats}
 
@@ -124,6 +135,9 @@ class PriorSampler(Sampler):
     def from_state(cls, model, state, path):
         return cls(model)
 
+    def natural_size(self):
+        return DEFAULT_DRAWS
+
     def _prior_sites(self) -> None:
         with self.model._context:
             for _, layer in bayesian_layers(self.model.net):
@@ -132,7 +146,7 @@ class PriorSampler(Sampler):
 
     @torch.no_grad()
     def sample(self, num_samples):
-        num_samples = 100 if num_samples is None else num_samples
+        num_samples = DEFAULT_DRAWS if num_samples is None else num_samples
         draws = [poutine.trace(self._prior_sites).get_trace().nodes for _ in range(num_samples)]
         names = [n for n, s in draws[0].items() if s["type"] == "sample"]
         return {n: torch.stack([d[n]["value"] for d in draws]) for n in names}
@@ -140,7 +154,9 @@ class PriorSampler(Sampler):
 
 class MixtureSampler(Sampler):
     """An equal-weight mixture of samplers over one architecture (``Posterior.mixture``):
-    ``S`` draws are split as evenly as possible across the components, component after
+    ``S`` draws are split across the ``K`` components in proportion to their weights,
+    ``S // K`` each and the remainder to components chosen at random (so every component
+    has its share of the draws in expectation, even when ``S < K``), component after
     component. ``fixed[k]`` holds component ``k``'s tensors that it does not sample (the
     deterministic layers, normalisation statistics), repeated with each of its draws."""
 
@@ -151,13 +167,19 @@ class MixtureSampler(Sampler):
             raise ValueError("a mixture needs one or more components, each with its fixed state")
         self.components, self.fixed = list(components), list(fixed)
 
-    def sample(self, num_samples):
+    def counts(self, num_samples: int) -> list[int]:
+        """Draws per component for ``num_samples`` in all."""
         k = len(self.components)
-        counts = (
-            [None] * k
-            if num_samples is None
-            else [num_samples // k + (i < num_samples % k) for i in range(k)]
-        )
+        counts = [num_samples // k] * k
+        for i in torch.randperm(k)[: num_samples % k].tolist():
+            counts[i] += 1
+        return counts
+
+    def natural_size(self):
+        return sum(c.natural_size() for c in self.components)
+
+    def sample(self, num_samples):
+        counts = [None] * len(self.components) if num_samples is None else self.counts(num_samples)
         parts = []
         for component, fixed, count in zip(self.components, self.fixed, counts, strict=True):
             if count == 0:
@@ -197,7 +219,11 @@ class Posterior:
     ``normalization``: training inputs on which every draw's BatchNorm statistics are
     estimated before it predicts (``bayesnet.nn.normalization``); None keeps the network's
     own running statistics for every draw (draws that carry their own, as an ensemble's
-    members do, keep those).
+    members do, keep those). Such a posterior estimates each draw's statistics once and
+    keeps the draws with them (``cached``, saved with the posterior): later predictions
+    reuse them and cost the forward passes alone. ``predict(x, S)`` then predicts with
+    ``S`` of the kept draws (evenly spaced through them), drawing and estimating more only
+    when ``S`` exceeds what is kept.
     """
 
     def __init__(
@@ -206,11 +232,13 @@ class Posterior:
         sampler: Sampler,
         info: dict[str, Any] | None = None,
         normalization: torch.Tensor | None = None,
+        cached: dict[str, torch.Tensor] | None = None,
     ) -> None:
         self.model = model
         self.sampler = sampler
         self.info = dict(info or {})
         self.normalization = normalization
+        self.cached: dict[str, torch.Tensor] = dict(cached or {})
         self._net: nn.Module | None = None
         self._links: list[tuple[torch.Tensor, nn.Module, str]] = []
         self._names: set[str] = set()  # the twin's parameters and buffers
@@ -294,11 +322,24 @@ class Posterior:
         normalisation statistics where the posterior has ``normalization`` inputs."""
         if num_samples is not None and num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        draws = self.sampler.sample(num_samples)
-        if self.normalization is None or not draws:
-            return draws
-        stats = statistics_per_draw(self.net, draws, self.normalization.to(self.device))
-        return {**stats, **draws}  # draws with statistics of their own keep them
+        if self.normalization is None:
+            return self.sampler.sample(num_samples)
+        num = self.sampler.natural_size() if num_samples is None else num_samples
+        have = _count(self.cached)
+        if num > have:
+            draws = self.sampler.sample(num - have)
+            if not draws:  # a point estimate: nothing to estimate per draw
+                return draws
+            stats = statistics_per_draw(self.net, draws, self.normalization.to(self.device))
+            fresh = {**stats, **draws}  # draws with statistics of their own keep them
+            self.cached = (
+                {k: torch.cat([self.cached[k], v.to(self.cached[k])]) for k, v in fresh.items()}
+                if have
+                else fresh
+            )
+            have = _count(self.cached)
+        idx = torch.linspace(0, have - 1, num).round().long()
+        return {k: v[idx.to(v.device)] for k, v in self.cached.items()}
 
     @torch.no_grad()
     def predict(
@@ -408,6 +449,7 @@ class Posterior:
                 "arch": architecture(self.model),
                 "info": self.info,
                 "normalization": self.normalization,
+                "cached": self.cached,
             },
             path,
         )
@@ -437,7 +479,13 @@ class Posterior:
             raise CheckpointError(
                 f"{path}: its {kind} sampler state cannot be read ({type(err).__name__}: {err})"
             ) from err
-        return cls(model, sampler, payload["info"], payload.get("normalization"))
+        cached = payload.get("cached") or {}
+        if not isinstance(cached, dict) or not all(
+            isinstance(v, torch.Tensor) and v.dim() and len(v) == _count(cached)
+            for v in cached.values()
+        ):
+            raise CheckpointError(f"{path}: its kept draws are not tensors of one number of draws")
+        return cls(model, sampler, payload["info"], payload.get("normalization"), cached)
 
 
 def _forward(net: nn.Module, params, x, strategy, link) -> torch.Tensor:
@@ -474,6 +522,11 @@ def log_mean_softmax(logits: torch.Tensor) -> torch.Tensor:
 
 def _identity(t: torch.Tensor) -> torch.Tensor:
     return t
+
+
+def _count(draws: dict[str, torch.Tensor]) -> int:
+    """How many draws ``{name: [S, ...]}`` holds (0 for none)."""
+    return next(iter(draws.values())).shape[0] if draws else 0
 
 
 def architecture(model: nn.Module) -> dict[str, list[int]]:

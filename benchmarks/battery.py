@@ -22,7 +22,18 @@ information (MI, methods with several draws).
 
 Methods: ``recommended`` is ``bn.fit(net, loader)`` with its defaults (what the README tells
 a newcomer to call); the others are the baselines and the candidates it was chosen from
-(``METHODS``). Rows go to ``OUT/<data>_<arch>_seed<k>.json`` as each cell finishes (an
+(``METHODS``, ``CANDIDATES``).
+
+The rule, stated before the run (``choose``): among the candidates whose fit costs at most
+``COST_CAP`` (1.5) times the softmax's CPU seconds (median over the choosing cells), rank
+them on every choosing cell (``CHOOSING``: the four zoo networks on the 8x8 digits, the
+BatchNorm CNN and the plain CNN on the real digits; means over seeds) and every column
+(accuracy, NLL, ECE, and the AUROC of each OOD kind, the better of H and MI); the
+recommendation is the lowest mean rank. The same ranks over the BatchNorm cells and over the
+others: where the overall winner trails a group's winner by more than one rank there, the
+rule splits by architecture. Every other cell (``lenet5``, ``resnet8`` and ``wide_bn`` on the
+real digits, ``wide_bn`` on the 8x8 digits; ``wide_bn`` is not in ``bn.zoo``) confirms the
+choice with ``--summary``'s targets. Rows go to ``OUT/<data>_<arch>_seed<k>.json`` as each cell finishes (an
 interrupted run keeps its work and skips finished cells); ``--summary`` prints the tables
 and the targets of the recommended method against the softmax and the deep ensemble.
 ``--jobs 2`` runs two cells at once, one thread each.
@@ -61,6 +72,17 @@ def _svi(stochastic: str = "head", **options) -> Callable:
     return fit
 
 
+def _fit(starts: int, budget: float, **options) -> Callable:
+    """``bn.fit`` with ``starts`` SWAG fits within ``budget`` trainings of the cell's epochs."""
+
+    def fit(c):
+        return bn.fit(
+            c.net, c.loader(), epochs=c.epochs, starts=starts, budget=budget, **c.common, **options
+        )
+
+    return fit
+
+
 METHODS: dict[str, Callable] = {
     "softmax": lambda c: bn.baselines.point_estimate(
         c.net, c.loader(), epochs=c.epochs, **c.common
@@ -71,41 +93,107 @@ METHODS: dict[str, Callable] = {
         c.net, c.loader(), epochs=c.epochs, **c.common
     ),
     "recommended": lambda c: bn.fit(c.net, c.loader(), epochs=c.epochs, **c.common),
-    "svi": _svi(),
-    "svi_all": _svi("all"),
-    "svi_starts": _svi("all", starts=2),
-    "svi_starts_head": _svi(starts=2),
-    "swag": lambda c: bn.fit_swag(c.net, c.loader(), epochs=c.epochs, **c.common),
-    # MultiSWAG at the point estimate's learning rate (the recommended one takes 2e-3)
-    "multiswag_lr1e-3": lambda c: bn.fit_swag(
-        c.net, c.loader(), epochs=c.epochs, starts=5, lr=1e-3, **c.common
-    ),
+    # the candidates, each named for what it runs (bn.fit's starts, budget and cycles)
+    "swag": _fit(1, 1.0),
+    "cyclical_swag": _fit(1, 1.0, cycles=4),
+    "multiswag_s2_b1": _fit(2, 1.0),
+    "multiswag_s3_b1": _fit(3, 1.0),
+    "multiswag_s2_b1.5": _fit(2, 1.5),
+    "multiswag_s3_b1.5": _fit(3, 1.5),
+    "multiswag_s2_b1.5_c2": _fit(2, 1.5, cycles=2),
+    "multiswag_s5_b5": _fit(5, 5.0),  # the classic MultiSWAG: five full trainings
     "ivon": lambda c: bn.fit_ivon(c.net, c.loader(), epochs=c.epochs, **c.common),
+    # IVON at its authors' settings: SGD-like lr 0.1, Hessian init 1, beta2 = 1 - 1e-5,
+    # updates clipped at 1e-3, ess = the training set's size
+    "ivon_authors": lambda c: bn.fit_ivon(
+        c.net,
+        c.loader(),
+        epochs=c.epochs,
+        lr=0.1,
+        hess_init=1.0,
+        beta2=0.99999,
+        clip_radius=1e-3,
+        **c.common,
+    ),
     "sgmcmc": lambda c: bn.fit_sgmcmc(
         bn.Classifier(bn.bayesianize(c.net, stochastic="all"), c.n),
         c.loader(),
         epochs=c.epochs,
         **c.common,
     ),
+    "svi": _svi(),
+    "svi_all_per_draw": _svi("all", normalization="per_draw"),
     "laplace": lambda c: bn.fit_laplace(c.posts["softmax"], c.loader(), progress=False),
 }
 #: methods built on the softmax network: its training time counts in theirs
 ON_SOFTMAX = ("temperature", "laplace")
-#: what the battery runs unless told: the baselines, the recommendation and its candidates
-DEFAULT_METHODS = (
-    "softmax",
-    "temperature",
-    "dropout",
-    "ensemble",
-    "recommended",
-    "multiswag_lr1e-3",
+#: the candidates the recommendation is chosen from (cost capped by the rule)
+CANDIDATES = (
     "swag",
+    "cyclical_swag",
+    "multiswag_s2_b1",
+    "multiswag_s3_b1",
+    "multiswag_s2_b1.5",
+    "multiswag_s3_b1.5",
+    "multiswag_s2_b1.5_c2",
+    "multiswag_s5_b5",
     "ivon",
-    "svi",
-    "svi_all",
+    "ivon_authors",
     "sgmcmc",
+    "svi",
+    "svi_all_per_draw",
     "laplace",
 )
+#: what the battery runs unless told: the baselines, the recommendation and its candidates
+DEFAULT_METHODS = ("softmax", "temperature", "dropout", "ensemble", "recommended", *CANDIDATES)
+
+
+def wide_bn(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Sequential:
+    """A BatchNorm CNN that is not in ``bn.zoo`` and played no part in the choice: three
+    3x3 conv-BatchNorm stages (32, 32, 64 channels; max-pool after the second and third),
+    global average pooling, and a head with ``BatchNorm1d`` between its linear layers."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(input_shape[0], 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 128),
+        nn.BatchNorm1d(128),
+        nn.ReLU(),
+        nn.Linear(128, num_classes),
+    )
+
+
+#: architectures of the confirmation only (not in ``bn.zoo``)
+CONFIRM_ARCHS = {"wide_bn": wide_bn}
+#: the (data set, architecture) cells the recommendation is chosen on; every other cell
+#: confirms the choice, having played no part in it
+CHOOSING = {
+    *(("digits", a) for a in ARCHS),
+    ("mnist5k", "bn_cnn"),
+    ("mnist5k", "cnn"),
+}
+#: architectures with BatchNorm (a rule by architecture would split on this)
+BATCH_NORM = {"bn_cnn", "resnet8", "wide_bn"}
+#: the fit cost a candidate may have: CPU seconds over the softmax's, median over cells
+COST_CAP = 1.5
+
+
+def build(arch: str, num_classes: int, shape: tuple[int, ...]) -> torch.nn.Module:
+    """A zoo network, or a confirmation-only one."""
+    if arch in CONFIRM_ARCHS:
+        return CONFIRM_ARCHS[arch](num_classes, shape)
+    return bn.zoo.build(arch, num_classes, shape)
 
 
 class Cell:
@@ -114,7 +202,7 @@ class Cell:
     def __init__(self, arch, seed, train, val, epochs, num_classes):
         shape = tuple(train.tensors[0].shape[1:])
         torch.manual_seed(seed)
-        self.net = bn.zoo.build(arch, num_classes, shape)
+        self.net = build(arch, num_classes, shape)
         self.seed, self.train, self.val, self.epochs = seed, train, val, epochs
         self.n = len(train)
         self.common = {"progress": False, "seed": seed}
@@ -144,9 +232,16 @@ def fit_all(cell: Cell, methods) -> dict[str, tuple[float, float]]:
     return seconds
 
 
-def _predict(post: bn.Posterior, x: torch.Tensor) -> torch.Tensor:
+def _predict(post: bn.Posterior, x: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+    """The predictive on ``x`` and the CPU seconds of a first and a second prediction (a
+    posterior that estimates each draw's BatchNorm statistics does so in the first)."""
     stored = post.sampler.kind == "draws"
-    return post.predict(x, num_samples=None if stored else DRAWS, batch_size=1000)
+    seconds = []
+    for _ in range(1 if post.normalization is None else 2):
+        cpu = time.process_time()
+        probs = post.predict(x, num_samples=None if stored else DRAWS, batch_size=1000)
+        seconds.append(time.process_time() - cpu)
+    return probs, seconds[0], seconds[-1]
 
 
 def scores(cell: Cell, seconds, test, ood: dict[str, torch.Tensor]) -> list[dict]:
@@ -156,7 +251,8 @@ def scores(cell: Cell, seconds, test, ood: dict[str, torch.Tensor]) -> list[dict
     sizes = [len(x), *(len(v) for v in ood.values())]
     rows = []
     for name, post in cell.posts.items():
-        parts = _predict(post, torch.cat([x, *ood.values()])).split(sizes, dim=1)
+        probs, first, again = _predict(post, torch.cat([x, *ood.values()]))
+        parts = probs.split(sizes, dim=1)
         p = parts[0]
         row = {
             "method": name,
@@ -167,6 +263,8 @@ def scores(cell: Cell, seconds, test, ood: dict[str, torch.Tensor]) -> list[dict
             "adaptive_ece": metrics.adaptive_ece(p, y),
             "fit_seconds": seconds[name][0],
             "fit_cpu_seconds": seconds[name][1],
+            "predict_cpu_seconds": again,
+            "predict_first_cpu_seconds": first,
             "draws": p.shape[0],
         }
         for kind, q in zip(ood, parts[1:], strict=True):
@@ -358,6 +456,82 @@ OVERVIEW = {
 }
 
 
+#: the columns the rule ranks on: (key, higher is better); AUROCs by ``best_auroc``
+RANKED = (("accuracy", True), ("nll", False), ("ece", False), *((k, True) for k in OOD))
+
+
+def _cell_value(by_seed, method, key) -> float | None:
+    if key in OOD:
+        return _best_mean(by_seed, method, key)
+    return _mean(by_seed, method, key)
+
+
+def _cost(by_seed, method) -> float | None:
+    """CPU seconds of ``method``'s fit over the softmax's, mean over the cell's seeds."""
+    ours, softmax = (
+        _mean(by_seed, method, "fit_cpu_seconds"),
+        _mean(by_seed, "softmax", "fit_cpu_seconds"),
+    )
+    return None if ours is None or not softmax else ours / softmax
+
+
+def ranks(cells, methods) -> dict[str, list[float]]:
+    """Every method's rank among ``methods`` on each (cell, column) of ``cells`` where all
+    of them ran (1 = best; ties share the mean of their places)."""
+    out: dict[str, list[float]] = {m: [] for m in methods}
+    for by_seed in cells.values():
+        for key, higher in RANKED:
+            values = {m: _cell_value(by_seed, m, key) for m in methods}
+            if any(v is None for v in values.values()):
+                continue
+            order = sorted(values.values(), reverse=higher)
+            for m, v in values.items():
+                places = [i + 1 for i, w in enumerate(order) if w == v]
+                out[m].append(statistics.mean(places))
+    return out
+
+
+def choose(cells) -> tuple[str, str]:
+    """The rule (the module's docstring): the table of the candidates' mean ranks and
+    costs on the choosing cells, and the verdict."""
+    choosing = {c: v for c, v in cells.items() if c in CHOOSING}
+    ran = [m for m in CANDIDATES if any(_values(v, m, "nll") for v in choosing.values())]
+    cost = {
+        m: statistics.median(c for v in choosing.values() if (c := _cost(v, m)) is not None)
+        for m in ran
+    }
+    eligible = [m for m in ran if cost[m] <= COST_CAP]
+    if not eligible:
+        return "", "no candidate within the cost cap has run"
+    groups = {
+        "all": choosing,
+        "BatchNorm": {c: v for c, v in choosing.items() if c[1] in BATCH_NORM},
+        "no BatchNorm": {c: v for c, v in choosing.items() if c[1] not in BATCH_NORM},
+    }
+    mean_ranks = {g: ranks(cs, eligible) for g, cs in groups.items()}
+    lines = [
+        "| candidate | fit CPU (x softmax) | mean rank, all | BatchNorm | no BatchNorm |",
+        "|---|---|---|---|---|",
+    ]
+    table = {
+        g: {m: statistics.mean(r) if r else float("nan") for m, r in rs.items()}
+        for g, rs in mean_ranks.items()
+    }
+    for m in sorted(eligible, key=table["all"].get):
+        cols = " | ".join(f"{table[g][m]:.2f}" for g in groups)
+        lines.append(f"| {m} | {cost[m]:.2f} | {cols} |")
+    for m in ran:
+        if m not in eligible:
+            lines.append(f"| {m} | {cost[m]:.2f} | over the cap | | |")
+    winner = min(eligible, key=table["all"].get)
+    verdict = f"The rule chooses `{winner}` (mean rank {table['all'][winner]:.2f})."
+    for g in ("BatchNorm", "no BatchNorm"):
+        best = min(eligible, key=table[g].get)
+        if table[g][winner] - table[g][best] > 1:
+            verdict += f" On the {g} cells `{best}` leads by more than one rank: split the rule."
+    return "\n".join(lines), verdict
+
+
 def overview(cells) -> str:
     """Per data set and method: the mean over every architecture and seed of each column,
     AUROC the better of entropy and MI, fit CPU seconds as a multiple of the softmax's."""
@@ -446,7 +620,9 @@ def main() -> None:
             for job in jobs:
                 print(_job(job), flush=True)
     cells = load(out)
+    rank_table, verdict = choose(cells)
     blocks = {
+        "rule": f"{rank_table}\n\n{verdict}",
         "overview": overview(cells),
         "table": table(cells),
         "targets": targets(cells, args.method),

@@ -173,8 +173,8 @@ def test_a_mixture_of_per_draw_normalised_posteriors_estimates_each_draws_statis
     mixture = bn.Posterior.mixture([first, second])
     assert "1.running_mean" not in mixture.sampler.fixed[1]
     x = torch.randn(6, 1, 8, 8)
-    expected = torch.cat([first.predict(x, 3), second.predict(x, 2)])
-    assert torch.allclose(mixture.predict(x, 5), expected, atol=1e-5)
+    expected = torch.cat([first.predict(x, 3), second.predict(x, 3)])
+    assert torch.allclose(mixture.predict(x, 6), expected, atol=1e-5)
 
 
 def _plain_net() -> nn.Module:

@@ -76,6 +76,9 @@ class DropoutSampler(Sampler):
             num_samples,
         )
 
+    def natural_size(self):
+        return self.num_samples
+
     def sample(self, num_samples):
         num_samples = self.num_samples if num_samples is None else num_samples
         return {

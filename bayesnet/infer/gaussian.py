@@ -59,6 +59,9 @@ class FlatGaussianSampler(Sampler):
         self.names, self.loc, self.scale, self.factor = names, loc, scale, factor
         self.num_samples = num_samples
 
+    def natural_size(self):
+        return self.num_samples
+
     def sample(self, num_samples):
         num = self.num_samples if num_samples is None else num_samples
         flat = self.loc + self.scale * torch.randn(num, len(self.loc), device=self.loc.device)

@@ -10,7 +10,7 @@ from pyro import poutine
 
 from .._state import preserved
 from ..checkpoint import load_state
-from ..posterior import Sampler
+from ..posterior import DEFAULT_DRAWS, Sampler
 from .guide_families import family_from_spec, make_guide
 
 __all__ = ["GuideSampler"]
@@ -25,9 +25,12 @@ class GuideSampler(Sampler):
     def __init__(self, guide, spec: dict[str, Any], input_shape: tuple[int, ...]) -> None:
         self.guide, self.spec, self.input_shape = guide, spec, tuple(input_shape)
 
+    def natural_size(self):
+        return DEFAULT_DRAWS
+
     @torch.no_grad()
     def sample(self, num_samples):
-        num_samples = 100 if num_samples is None else num_samples
+        num_samples = DEFAULT_DRAWS if num_samples is None else num_samples
         if hasattr(self.guide, "sample_draws"):
             return self.guide.sample_draws(num_samples)
         with pyro.plate("_draws", num_samples, dim=-1):

@@ -53,6 +53,7 @@ def fit_ivon(
     hess_init: float = 1.0,
     beta2: float = 0.999,
     weight_decay: float = 1e-4,
+    clip_radius: float = float("inf"),
     starts: int = 1,
     num_samples: int = 30,
     task: str = "classification",
@@ -87,6 +88,7 @@ def fit_ivon(
         "hess_init": hess_init,
         "beta2": beta2,
         "weight_decay": weight_decay,
+        "clip_radius": clip_radius,
     }
 
     def one(member: nn.Module, k: int) -> Posterior:
@@ -116,6 +118,7 @@ def _fit_one(ivon, net, loader, settings, num_samples, task, progress, k) -> Pos
         hess_init=settings["hess_init"],
         beta2=settings["beta2"],
         weight_decay=settings["weight_decay"],
+        clip_radius=settings["clip_radius"],
     )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings["epochs"] * steps)
     start = time.perf_counter()

@@ -155,6 +155,7 @@ def train_guide(
 
     def diverged(message: str, snapshot: tuple[dict, dict]) -> TrainingDiverged:
         _restore_snapshot(model, q, snapshot)
+        posterior.cached = {}
         return TrainingDiverged(f"{message}; {_KEPT}", posterior)
 
     trained = [p for group in opt.param_groups for p in group["params"]]
@@ -214,6 +215,7 @@ def train_guide(
         if log is not None:
             log.write(desc, stats, last=epoch + 1 == epochs)
         checkpoint(epoch + 1)
+        posterior.cached = {}  # draws a callback kept belong to the guide before this epoch
         if any(cb(epoch + 1, stats, posterior) for cb in callbacks):
             break
     model.eval()

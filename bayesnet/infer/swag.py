@@ -90,6 +90,7 @@ def fit_swag(
     per_epoch: int = 4,
     rank: int = 20,
     scale: float = 1.0,
+    cycles: int = 1,
     starts: int = 1,
     num_samples: int = 30,
     task: str = "classification",
@@ -105,12 +106,18 @@ def fit_swag(
     the battery, the iterates of a faster walk give a lower NLL at the same cost; at
     ``3e-3`` a BatchNorm CNN's noise detection falls); from the ``collect_from`` fraction of
     the epochs on, at ``swa_lr`` (None: ``lr``), ``per_epoch`` iterates an epoch are
-    collected. The
+    collected, evenly spaced through it. The
     posterior's covariance is the iterates' diagonal variance plus the low-rank part of
     their last ``rank`` deviations, both halved and multiplied by ``scale`` (Maddox et al.
     sample at ``scale = 0.5``; measured on the battery, 1.0 gives lower NLL,
     ``benchmarks/RESULTS.md``). ``rank=0`` keeps the diagonal alone; ``scale=0`` predicts
     with the SWA mean.
+
+    ``cycles=K``: one training split into K equal cycles, each trained at ``lr`` for its
+    first ``collect_from`` fraction (the first from the initial weights, the others moving
+    on from the last cycle's mode) and collected at ``swa_lr`` for the rest; the K
+    Gaussians are mixed with equal weights: several modes of one run, at one training's
+    cost (Zhang et al. 2020's cyclical idea with SWAG in each cycle).
 
     ``starts=K``: MultiSWAG, K fits (the first from ``net``'s weights, the others from
     fresh initial weights, seeded ``seed + k``) mixed with equal weights. ``predict``
@@ -118,10 +125,10 @@ def fit_swag(
     statistics on up to ``NORMALIZATION_INPUTS`` training inputs. ``info`` records the
     settings, each start's training history and the number of iterates collected.
     """
-    if epochs < 1 or per_epoch < 1 or not 0 <= collect_from < 1 or scale < 0:
+    if epochs < 1 or per_epoch < 1 or not 0 <= collect_from < 1 or scale < 0 or cycles < 1:
         raise ValueError(
-            "need epochs >= 1, per_epoch >= 1, 0 <= collect_from < 1 and scale >= 0; got "
-            f"{epochs}, {per_epoch}, {collect_from}, {scale}"
+            "need epochs >= 1, per_epoch >= 1, 0 <= collect_from < 1, scale >= 0 and "
+            f"cycles >= 1; got {epochs}, {per_epoch}, {collect_from}, {scale}, {cycles}"
         )
     device = resolve(device)
     settings = {
@@ -134,6 +141,7 @@ def fit_swag(
         "per_epoch": per_epoch,
         "rank": rank,
         "scale": scale,
+        "cycles": cycles,
     }
 
     def one(member: nn.Module, k: int) -> Posterior:
@@ -145,25 +153,44 @@ def fit_swag(
     return post
 
 
+def collection_plan(epochs: int, steps: int, settings: dict[str, Any]) -> list[tuple[bool, int]]:
+    """Per optimiser step of the whole run: whether it trains at ``swa_lr`` (its cycle is
+    collecting) and the cycle whose moments collect the iterate after it (-1: none).
+    Cycle ``k`` covers the steps ``[k T / K, (k + 1) T / K)`` of the ``T`` in all; its
+    last ``1 - collect_from`` collects ``per_epoch`` iterates an epoch, at evenly spaced
+    steps of each epoch (the epoch's last step among them)."""
+    total, cycles = epochs * steps, settings["cycles"]
+    per_epoch = min(settings["per_epoch"], steps)
+    marks = {math.ceil((j + 1) * steps / per_epoch) - 1 for j in range(per_epoch)}
+    plan = []
+    for step in range(total):
+        cycle = step * cycles // total
+        begin, end = (math.ceil(c * total / cycles) for c in (cycle, cycle + 1))
+        collecting = step >= begin + settings["collect_from"] * (end - begin)
+        plan.append((collecting, cycle if collecting and step % steps in marks else -1))
+    return plan
+
+
 def _fit_one(net, loader, settings, num_samples, task, progress, k) -> Posterior:
-    """One SWAG fit of ``net`` (trained in place)."""
+    """One SWAG fit of ``net`` (trained in place): one Gaussian per cycle, mixed."""
     steps = num_batches(loader)
     if steps == 0:
         raise ValueError("fit_swag needs a loader with a length (batches per epoch)")
-    first = round(settings["collect_from"] * settings["epochs"]) * steps
-    every = max(1, steps // settings["per_epoch"])
-    moments = SwagMoments(settings["rank"])
-    opt = _optimizer(net, {**settings, "lr": settings["lr"] if first else settings["swa_lr"]})
+    plan = collection_plan(settings["epochs"], steps, settings)
+    moments = [SwagMoments(settings["rank"]) for _ in range(settings["cycles"])]
+    rates = {True: settings["swa_lr"], False: settings["lr"]}
+    opt = _optimizer(net, {**settings, "lr": rates[plan[0][0]]})
     count = 0
 
     def after_step() -> None:
         nonlocal count
+        cycle = plan[count][1]
+        if cycle >= 0:
+            moments[cycle].collect(flatten(net))
         count += 1
-        if count == first:
+        if count < len(plan):
             for group in opt.param_groups:
-                group["lr"] = settings["swa_lr"]
-        if count > first and (count - first) % every == 0:
-            moments.collect(flatten(net))
+                group["lr"] = rates[plan[count][0]]
 
     start = time.perf_counter()
     history, seen = train_net(
@@ -176,29 +203,34 @@ def _fit_one(net, loader, settings, num_samples, task, progress, k) -> Posterior
         desc=f"swag start {k}" if k else "swag",
         after_step=after_step,
     )
-    if moments.count < 2:
+    fewest = min(m.count for m in moments)
+    if fewest < 2:
         raise ValueError(
-            f"SWAG collected {moments.count} iterate(s): lengthen the run, collect earlier "
-            "(collect_from) or more often (per_epoch)"
+            f"SWAG collected {fewest} iterate(s) in a cycle: lengthen the run, use fewer "
+            "cycles, collect earlier (collect_from) or more often (per_epoch)"
         )
-    half = settings["scale"] / 2
-    factor = moments.deviations() * math.sqrt(half / max(1, len(moments.last) - 1))
-    sampler = FlatGaussianSampler(
-        layout(net),
-        moments.mean,
-        (moments.variance() * half).sqrt(),
-        factor,
-        num_samples,
-    )
-    _load_flat(net, moments.mean)
+    _load_flat(net, moments[-1].mean)
     info: dict[str, Any] = {
         "engine": "swag",
         **settings,
-        "collected": moments.count,
+        "collected": sum(m.count for m in moments),
         "history": history,
         "seconds": time.perf_counter() - start,
     }
-    return wrap(net, task, seen, sampler, info, loader, per_draw_statistics=True)
+    posts = [
+        wrap(net, task, seen, _gaussian(net, m, settings, num_samples), info, loader, True)
+        for m in moments
+    ]
+    return posts[0] if len(posts) == 1 else Posterior.mixture(posts, info)
+
+
+def _gaussian(net, moments: SwagMoments, settings, num_samples) -> FlatGaussianSampler:
+    """SWAG's Gaussian from one cycle's moments."""
+    half = settings["scale"] / 2
+    factor = moments.deviations() * math.sqrt(half / max(1, len(moments.last) - 1))
+    return FlatGaussianSampler(
+        layout(net), moments.mean, (moments.variance() * half).sqrt(), factor, num_samples
+    )
 
 
 def _optimizer(net: nn.Module, settings: dict[str, Any]) -> torch.optim.Optimizer:
