@@ -59,7 +59,7 @@ def test_classifies_and_round_trips(tmp_path, digits):
     assert_same_predictions(post, loaded, x[:20], 4)
 
 
-def test_needs_a_sized_loader():
+def test_needs_a_loader_with_a_length():
     x, y = _logistic(64)
-    with pytest.raises(ValueError, match="sized data set"):
-        bn.fit_ivon(nn.Linear(2, 2), [(x, y)], progress=False)
+    with pytest.raises(ValueError, match="with a length"):
+        bn.fit_ivon(nn.Linear(2, 2), ((x, y) for _ in range(2)), progress=False)

@@ -102,18 +102,3 @@ def test_sync_batchnorm_is_a_normalisation_layer_everywhere():
         stats["1.running_mean"][1] - net[0].bias.detach(),
         2 * (stats["1.running_mean"][0] - net[0].bias.detach()),
     )
-
-
-def test_per_draw_inputs_come_from_the_data_set_or_the_first_batches():
-    """One rule for every engine: a sized data set gives inputs spread through it; a loader
-    without one (a generator) gives its first batches; a network without BatchNorm none."""
-    from bayesnet.nn.normalization import inputs_from_loader
-
-    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
-    x = torch.arange(20.0).reshape(10, 2)
-    data = torch.utils.data.TensorDataset(x, torch.zeros(10))
-    loader = torch.utils.data.DataLoader(data, batch_size=4)
-    assert torch.equal(inputs_from_loader(net, loader, size=3), x[[0, 4, 9]])
-    batches = ((x[i : i + 4], torch.zeros(4)) for i in range(0, 10, 4))
-    assert torch.equal(inputs_from_loader(net, batches, size=6), x[[0, 1, 3, 4, 6, 7]])
-    assert inputs_from_loader(torch.nn.Linear(2, 3), loader) is None

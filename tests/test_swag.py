@@ -147,3 +147,70 @@ def test_refuses_what_it_cannot_do(blobs):
         bn.fit_swag(_tiny(), loader, collect_from=1.0, progress=False)
     with pytest.raises(TypeError):
         bn.fit_swag(_tiny(), loader, 3)  # options are keyword-only
+
+
+@pytest.mark.parametrize("per_epoch", [4, 6])
+def test_collects_per_epoch_iterates_as_asked(blobs, per_epoch):
+    x, y = blobs
+    loader = loader_of(x, y, 12)  # 10 steps an epoch
+    post = bn.fit_swag(_tiny(), loader, epochs=4, per_epoch=per_epoch, progress=False, seed=0)
+    assert post.info["collected"] == 2 * per_epoch  # the last two of four epochs
+
+
+def test_cycles_mix_one_gaussian_per_cycle_of_one_run(blobs, monkeypatch):
+    seen = []
+    collect = SwagMoments.collect
+
+    def spy(self, w):
+        seen.append((id(self), w.clone()))
+        collect(self, w)
+
+    monkeypatch.setattr(SwagMoments, "collect", spy)
+    x, y = blobs
+    post = bn.fit_swag(_tiny(), loader_of(x, y, 20), epochs=4, cycles=2, progress=False, seed=0)
+    # one training (4 epochs of 6 steps): each cycle of 12 steps collects in its second half
+    assert len(post.info["history"]) == 4
+    assert post.info["collected"] == 8 == len(seen)
+    owners = list(dict.fromkeys(owner for owner, _ in seen))
+    assert len(owners) == 2 == len(post.sampler.components)
+    for owner, component in zip(owners, post.sampler.components, strict=True):
+        iterates = torch.stack([w for o, w in seen if o == owner])
+        assert len(iterates) == 4
+        torch.testing.assert_close(component.loc, iterates.mean(0))
+    assert not torch.allclose(post.sampler.components[0].loc, post.sampler.components[1].loc)
+
+
+def test_each_draws_statistics_are_estimated_once_and_kept(blobs, tmp_path, monkeypatch):
+    import bayesnet.posterior as posterior_module
+
+    x, y = blobs
+    post = bn.fit_swag(_tiny(True), loader_of(x, y, 20), epochs=4, starts=2, progress=False)
+    calls = []
+    estimate = posterior_module.statistics_per_draw
+
+    def spy(net, draws, inputs):
+        calls.append(next(iter(draws.values())).shape[0])
+        return estimate(net, draws, inputs)
+
+    monkeypatch.setattr(posterior_module, "statistics_per_draw", spy)
+    first = post.predict(x[:10], num_samples=6)
+    assert calls == [6]
+    torch.testing.assert_close(post.predict(x[:10], num_samples=6), first)
+    assert calls == [6]  # the second prediction reuses the draws and their statistics
+    # the kept statistics are the draws' own, as re-estimating them gives
+    kept = post.cached
+    weights = {k: v for k, v in kept.items() if "running" not in k and "tracked" not in k}
+    again = estimate(post.net, weights, post.normalization)
+    torch.testing.assert_close(again["1.running_mean"], kept["1.running_mean"])
+    torch.testing.assert_close(again["1.running_var"], kept["1.running_var"])
+    torch.testing.assert_close(post.predict(x[:10], draws={**kept, **again}), first)
+    # saved and loaded with the posterior: the loaded one predicts alike, estimating nothing
+    post.save(tmp_path / "swag.pt")
+    loaded = bn.Posterior.load(tmp_path / "swag.pt", bn.Classifier(_tiny(True), 120))
+    torch.testing.assert_close(loaded.predict(x[:10], num_samples=6), first)
+    assert calls == [6]
+    # more draws than kept: only the new ones are estimated; the kept ones stay
+    assert loaded.predict(x[:10], num_samples=9).shape[0] == 9
+    assert calls == [6, 3]
+    for name, value in kept.items():
+        torch.testing.assert_close(loaded.cached[name][:6], value)

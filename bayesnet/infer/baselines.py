@@ -27,14 +27,14 @@ from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_finite
 from .._state import keeps_caller_state, seeded
+from ..data.loaders import takes_data, training_batches
 from ..device import resolve
 from ..models import Classifier, Regressor
 from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
-from ..nn.normalization import inputs_from_loader
 from ..nn.temperature import Temperature
 from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
 from ..run import Run, run_settings
-from .loop import OPTIMIZERS, batches, first_batch, run_epoch
+from .loop import OPTIMIZERS, first_batch, run_epoch
 from .starts import reinitialized
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
@@ -158,21 +158,21 @@ def wrap(
     sampler: Sampler,
     info: dict,
     loader: Iterable,
-    per_draw_statistics: bool = False,
+    normalization: torch.Tensor | None = None,
 ) -> Posterior:
     """``net`` (trained on ``loader``) and its ``sampler`` as a ``Posterior`` of the
     ``task``'s model.
 
-    ``per_draw_statistics``: every draw's BatchNorm statistics are estimated on the
-    loader's training inputs (draws whose weights BatchNorm's running statistics do not
-    belong to); ignored without BatchNorm. A regression model gets the Gaussian noise
+    ``normalization``: training inputs on which every draw's BatchNorm statistics are
+    estimated (``inputs_from_loader``: for draws whose weights BatchNorm's running
+    statistics do not belong to); None keeps the network's. A regression model gets the Gaussian noise
     that maximises the training likelihood around its predictive mean (the root mean
     squared residual, ``info["noise"]``), so it can be scored by likelihood (``to_arviz``,
     LOO) like the Bayesian regressors."""
-    inputs = inputs_from_loader(net, loader) if per_draw_statistics else None
     device = next(net.parameters()).device
     model = Classifier(net, num_data) if task == "classification" else Regressor(net, num_data, 1.0)
-    post = Posterior(model, sampler, info, inputs.to(device) if inputs is not None else None)
+    inputs = normalization.to(device) if normalization is not None else None
+    post = Posterior(model, sampler, info, inputs)
     if task == "regression":
         model.noise = post.info["noise"] = _residual_scale(post, loader)
     return post
@@ -183,7 +183,7 @@ def _residual_scale(post: Posterior, loader: Iterable) -> float:
     """The root mean squared residual of the predictive mean over the training loader."""
     draws = post.sample_params(RESIDUAL_DRAWS)
     total, count = 0.0, 0
-    for x, y in batches(loader):
+    for x, y in training_batches(loader):
         mean = post.forward(x, draws).mean(0)
         total += (mean - y.to(mean)).square().sum().item()
         count += y.numel()
@@ -191,6 +191,7 @@ def _residual_scale(post: Posterior, loader: Iterable) -> float:
 
 
 @run_settings()
+@takes_data
 @keeps_caller_state
 def point_estimate(
     net: nn.Module,
@@ -277,6 +278,7 @@ def temperature_scaled(
 
 
 @run_settings()
+@takes_data
 @keeps_caller_state
 def mc_dropout(
     net: nn.Module,
@@ -309,6 +311,7 @@ def mc_dropout(
 
 
 @run_settings()
+@takes_data
 def deep_ensemble(
     net: nn.Module,
     loader: Iterable,

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from ..data.loaders import training_batches
 from ..models import BayesianModel, Classifier
 from ..posterior import Posterior
-from .loop import batches
 
 __all__ = [
     "CollapseWarning",
@@ -89,7 +89,7 @@ def check_collapse(info: dict[str, Any], null: float, model: BayesianModel) -> b
 def training_null_nll(loader, model: BayesianModel) -> float:
     """``null_nll`` of the labels of the whole training ``loader`` (one pass over it): a
     class-sorted first batch would say nothing about the rest."""
-    targets = torch.cat([y.cpu() for _, y in batches(loader)])
+    targets = torch.cat([y.cpu() for _, y in training_batches(loader)])
     return null_nll(targets, isinstance(model, Classifier))
 
 
@@ -107,7 +107,7 @@ def check_predictive(post: Posterior, loader, null: float, engine: str) -> bool:
     training examples explains less than ``EXPLAINED_MIN`` of the input-free ``null``;
     records ``collapsed``, ``train_predictive_nll`` and ``null_nll`` in ``post.info``."""
     xs, ys, count = [], [], 0
-    for x, y in batches(loader):
+    for x, y in training_batches(loader):
         xs.append(x)
         ys.append(y)
         count += len(x)

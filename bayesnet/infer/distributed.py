@@ -1,5 +1,5 @@
 """Data-parallel SVI on ``torch.distributed``: each process (rank) reads its shard of the
-training set, computes the ELBO's gradient on its minibatch, and the gradients are
+training loader's batches, computes the ELBO's gradient on its minibatch, and the gradients are
 averaged across ranks before every optimizer step.
 
 Why averaging is exact: rank ``r``'s minibatch ELBO scales its log-likelihood by
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
 
-__all__ = ["Ranks", "setup", "broadcast", "shard", "average_gradients"]
+__all__ = ["Ranks", "Shard", "setup", "broadcast", "shard", "average_gradients"]
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,41 @@ def broadcast(module: nn.Module, ranks: Ranks) -> None:
         dist.broadcast(tensor, src=0)
 
 
-def shard(loader: DataLoader, ranks: Ranks, seed: int) -> DataLoader:
-    """The loader's data set split across ranks (``DistributedSampler``: each rank a
-    disjoint shard, reshuffled every epoch by ``set_epoch``), same batch size."""
-    dataset = getattr(loader, "dataset", None)
-    if dataset is None or not hasattr(dataset, "__len__"):
-        raise ValueError("distributed=True needs a DataLoader over a sized data set")
-    sampler = DistributedSampler(dataset, ranks.world, ranks.rank, shuffle=True, seed=seed)
-    return DataLoader(dataset, batch_size=loader.batch_size, sampler=sampler)
+class Shard:
+    """Rank ``r``'s share of a loader: of every ``world`` consecutive batches the loader
+    yields, the ``r``-th (the loader is what it yields: its sampler, ``collate_fn`` and
+    batches apply). One step of all ranks together sees ``world`` consecutive batches, as
+    one process would with ``world`` times the batch. Every rank takes
+    ``len(loader) // world`` batches, so they step alike; the loader must iterate in the same
+    order on every rank (a seeded fit, or a loader with a seeded generator)."""
+
+    def __init__(self, loader: Iterable, ranks: Ranks) -> None:
+        try:
+            batches = len(loader)
+        except TypeError:
+            raise ValueError("distributed=True needs a loader with a length") from None
+        if batches < ranks.world:
+            raise ValueError(f"{batches} batch(es) cannot be shared by {ranks.world} ranks")
+        self.loader, self.ranks, self.steps = loader, ranks, batches // ranks.world
+        # the shuffling generator a checkpoint saves and a resumed run restores
+        self.generator = getattr(loader, "generator", None)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator:
+        taken = 0
+        for i, batch in enumerate(self.loader):
+            if taken == self.steps:
+                return
+            if i % self.ranks.world == self.ranks.rank:
+                taken += 1
+                yield batch
+
+
+def shard(loader: Iterable, ranks: Ranks) -> Shard:
+    """This rank's ``Shard`` of ``loader``."""
+    return Shard(loader, ranks)
 
 
 def average_gradients(params: list[torch.Tensor], ranks: Ranks) -> None:

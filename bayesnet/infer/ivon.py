@@ -20,13 +20,15 @@ import torch
 from torch import nn
 
 from .._state import seeded
+from ..data.loaders import count_examples, takes_data
 from ..device import resolve
+from ..nn.normalization import inputs_from_loader
 from ..posterior import Posterior
 from ..run import Run, run_settings
 from .baselines import train_net, wrap
 from .collapse import check_predictive, training_null_nll
 from .gaussian import FlatGaussianSampler, flatten, layout
-from .loop import first_batch, num_batches
+from .loop import num_batches
 from .starts import network_starts
 
 __all__ = ["fit_ivon", "INSTALL"]
@@ -43,6 +45,7 @@ def _ivon():
 
 
 @run_settings()
+@takes_data
 def fit_ivon(
     net: nn.Module,
     loader: Iterable,
@@ -91,8 +94,13 @@ def fit_ivon(
         "clip_radius": clip_radius,
     }
 
+    num_data = count_examples(loader)  # what one epoch yields, not len(loader.dataset)
+    inputs = inputs_from_loader(net, loader)
+
     def one(member: nn.Module, k: int) -> Posterior:
-        return _fit_one(ivon, member, loader, settings, num_samples, task, progress, k)
+        return _fit_one(
+            ivon, member, loader, settings, num_samples, task, progress, k, num_data, inputs
+        )
 
     post = network_starts(net, one, starts, seed, device, "ivon")
     with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
@@ -100,16 +108,11 @@ def fit_ivon(
     return post
 
 
-def _fit_one(ivon, net, loader, settings, num_samples, task, progress, k) -> Posterior:
-    """One IVON fit of ``net`` (trained in place)."""
+def _fit_one(ivon, net, loader, settings, num_samples, task, progress, k, num_data, inputs):
+    """One IVON fit of ``net`` (trained in place) on ``num_data`` examples an epoch."""
     steps = num_batches(loader)
     if steps == 0:
         raise ValueError("fit_ivon needs a loader with a length (batches per epoch)")
-    first_batch(loader)
-    dataset = getattr(loader, "dataset", None)
-    num_data = len(dataset) if dataset is not None and hasattr(dataset, "__len__") else None
-    if num_data is None:
-        raise ValueError("fit_ivon needs a loader over a sized data set (its effective size)")
     params = [p for p in net.parameters() if p.requires_grad]
     opt = ivon(
         params,
@@ -145,4 +148,4 @@ def _fit_one(ivon, net, loader, settings, num_samples, task, progress, k) -> Pos
         "history": history,
         "seconds": time.perf_counter() - start,
     }
-    return wrap(net, task, seen, sampler, info, loader, per_draw_statistics=True)
+    return wrap(net, task, seen, sampler, info, loader, inputs)

@@ -23,7 +23,7 @@ import copy
 import importlib
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -32,13 +32,14 @@ from torch import nn
 from .._checks import check_choice, check_finite
 from .._compat import laplace_state
 from .._state import keeps_caller_state
+from ..data.loaders import count_examples, takes_data, training_batches
 from ..device import resolve
 from ..models import BayesianModel, Classifier, Regressor
 from ..nn.linearized import Linearized
 from ..posterior import Posterior, Sampler
 from ..run import Run, run_settings
 from .collapse import CollapseWarning, ignores_data, null_nll, predictive_nll
-from .loop import batches, first_batch
+from .loop import first_batch
 
 __all__ = [
     "fit_laplace",
@@ -145,6 +146,7 @@ class LaplaceSampler(Sampler):
 
 
 @run_settings()
+@takes_data
 @keeps_caller_state
 def fit_laplace(
     net: nn.Module | Posterior,
@@ -206,8 +208,7 @@ def fit_laplace(
             f"need num_samples >= 1, noise > 0 and temperature > 0; got {num_samples}, "
             f"{noise}, {temperature}"
         )
-    if getattr(loader, "dataset", None) is None:
-        raise ValueError("fit_laplace needs a DataLoader (laplace-torch reads its dataset's size)")
+    num_data = count_examples(loader)  # what the loader yields, not len(loader.dataset)
     if isinstance(net, Posterior):
         if net.sampler.sample(None):
             raise ValueError("fit_laplace starts from one network: a point estimate, not draws")
@@ -219,9 +220,9 @@ def fit_laplace(
     linearize = predictive == "glm" and subset == "all"
     predictor = Linearized(net) if linearize else net
     model: BayesianModel = (
-        Classifier(predictor, len(loader.dataset))
+        Classifier(predictor, num_data)
         if task == "classification"
-        else Regressor(predictor, len(loader.dataset), noise=noise)
+        else Regressor(predictor, num_data, noise=noise)
     )
     with torch.no_grad():
         model.check_targets(y0.to(device), net(x0[:1].to(device)))
@@ -239,7 +240,7 @@ def fit_laplace(
     start = time.perf_counter()
     fixed = _fix_unsupported(net, options)
     approximation = _build(net, options)
-    approximation.fit(loader, progress_bar=progress)
+    approximation.fit(_Counted(loader, num_data), progress_bar=progress)
     if prior_precision == "marglik":
         with warnings.catch_warnings():  # a notice about its own predictive, which we do not use
             warnings.filterwarnings("ignore", "By default `link_approx`", UserWarning)
@@ -283,6 +284,20 @@ def fit_laplace(
     return post
 
 
+class _Counted:
+    """The caller's loader as laplace-torch reads one: it takes the number of examples from
+    ``len(loader.dataset)``; here it is what iterating the loader counted."""
+
+    def __init__(self, loader: Iterable, num_data: int) -> None:
+        self.loader, self.dataset = loader, range(num_data)
+
+    def __iter__(self) -> Iterator:
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
 def _collapse_cause(
     nll: float, predictive: float, null: float, subset: str, precision: torch.Tensor
 ) -> str | None:
@@ -311,7 +326,7 @@ def _collapse_cause(
 def _training_nll(model: BayesianModel, loader: Iterable, device: torch.device):
     """The network's mean training NLL per example and that of the input-free guess."""
     total, count, targets = 0.0, 0, []
-    for x, y in batches(loader):
+    for x, y in training_batches(loader):
         x, y = x.to(device), y.to(device)
         total -= model.log_likelihood(model.net(x), y).sum().item()
         count += len(x)

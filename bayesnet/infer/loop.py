@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
 import torch
 
-__all__ = ["OPTIMIZERS", "batches", "first_batch", "multi_tensor", "num_batches", "run_epoch"]
+from ..data.loaders import training_batches
+
+__all__ = ["OPTIMIZERS", "first_batch", "multi_tensor", "num_batches", "run_epoch"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -29,14 +31,6 @@ def multi_tensor(optimizer: type[torch.optim.Optimizer]) -> dict[str, bool]:
     return {"foreach": True} if "foreach" in inspect.signature(optimizer).parameters else {}
 
 
-def batches(loader: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The loader's ``(inputs, targets)`` pairs; anything else is refused."""
-    for batch in loader:
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise ValueError("the loader must yield (inputs, targets) pairs")
-        yield batch
-
-
 def first_batch(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
     """The loader's first pair; a ValueError for an empty loader."""
     try:
@@ -44,7 +38,7 @@ def first_batch(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
             raise ValueError("the training loader is empty")
     except TypeError:
         pass
-    for batch in batches(loader):
+    for batch in training_batches(loader):
         return batch
     raise ValueError("the training loader is empty")
 
@@ -78,7 +72,7 @@ def run_epoch(
     evaluates the gradient at a weight draw it restores on exit). Returns the mean of
     ``terms`` over the batches and the number of examples seen."""
     sums, count, examples = None, 0, 0
-    for step, (x, y) in enumerate(batches(loader)):
+    for step, (x, y) in enumerate(training_batches(loader)):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if check is not None:
             check(x, y)

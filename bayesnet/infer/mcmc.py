@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from .._checks import check_choice, check_finite
 from .._state import keeps_caller_state
 from ..checkpoint import check_run_dir
+from ..data.loaders import as_tensors
 from ..device import chain_devices, resolve
 from ..models import BayesianModel
 from ..nn.normalization import normalization_layers
@@ -56,7 +57,7 @@ POTENTIALS = ("auto", "pyro", "functional")
 @keeps_caller_state
 def fit_hmc(
     model: BayesianModel,
-    data: tuple[torch.Tensor, torch.Tensor],
+    data: Any,
     *,
     num_samples: int = 500,
     warmup: int = 300,
@@ -81,7 +82,8 @@ def fit_hmc(
     initial_params: dict[str, torch.Tensor] | None = None,
     run: Run | None = None,
 ) -> Posterior:
-    """Sample the posterior of ``model`` given all of ``data = (x, y)`` with HMC or NUTS.
+    """Sample the posterior of ``model`` given all of ``data`` (an ``(x, y)`` pair, a Dataset or
+    a loader: every example it yields, in one batch) with HMC or NUTS.
 
     - ``kernel="nuts"`` (``max_tree_depth``) or ``"hmc"``: a fixed ``num_steps`` leapfrog
       steps (default 20) or a fixed ``trajectory_length``; ``step_size`` is the starting
@@ -117,7 +119,7 @@ def fit_hmc(
     if not model.weight_sites:
         raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
     warn_fixed_point_layers(model, "fit_hmc")
-    x, y = data
+    x, y = data = as_tensors(data)
     if x.device != y.device:
         raise ValueError(f"inputs are on {x.device} but targets on {y.device}")
     if len(x) != len(y) or len(x) == 0:

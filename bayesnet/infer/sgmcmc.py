@@ -31,13 +31,14 @@ from tqdm.auto import tqdm
 from .._checks import check_choice, check_finite
 from .._state import keeps_caller_state
 from ..checkpoint import check_run_dir, load_safe, rng_state, save_atomic, set_rng_state
+from ..data.loaders import takes_data, training_batches
 from ..device import resolve
 from ..models import BayesianModel
-from ..nn.normalization import normalization_inputs, normalization_layers
+from ..nn.normalization import inputs_from_loader, normalization_layers
 from ..posterior import DrawsSampler, Posterior, architecture, check_architecture
 from ..run import Run, run_settings
 from .logjoint import LogJoint, expressible, warn_fixed_point_layers
-from .loop import batches, first_batch, num_batches
+from .loop import first_batch, num_batches
 
 __all__ = ["fit_sgmcmc", "cyclical_lr", "METHODS", "SCHEDULES"]
 
@@ -66,6 +67,7 @@ def cyclical_lr(lr: float, step: int, steps_per_cycle: int) -> float:
 
 
 @run_settings(supports=("callbacks", "checkpoint_dir", "resume", "overwrite"))
+@takes_data
 @keeps_caller_state
 def fit_sgmcmc(
     model: BayesianModel,
@@ -211,7 +213,7 @@ def fit_sgmcmc(
     bar = tqdm(range(start, epochs), desc=method, disable=not progress, initial=start, total=epochs)
     for epoch in bar:
         started, lps, examples = time.perf_counter(), [], 0
-        for i, (x, y) in enumerate(batches(loader)):
+        for i, (x, y) in enumerate(training_batches(loader)):
             step = epoch * steps_per_epoch + i
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             noisy = sampling(step)
@@ -352,7 +354,6 @@ def _posterior(model, draws, stats, info, loader) -> Posterior:
         k: [v[c * per_chain : (c + 1) * per_chain] for c in range(chains)] for k, v in stats.items()
     }
     sampler = DrawsSampler(stacked, chains, chain_stats)
-    dataset = getattr(loader, "dataset", None)
-    inputs = normalization_inputs(model, dataset) if dataset is not None else None
+    inputs = inputs_from_loader(model, loader)
     device = next(iter(model.point_values().values())).device
     return Posterior(model, sampler, info, inputs.to(device) if inputs is not None else None)

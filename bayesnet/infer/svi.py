@@ -21,6 +21,7 @@ from .._state import keeps_caller_state, seeded
 from ..checkpoint import (
     check_run_dir,
 )
+from ..data.loaders import count_examples, takes_data
 from ..device import resolve
 from ..models import BayesianModel
 from ..nn.normalization import has_normalization
@@ -80,6 +81,7 @@ def linear_warmup(fraction: float) -> Callable[[float], float]:
 
 
 @run_settings(supports=RUN_SETTINGS)
+@takes_data
 @keeps_caller_state
 def fit_svi(
     model: BayesianModel,
@@ -202,7 +204,7 @@ def fit_svi(
         ranks = setup(device)
         model.to(device)
         broadcast(model, ranks)
-        loader = shard(loader, ranks, run.seed or 0)
+        loader = shard(loader, ranks)
         progress = progress and ranks.main
         log = log if ranks.main else None
     model.to(device)
@@ -312,7 +314,7 @@ def _auto_temperature(model, loader, validation, spec, map_epochs, train, normal
         nonlocal base
         if base is None:
             base = copy.deepcopy(model)
-            base.num_data = len(data.dataset)
+            base.num_data = count_examples(data)
             warm_start(base, data, spec, map_epochs, quiet, None, False)
         return train_guide(
             copy.deepcopy(base),

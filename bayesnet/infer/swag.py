@@ -24,7 +24,9 @@ from torch import nn
 
 from .._checks import check_choice
 from .._state import seeded
+from ..data.loaders import takes_data
 from ..device import resolve
+from ..nn.normalization import inputs_from_loader
 from ..posterior import Posterior
 from ..run import Run, run_settings
 from .baselines import train_net, wrap
@@ -77,6 +79,7 @@ class SwagMoments:
 
 
 @run_settings()
+@takes_data
 def fit_swag(
     net: nn.Module,
     loader: Iterable,
@@ -144,8 +147,10 @@ def fit_swag(
         "cycles": cycles,
     }
 
+    inputs = inputs_from_loader(net, loader)  # one pass, shared by every start
+
     def one(member: nn.Module, k: int) -> Posterior:
-        return _fit_one(member, loader, settings, num_samples, task, progress, k)
+        return _fit_one(member, loader, settings, num_samples, task, progress, k, inputs)
 
     post = network_starts(net, one, starts, seed, device, "swag")
     with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
@@ -171,7 +176,7 @@ def collection_plan(epochs: int, steps: int, settings: dict[str, Any]) -> list[t
     return plan
 
 
-def _fit_one(net, loader, settings, num_samples, task, progress, k) -> Posterior:
+def _fit_one(net, loader, settings, num_samples, task, progress, k, inputs) -> Posterior:
     """One SWAG fit of ``net`` (trained in place): one Gaussian per cycle, mixed."""
     steps = num_batches(loader)
     if steps == 0:
@@ -218,7 +223,7 @@ def _fit_one(net, loader, settings, num_samples, task, progress, k) -> Posterior
         "seconds": time.perf_counter() - start,
     }
     posts = [
-        wrap(net, task, seen, _gaussian(net, m, settings, num_samples), info, loader, True)
+        wrap(net, task, seen, _gaussian(net, m, settings, num_samples), info, loader, inputs)
         for m in moments
     ]
     return posts[0] if len(posts) == 1 else Posterior.mixture(posts, info)

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, TensorDataset
 
+from ..data.loaders import materialize
 from ..posterior import Posterior
 from .collapse import predictive_nll
+from .loop import first_batch
 
 __all__ = ["TEMPERATURES", "VALIDATION_DRAWS", "by_validation", "choose_temperature"]
 
@@ -29,18 +31,21 @@ Fit = Callable[[float, DataLoader], Posterior]
 
 
 def split(loader: Iterable, fraction: float) -> tuple[DataLoader, tuple[torch.Tensor, ...]]:
-    """The loader's data set less a random ``fraction`` (from torch's RNG), as a shuffled
-    loader of the same batch size, and that fraction as tensors."""
-    dataset = getattr(loader, "dataset", None)
-    if dataset is None or not hasattr(dataset, "__len__"):
-        raise ValueError("choosing a temperature needs a DataLoader over a sized data set")
+    """What one pass over ``loader`` yields, less a random ``fraction`` (from torch's RNG),
+    as a shuffled loader of the loader's batch size, and that fraction as tensors. The
+    examples are those the loader yields (its sampler, ``collate_fn`` and batches apply),
+    held in memory for the choice."""
     if not 0 < fraction < 1:
         raise ValueError(f"validation must lie in (0, 1), got {fraction}")
-    order = torch.randperm(len(dataset)).tolist()
-    held = max(1, round(fraction * len(dataset)))
-    rest = DataLoader(Subset(dataset, order[held:]), batch_size=loader.batch_size, shuffle=True)
-    validation = next(iter(DataLoader(Subset(dataset, order[:held]), batch_size=held)))
-    return rest, tuple(validation)
+    x, y = materialize(loader)
+    if len(x) < 2:
+        raise ValueError(f"choosing a temperature needs at least 2 examples, got {len(x)}")
+    batch_size = len(first_batch(loader)[0])
+    order = torch.randperm(len(x))
+    held = min(len(x) - 1, max(1, round(fraction * len(x))))
+    rest = order[held:]
+    train = DataLoader(TensorDataset(x[rest], y[rest]), batch_size=batch_size, shuffle=True)
+    return train, (x[order[:held]], y[order[:held]])
 
 
 def choose_temperature(

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from ..data.loaders import sample_inputs
+
 __all__ = [
     "NORMALIZATION",
     "NORMALIZATION_INPUTS",
@@ -89,20 +91,12 @@ def freeze_statistics(net: nn.Module) -> None:
 def inputs_from_loader(
     net: nn.Module, loader: Iterable, size: int = NORMALIZATION_INPUTS
 ) -> torch.Tensor | None:
-    """``normalization_inputs`` from a training loader: from its data set when it has a
-    sized one, else from its first batches of ``(inputs, targets)``; None without BatchNorm."""
-    if not has_normalization(net):
+    """Up to ``size`` inputs drawn uniformly from one pass over the training ``loader`` (what
+    it yields: its ``collate_fn``, sampler and batches apply), on which each draw's
+    statistics are estimated; None when ``net`` has no BatchNorm."""
+    if not normalization_layers(net):
         return None
-    dataset = getattr(loader, "dataset", None)
-    if dataset is None or not hasattr(dataset, "__len__"):
-        inputs, count = [], 0
-        for x, _ in loader:
-            inputs.append(x)
-            count += len(x)
-            if count >= size:
-                break
-        dataset = torch.cat(inputs)
-    return normalization_inputs(net, dataset, size)
+    return sample_inputs(loader, size)
 
 
 @torch.no_grad()
