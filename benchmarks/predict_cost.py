@@ -59,7 +59,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     print(machine(torch.device("cpu")))
-    print(f"| data | arch | S | {args.draws} forward passes (s) | first predict / floor | later predict / floor |")
+    print(
+        f"| data | arch | S | {args.draws} forward passes (s) | first predict / floor | later predict / floor |"
+    )
     print("|---|---|---|---|---|---|")
     for arch in args.archs:
         r = ratios(args.data, arch, args.draws, args.epochs, args.repeats)
