@@ -6,14 +6,48 @@ import numpy as np
 import pytest
 import torch
 
+from bayesnet.evaluate import compare
 from bayesnet.evaluate.conformal import (
     SET_SCORES,
     Conformal,
+    SmallCalibrationWarning,
     calibrate,
     class_scores,
     credible_sets,
     label_scores,
 )
+from bayesnet.evaluate.summary import Summary
+
+
+def _fixed_classifier(probs):
+    """A prefit scikit-learn classifier whose probabilities are given, indexed by X[:, 0]."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class Fixed(ClassifierMixin, BaseEstimator):
+        def __init__(self, probs=None):
+            self.probs = probs
+
+        def fit(self, x, y):
+            self.classes_ = np.arange(self.probs.shape[1])
+            return self
+
+        def predict_proba(self, x):
+            return self.probs[x[:, 0].astype(int)]
+
+        def predict(self, x):
+            return self.predict_proba(x).argmax(1)
+
+    return Fixed(probs)
+
+
+class _Fixed:
+    """A predictive of given probabilities for ``compare`` (inputs are ignored)."""
+
+    def __init__(self, probs):
+        self.probs = probs.float()
+
+    def predict(self, x, num_samples=None, **_):
+        return self.probs[None, : len(x)]
 
 
 def _calibrated(n, c=6, seed=0):
@@ -94,27 +128,9 @@ def test_credible_sets_are_the_smallest_holding_the_mass():
 
 def test_lac_and_aps_sets_equal_mapies():
     mapie = pytest.importorskip("mapie.classification")
-    from sklearn.base import BaseEstimator, ClassifierMixin
-
-    class Fixed(ClassifierMixin, BaseEstimator):
-        """A prefit classifier whose probabilities are given, indexed by X[:, 0]."""
-
-        def __init__(self, probs=None):
-            self.probs = probs
-
-        def fit(self, x, y):
-            self.classes_ = np.arange(self.probs.shape[1])
-            return self
-
-        def predict_proba(self, x):
-            return self.probs[x[:, 0].astype(int)]
-
-        def predict(self, x):
-            return self.predict_proba(x).argmax(1)
-
     p, y = _calibrated(500)
     x = np.arange(500)[:, None]
-    estimator = Fixed(p.numpy()).fit(x, y.numpy())
+    estimator = _fixed_classifier(p.numpy()).fit(x, y.numpy())
     u = torch.tensor(np.random.RandomState(0).uniform(size=300))  # MAPIE's draws
     for score in ("lac", "aps"):
         reference = mapie.SplitConformalClassifier(
@@ -125,3 +141,76 @@ def test_lac_and_aps_sets_equal_mapies():
         _, expected = reference.predict_set(x[300:], conformity_score_params=params)
         ours = Conformal.fit(p[:300], y[:300], 0.1, (score,), u=u).sets(p[300:], score)
         assert (ours.numpy() == expected[:, :, 0]).all(), score
+
+
+def _saturated(n, wrong=0.3, c=5, seed=0):
+    """One-hot predictions, a ``wrong`` fraction of them on another class than the label:
+    every probability ties at 0 or 1."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(c, (n,), generator=g)
+    guess = torch.where(torch.rand(n, generator=g) < wrong, (y + 1) % c, y)
+    return torch.nn.functional.one_hot(guess, c).double(), y
+
+
+def _tied(n, c=5, seed=0):
+    """A predictive whose probabilities take few values (many ties), labels drawn from it."""
+    g = torch.Generator().manual_seed(seed)
+    levels = torch.tensor([0.4, 0.3, 0.3, 0.0, 0.0], dtype=torch.float64)
+    p = torch.stack([levels[torch.randperm(c, generator=g)] for _ in range(n)])
+    return p, torch.multinomial(p, 1, generator=g).squeeze(1)
+
+
+@pytest.mark.parametrize("make", [_saturated, _tied])
+@pytest.mark.parametrize("score", SET_SCORES)
+def test_tied_and_saturated_predictives_keep_their_coverage(make, score):
+    """The issue's case: with one-hot probabilities (30% wrong) APS covered 0.695 and RAPS
+    0.845 at a 0.9 target; every score must cover at least 1 - alpha over exchangeable
+    splits."""
+    alpha, n, trials = 0.1, 99, 200
+    covered = []
+    torch.manual_seed(0)
+    for t in range(trials):
+        p, y = make(n + 200, seed=t)
+        sets = Conformal.fit(p[:n], y[:n], alpha, (score,)).sets(p[n:], score)
+        covered.append(sets.gather(-1, y[n:, None]).double().mean().item())
+    error = 3 * np.std(covered) / np.sqrt(trials)
+    assert np.mean(covered) >= 1 - alpha - error
+
+
+def test_aps_sets_on_a_saturated_predictive_contain_mapies_and_cover():
+    """MAPIE 1.6 breaks ties by position: on one-hot probabilities its APS sets hold one
+    class and cover about 0.7 at a 0.9 target. Ours hold every class whose more probable
+    classes are within the threshold (ties alike): never smaller than MAPIE's, and they
+    cover."""
+    mapie = pytest.importorskip("mapie.classification")
+    p, y = _saturated(4000)
+    x = np.arange(4000)[:, None]
+    estimator = _fixed_classifier(p.numpy()).fit(x, y.numpy())
+    reference = mapie.SplitConformalClassifier(
+        estimator, confidence_level=0.9, conformity_score="aps", prefit=True, random_state=0
+    )
+    reference.conformalize(x[:2000], y[:2000].numpy())
+    _, theirs = reference.predict_set(
+        x[2000:], conformity_score_params={"include_last_label": True}
+    )
+    ours = Conformal.fit(p[:2000], y[:2000], 0.1, ("aps",)).sets(p[2000:], "aps").numpy()
+    assert (ours >= theirs[:, :, 0]).all()
+    assert ours[np.arange(2000), y[2000:].numpy()].mean() >= 0.9
+
+
+def test_calibration_refuses_what_it_cannot_calibrate_on():
+    p, y = _calibrated(50)
+    with pytest.raises(ValueError, match="one label per prediction"):
+        Conformal.fit(p, y[:40])
+    with pytest.raises(ValueError, match=r"lie in 0\.\.5"):
+        Conformal.fit(p, torch.where(y == 0, 6, y))
+    with pytest.raises(ValueError, match="empty"):
+        Conformal.fit(p[:0], y[:0])
+    with pytest.warns(SmallCalibrationWarning, match="too few for alpha = 0.05"):
+        conformal = Conformal.fit(p[:10], y[:10], alpha=0.05)
+    assert conformal.sets(p, "lac").all()
+    for alpha in (-0.5, 0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="alpha"):
+            Summary(alpha=alpha)
+        with pytest.raises(ValueError, match="alpha"):
+            compare({"p": _Fixed(p)}, test=(torch.zeros(50, 1), y), alpha=alpha)

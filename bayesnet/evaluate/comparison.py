@@ -11,6 +11,7 @@ row per method and condition, plus the summaries the figures are drawn from.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -19,7 +20,7 @@ import torch
 from ..data.streams import Source, batches, head
 from . import metrics
 from .attacks import ATTACKS
-from .conformal import SET_SCORES, Conformal
+from .conformal import SET_SCORES, Conformal, check_alpha
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .report import IN_DIST, SECTIONS, Report
 from .shift import SHIFTS
@@ -36,7 +37,10 @@ ShiftSpec = Sequence[float] | tuple[Callable[[torch.Tensor, float], torch.Tensor
 
 
 def _shift_specs(shifts: dict[str, ShiftSpec] | None) -> dict[str, tuple[Callable, list[float]]]:
-    """``{name: severities}`` for a known shift or ``{name: (fn, severities)}``."""
+    """``{name: severities}`` for a known shift or ``{name: (fn, severities)}``; each as
+    ``change(x, batch_index, severity)`` (a shift ``fn(x, severity, batch)`` that takes a
+    third argument is given the batch's index: its randomness seeded per batch, the same for
+    every method)."""
     specs = {}
     for name, spec in (shifts or {}).items():
         if isinstance(spec, tuple) and len(spec) == 2 and callable(spec[0]):
@@ -49,8 +53,19 @@ def _shift_specs(shifts: dict[str, ShiftSpec] | None) -> dict[str, tuple[Callabl
             )
         if len(severities) == 0:
             raise ValueError(f"shift {name!r} has an empty severity list")
-        specs[name] = (fn, [float(s) for s in severities])
+        specs[name] = (_by_batch(fn), [float(s) for s in severities])
     return specs
+
+
+def _by_batch(fn: Callable) -> Callable[[torch.Tensor, int, float], torch.Tensor]:
+    """``fn(x, severity[, batch])`` as ``change(x, batch, severity)``."""
+    try:
+        takes_batch = len(inspect.signature(fn).parameters) >= 3
+    except (TypeError, ValueError):  # a builtin without a signature
+        takes_batch = False
+    if takes_batch:
+        return lambda x, i, s: fn(x, s, i)
+    return lambda x, i, s: fn(x, s)
 
 
 def _attack_specs(attacks: dict[str, Sequence[float]] | None) -> dict[str, list[float]]:
@@ -209,6 +224,7 @@ def compare(
     unknown = sorted(set(corruptions or ()) - set(CORRUPTIONS))
     if unknown:
         raise ValueError(f"unknown corruptions {unknown}; choose from {sorted(CORRUPTIONS)}")
+    check_alpha(alpha)
     shift_specs, attack_specs = _shift_specs(shifts), _attack_specs(attacks)
     x_attack, y_attack = head(test, attack_size) if attack_specs else (None, None)
     rows: list[dict[str, Any]] = []
@@ -238,7 +254,7 @@ def compare(
             rows.append({**row, **_sets(s_out)})
         for name, (fn, levels) in shift_specs.items():
             for severity in levels:
-                shifted = stream.summarize(test, lambda x, i, fn=fn, s=severity: fn(x, s))
+                shifted = stream.summarize(test, lambda x, i, fn=fn, s=severity: fn(x, i, s))
                 row = {"method": method, "kind": "shift", "condition": name, "severity": severity}
                 rows.append({**row, **_quality(shifted), **_uncertainty(shifted), **_sets(shifted)})
         rows += _corruption_rows(method, stream, test, corruptions or (), severities)

@@ -88,16 +88,23 @@ def defocus_blur(x, severity, g):
 
 
 def motion_blur(x, severity, g):
-    length = max(2, round(_level((3, 5, 7, 9, 11), severity) * _scale(x)))
+    """A one-sided streak of ``length`` pixels at a random angle, as a moving camera leaves,
+    its points spread over their four nearest pixels (so the blur grows with the length
+    even below a pixel). On images under 16 pixels a side the streak shrinks with the
+    image: CIFAR's 11 pixels would cross an 8-pixel image, and a longer streak would then
+    change it less."""
+    side = min(x.shape[-2:])
+    length = _level((3, 5, 7, 9, 11), severity) * _scale(x) * min(1.0, side / 16)
     angle = float(torch.rand((), generator=g)) * math.pi
-    size = 2 * (length // 2) + 1
-    t = torch.linspace(0, length - 1, 4 * length, dtype=torch.float64)
-    kernel = torch.zeros(size, size, dtype=torch.float64)
-    # a one-sided streak, as a moving camera leaves
-    cols = (size // 2 + t * math.cos(angle)).round().long().clamp(0, size - 1)
-    rows = (size // 2 - t * math.sin(angle)).round().long().clamp(0, size - 1)
-    kernel.index_put_((rows, cols), torch.ones_like(t), accumulate=True)
-    return _conv(x, kernel / kernel.sum())
+    size = 2 * math.ceil(length) + 1
+    t = torch.linspace(0, length, 8 * size, dtype=torch.float64)
+    kernel = torch.zeros(size + 1, size + 1, dtype=torch.float64)
+    cols, rows = size // 2 + t * math.cos(angle), size // 2 - t * math.sin(angle)
+    c0, r0 = cols.floor(), rows.floor()
+    for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        weight = (1 - (rows - r0 - dr).abs()) * (1 - (cols - c0 - dc).abs())
+        kernel.index_put_(((r0 + dr).long(), (c0 + dc).long()), weight, accumulate=True)
+    return _conv(x, kernel[:size, :size] / kernel[:size, :size].sum())
 
 
 def zoom_blur(x, severity, g):
@@ -144,13 +151,23 @@ def brightness(x, severity, g):
     return x + _level((0.05, 0.1, 0.15, 0.2, 0.3), severity)
 
 
+def _blocks_of(n: int, size: float, like: torch.Tensor) -> torch.Tensor:
+    """``[n, blocks]``: which block of ``size`` pixels each of ``n`` pixels falls in."""
+    index = (torch.arange(n, dtype=torch.float64) / size).floor().long()
+    return F.one_hot(index).to(like)
+
+
 def pixelate(x, severity, g):
-    """Box-downsampled to a fraction ``c`` of the size and enlarged back (nearest); the
-    fractions are coarser than CIFAR-10-C's 0.95-0.65, which leave 28-pixel digits whole."""
-    c = _level((0.8, 0.65, 0.5, 0.4, 0.3), severity)
-    h, w = x.shape[-2:]
-    small = F.interpolate(x, size=(max(1, round(h * c)), max(1, round(w * c))), mode="area")
-    return F.interpolate(small, size=(h, w), mode="nearest")
+    """The image at a fraction ``c`` of its resolution: each pixel takes the mean of its
+    block, pixel ``i`` in block ``floor(i c)`` along each side (blocks of ``1 / c`` pixels
+    on average; resampling down and up at a non-integer factor misaligns the two grids, so
+    a coarser level could change the image less). The fractions are coarser than
+    CIFAR-10-C's 0.95-0.65, which leave 28-pixel digits whole."""
+    size = 1 / _level((0.8, 0.65, 0.5, 0.4, 0.3), severity)
+    rows, cols = (_blocks_of(n, size, x) for n in x.shape[-2:])
+    means = torch.einsum("hb,nchw,wd->ncbd", rows, x, cols)
+    means = means / torch.outer(rows.sum(0), cols.sum(0))
+    return torch.einsum("hb,ncbd,wd->nchw", rows, means, cols)
 
 
 def jpeg_compression(x, severity, g):
@@ -206,14 +223,28 @@ FAMILIES = {
 
 
 def corrupt(x: torch.Tensor, name: str, severity: int, seed: int = 0) -> torch.Tensor:
-    """``x`` under corruption ``name`` at ``severity`` (0: unchanged, 1-5), clipped to
-    ``[0, 1]``; random corruptions draw from a generator seeded with ``seed``."""
+    """``x`` under corruption ``name`` at ``severity`` (0: unchanged, 1-5; a whole number),
+    clipped to ``[0, 1]``; random corruptions draw from a generator seeded with ``seed``.
+    ``x`` must hold images with values in ``[0, 1]`` (standardised inputs would be swamped
+    by the clipping: corrupt before standardising)."""
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r}; choose from {sorted(CORRUPTIONS)}")
+    if (
+        isinstance(severity, bool)
+        or not isinstance(severity, (int, float))
+        or severity != int(severity)
+    ):
+        raise ValueError(f"severity must be a whole number 0-5, got {severity!r}")
+    severity = int(severity)
     if severity not in (0, *SEVERITIES):
         raise ValueError(f"severity must be 0-5, got {severity!r}")
     if x.dim() != 4:
         raise ValueError(f"corruptions expect images [N, C, H, W], got {tuple(x.shape)}")
+    if len(x) and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"corruptions expect images with values in [0, 1], got {x.min().item():.3g} to "
+            f"{x.max().item():.3g}: corrupt the images before standardising them"
+        )
     if severity == 0:
         return x.clone()
     generator = torch.Generator().manual_seed(seed)

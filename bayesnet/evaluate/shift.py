@@ -117,11 +117,13 @@ def natural_patches(x: torch.Tensor, seed: int = 0, zoom: int = 2) -> torch.Tens
 
 
 def corruption(name: str) -> Shift:
-    """A common corruption (``corruptions.CORRUPTIONS``) as a shift ``fn(x, severity)``,
-    severities 0-5, for ``compare(shifts={"fog": (corruption("fog"), [0, 1, 3, 5])})``."""
+    """A common corruption (``corruptions.CORRUPTIONS``) as a shift ``fn(x, severity,
+    batch)``, severities 0-5, for ``compare(shifts={"fog": (corruption("fog"), [0, 1, 3,
+    5])})``: each batch of a data set is corrupted with its own seed (its index), the same
+    for every method."""
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r}; choose from {sorted(CORRUPTIONS)}")
-    return lambda x, severity: corrupt(x, name, int(severity))
+    return lambda x, severity, batch=0: corrupt(x, name, severity, seed=batch)
 
 
 SHIFTS: dict[str, tuple[Shift, tuple[float, ...]]] = {

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from . import metrics
-from .conformal import Conformal, credible_sets, set_stats
+from .conformal import Conformal, check_alpha, credible_sets, set_stats
 
 __all__ = ["Summary", "summarize"]
 
@@ -39,7 +39,7 @@ class Summary:
         self, bins: int = 15, alpha: float = 0.1, conformal: Conformal | None = None
     ) -> None:
         self.bins, self.conformal = bins, conformal
-        self.alpha = conformal.alpha if conformal is not None else alpha
+        self.alpha = conformal.alpha if conformal is not None else check_alpha(alpha)
         self.draws: int | None = None
         self.num_classes: int | None = None
         self._parts: dict[str, list[torch.Tensor]] = {}
