@@ -33,3 +33,9 @@ def check_choice(value: str, choices, what: str) -> str:
     if value not in choices:
         raise ValueError(f"unknown {what} {value!r}; choose one of {sorted(choices)}")
     return value
+
+
+def check_draws(num_samples: int) -> None:
+    """A number of draws a posterior predicts with by default: a positive int."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")

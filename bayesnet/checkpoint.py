@@ -65,11 +65,19 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> Path:
             torch.save(envelope, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is not what open() would give
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_safe(
@@ -83,7 +91,10 @@ def load_safe(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    payload = _read(path, path.read_bytes(), map_location)
+    raw = path.read_bytes()
+    # the envelope's bytes are read on the CPU whatever the caller asks: its payload is
+    # turned back into bytes, and only the payload's tensors go to ``map_location``
+    payload = _read(path, raw, "cpu")
     if isinstance(payload, dict) and payload.get("format") == ENVELOPE:
         data = payload.get("payload")
         if not isinstance(data, torch.Tensor) or data.dtype != torch.uint8:
@@ -95,12 +106,15 @@ def load_safe(
                 "them (a changed or corrupted file); it is not loaded"
             )
         payload = _read(path, data, map_location)
-    elif format is not None:
-        warnings.warn(
-            f"{path} was written without a checksum (by an earlier bayesnet): it loads, but "
-            "cannot be verified; save it again to add one",
-            stacklevel=3,
-        )
+    else:
+        if map_location is not None:
+            payload = _read(path, raw, map_location)
+        if format is not None:
+            warnings.warn(
+                f"{path} was written without a checksum (by an earlier bayesnet): it loads, "
+                "but cannot be verified; save it again to add one",
+                stacklevel=3,
+            )
     if format is None:
         return payload
     if not isinstance(payload, dict):

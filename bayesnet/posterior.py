@@ -24,7 +24,7 @@ from torch.func import functional_call, vmap
 from ._checks import check_choice, check_finite
 from .checkpoint import CheckpointError, load_safe, load_state, save_atomic
 from .data.streams import unpack
-from .models import BayesianModel
+from .models import BayesianModel, Regressor
 from .nn.convert import bayesian_layers
 from .nn.layers import BayesianLayer
 from .nn.normalization import statistic_names, statistics_per_draw
@@ -456,7 +456,9 @@ class Posterior:
 
     @classmethod
     def load(cls, path: str | Path, model: BayesianModel, map_location=None) -> Posterior:
-        """Rebuild a saved posterior on ``model`` (which must have the same architecture)."""
+        """Rebuild a saved posterior on ``model`` (which must have the same architecture).
+        A regression posterior whose noise was fitted with it (``info["noise"]``: SWAG,
+        IVON, the baselines) gets that noise back, whatever ``model`` was built with."""
         payload = load_safe(
             path,
             map_location=map_location,
@@ -479,6 +481,9 @@ class Posterior:
             raise CheckpointError(
                 f"{path}: its {kind} sampler state cannot be read ({type(err).__name__}: {err})"
             ) from err
+        noise = payload["info"].get("noise") if isinstance(payload["info"], dict) else None
+        if isinstance(model, Regressor) and isinstance(noise, float):
+            model.noise = noise
         cached = payload.get("cached") or {}
         if not isinstance(cached, dict) or not all(
             isinstance(v, torch.Tensor) and v.dim() and len(v) == _count(cached)

@@ -163,12 +163,17 @@ def test_temperature_scaling_keeps_per_draw_batchnorm_statistics(digits):
         lambda net, loader: bn.fit_swag(
             net, loader, epochs=40, lr=1e-2, task="regression", progress=False, seed=0
         ),
+        lambda net, loader: bn.fit_ivon(
+            net, loader, epochs=40, lr=0.05, task="regression", progress=False, seed=0
+        ),
     ],
-    ids=["point_estimate", "deep_ensemble", "swag"],
+    ids=["point_estimate", "deep_ensemble", "swag", "ivon"],
 )
-def test_regression_baselines_are_scored_by_likelihood(fit):
+def test_regression_baselines_are_scored_by_likelihood(fit, tmp_path):
     """A regression baseline carried no noise: ``to_arviz(x, y)`` raised. It gets the
-    noise that maximises the training likelihood around its predictive mean."""
+    noise that maximises the training likelihood around its predictive mean, and keeps it
+    through save and load (it was lost: the loaded NLL changed, and a model built with the
+    default learned noise refused the file)."""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(256, 1, generator=g) * 4 - 2
     y = 1.5 * x + 0.5 * torch.randn(256, 1, generator=g)
@@ -177,3 +182,14 @@ def test_regression_baselines_are_scored_by_likelihood(fit):
     assert post.info["noise"] == post.model.noise
     idata = post.to_arviz(x[:50], y[:50], num_samples=4)
     assert "log_likelihood" in idata.groups()
+    post.save(tmp_path / "post.pt")
+    for noise in ("learned", 1.0):
+        loaded = bn.Posterior.load(
+            tmp_path / "post.pt", bn.Regressor(torch.nn.Linear(1, 1), 256, noise=noise)
+        )
+        assert loaded.model.noise == post.model.noise
+        torch.manual_seed(2)
+        again = loaded.to_arviz(x[:50], y[:50], num_samples=4).log_likelihood["obs"]
+        torch.manual_seed(2)
+        expected = post.to_arviz(x[:50], y[:50], num_samples=4).log_likelihood["obs"]
+        assert (again == expected).all()

@@ -281,3 +281,44 @@ def test_bayesnet_keeps_pyros_global_settings_and_parameter_store(digits):
     user(torch.zeros(1, 2))
     assert set(pyro.get_param_store().keys()) == {"weight", "bias"}
     pyro.clear_param_store()
+
+
+def test_a_saved_file_is_read_on_the_cpu_and_its_payload_moved_where_asked(tmp_path):
+    """The envelope was read with the caller's map_location: its bytes landed there and
+    ``.numpy()`` failed (reproduced with "meta", as "cuda" on a GPU machine)."""
+    path = save_atomic({"format": "x/1", "w": torch.ones(3)}, tmp_path / "f.pt")
+    payload = load_safe(path, map_location="meta", format="x/1", keys=("w",))
+    assert payload["w"].device.type == "meta" and payload["w"].shape == (3,)
+    assert load_safe(path, map_location="cpu", format="x/1")["w"].sum() == 3
+
+
+def test_a_saved_file_gets_the_mode_the_umask_gives(tmp_path):
+    """mkstemp's files are 0600; a saved posterior is as readable as any file the process
+    writes (0644 under the usual umask)."""
+    mask = os.umask(0o022)
+    try:
+        path = save_atomic({"format": "x/1"}, tmp_path / "f.pt")
+        assert path.stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        path = save_atomic({"format": "x/1"}, tmp_path / "g.pt")
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(mask)
+
+
+@pytest.mark.parametrize("fit", [bn.fit_swag, bn.fit_ivon, bn.fit])
+def test_a_posterior_that_would_predict_with_no_draws_is_refused_before_training(
+    fit, monkeypatch
+):
+    """``num_samples=0`` trained, then ``predict`` failed with a raw RuntimeError."""
+    import bayesnet.infer.ivon as ivon
+    import bayesnet.infer.swag as swag
+
+    def train_net(*args, **kwargs):
+        raise AssertionError("trained before checking its options")
+
+    for module in (swag, ivon):
+        monkeypatch.setattr(module, "train_net", train_net)
+    x, y = torch.randn(32, 4), torch.arange(32) % 2
+    with pytest.raises(ValueError, match="num_samples must be a positive int"):
+        fit(nn.Linear(4, 2), (x, y), num_samples=0, progress=False)

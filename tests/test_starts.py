@@ -228,3 +228,62 @@ def test_multi_start_wraps_any_engine_into_a_mixture_that_saves_loads_and_export
     idata = loaded.to_arviz(x[:20], y[:20], num_samples=6)
     assert idata.posterior.sizes["chain"] == 3 and idata.posterior.sizes["draw"] == per_chain
     assert idata.log_likelihood["obs"].shape == (3, per_chain, 20)
+
+
+class _Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        tokens = x.reshape(len(x), 2, 8)
+        return self.head(self.attention(tokens, tokens, tokens)[0].mean(1))
+
+
+class _Scaled(nn.Module):
+    """A bare parameter beside a layer: nothing resets it."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(16, 3)
+        self.scale = nn.Parameter(torch.ones(3))
+
+    def forward(self, x):
+        return self.layer(x) * self.scale
+
+
+def test_every_start_draws_every_parameter_afresh_or_the_network_is_refused():
+    """The issue's case: MultiheadAttention (torch resets it with _reset_parameters) kept
+    start 0's weights in every start; a bare nn.Parameter did too, silently."""
+    net = _Attention()
+    fresh = bn.infer.starts.reinitialized(net)
+    for (name, before), after in zip(net.named_parameters(), fresh.parameters(), strict=True):
+        if "bias" not in name:  # torch starts attention's biases at zero
+            assert not torch.equal(before, after), name
+    x, y = torch.randn(40, 16), torch.arange(40) % 3
+    post = bn.fit_swag(net, (x, y), epochs=4, starts=2, progress=False, seed=0)
+    first, second = (c.loc for c in post.sampler.components)
+    assert not torch.allclose(first, second)
+    with pytest.raises(ValueError, match=r"scale|the network.*\(_Scaled\).*reset_parameters"):
+        bn.infer.starts.reinitialized(_Scaled())
+    with pytest.raises(ValueError, match="_Scaled"):
+        bn.baselines.deep_ensemble(_Scaled(), (x, y), members=2, epochs=1, progress=False)
+
+
+def test_mixture_draws_spread_over_the_components_in_proportion():
+    """The issue's case: with fewer draws than components the first components took them
+    all (two draws of three starts never used the third); with S not a multiple of K the
+    first ones got more."""
+    components = [DrawsSampler({"w": torch.full((6, 1), float(k))}) for k in range(3)]
+    mixture = MixtureSampler(components, [{}, {}, {}])
+    torch.manual_seed(0)
+    counts = torch.zeros(3)
+    for _ in range(600):
+        drawn = mixture.sample(2)["w"].flatten().long()
+        assert len(drawn.unique()) == 2  # two draws: two components
+        counts += torch.bincount(drawn, minlength=3)
+    assert (counts / counts.sum() - 1 / 3).abs().max() < 0.03
+    for num in (4, 5, 7):
+        sizes = torch.bincount(mixture.sample(num)["w"].flatten().long(), minlength=3)
+        assert sizes.sum() == num and sizes.max() - sizes.min() <= 1

@@ -117,7 +117,8 @@ def check_predictive(post: Posterior, loader, null: float, engine: str) -> bool:
     x = torch.cat(xs)[:CHECK_EXAMPLES].to(device)
     y = torch.cat(ys)[:CHECK_EXAMPLES].to(device)
     statistics = None if post.normalization is None else post.normalization[:CHECK_EXAMPLES]
-    nll = predictive_nll(Posterior(post.model, post.sampler, {}, statistics), x, y, CHECK_DRAWS)
+    draws = max(CHECK_DRAWS, len(getattr(post.sampler, "components", ())))  # every start
+    nll = predictive_nll(Posterior(post.model, post.sampler, {}, statistics), x, y, draws)
     collapsed = ignores_data(nll, null)
     post.info.update(collapsed=collapsed, train_predictive_nll=nll, null_nll=null)
     if collapsed:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import check_draws
 from .._state import seeded
 from ..data.loaders import count_examples, takes_data
 from ..device import resolve
@@ -83,6 +84,7 @@ def fit_ivon(
     ivon = _ivon()
     if epochs < 1 or not temperature > 0:
         raise ValueError(f"need epochs >= 1 and temperature > 0; got {epochs}, {temperature}")
+    check_draws(num_samples)
     device = resolve(device)
     settings = {
         "epochs": epochs,

@@ -23,11 +23,24 @@ __all__ = ["multi_start", "network_starts", "reinitialized"]
 
 def reinitialized(net: nn.Module) -> nn.Module:
     """A copy of ``net`` with fresh initial weights, drawn as torch's layers draw theirs
-    (``reset_parameters`` of every module that has one, from the global RNG)."""
+    (``reset_parameters`` of every module that has one, from the global RNG; torch's
+    ``MultiheadAttention`` names its own ``_reset_parameters``). A module that holds
+    parameters of its own and has no way to reset them would keep the first start's values
+    in every start: it is refused with a ``ValueError`` that names it."""
     net = copy.deepcopy(net)
-    for module in net.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
+    for path, module in net.named_modules():
+        reset = getattr(module, "reset_parameters", None)
+        if reset is None and isinstance(module, nn.MultiheadAttention):
+            reset = module._reset_parameters  # torch's one layer without the public name
+        if reset is not None:
+            reset()
+        elif any(True for _ in module.parameters(recurse=False)):
+            raise ValueError(
+                f"cannot draw fresh initial weights for {path or 'the network'} "
+                f"({type(module).__name__}): it holds parameters and has no "
+                "reset_parameters(); give it one (independent starts need it), or fit one "
+                "start (starts=1)"
+            )
     return net
 
 

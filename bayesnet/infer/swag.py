@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_choice
+from .._checks import check_choice, check_draws
 from .._state import seeded
 from ..data.loaders import takes_data
 from ..device import resolve
@@ -133,6 +133,7 @@ def fit_swag(
             "need epochs >= 1, per_epoch >= 1, 0 <= collect_from < 1, scale >= 0 and "
             f"cycles >= 1; got {epochs}, {per_epoch}, {collect_from}, {scale}, {cycles}"
         )
+    check_draws(num_samples)
     device = resolve(device)
     settings = {
         "epochs": epochs,
