@@ -10,6 +10,7 @@ to draw a random subset of ``num_data`` (``subsample_size``), which would cost a
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 
 import pyro
@@ -226,6 +227,21 @@ class Classifier(BayesianModel):
 
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
         check_labels(y, output.shape[1])
+        self.width = output.shape[1]
+
+    def check_width(self, largest: int, fit: str = "the fit") -> None:
+        """Warn when the network has more outputs than the training labels have classes
+        (``largest`` + 1): the extra classes are only ever pushed down, and their
+        probability mass is spent on classes that do not exist."""
+        width = getattr(self, "width", None)
+        if width is not None and width > largest + 1:
+            warnings.warn(
+                f"{fit}: the network has {width} outputs but the training labels run "
+                f"0..{largest} ({largest + 1} classes): build it with num_classes="
+                f"{largest + 1}, or ignore this if those classes exist but are absent here",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def link(self, output):
         return output.softmax(dim=1)

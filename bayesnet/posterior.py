@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from pyro import poutine
 from torch import nn
@@ -399,18 +400,56 @@ class Posterior:
         to ``x`` (attacks use them); ``predict`` runs it without autograd."""
         check_choice(strategy, STRATEGIES, "predict strategy")
         device = self.device
-        x = torch.as_tensor(x).to(device)
-        if x.shape[0] == 0:
-            raise ValueError("predict got an empty input batch")
-        check_finite(x)
         net = self.net  # synced once per call: _forward runs on this one
+        x = self._inputs(x, net).to(device)
         self._check_draws(draws)
         params = {k: v.to(device) for k, v in draws.items() if k in self._names}
         if strategy == "auto":
             strategy = "vmap" if device.type == "cuda" else "loop"
         fn = self.model.link if link else _identity
         chunks = x.split(batch_size or x.shape[0])
-        return torch.cat([_forward(net, params, xb, strategy, fn) for xb in chunks], dim=1)
+        try:
+            return torch.cat([_forward(net, params, xb, strategy, fn) for xb in chunks], dim=1)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as err:  # what the network could not take, in torch's words
+            raise ValueError(
+                f"the network cannot take inputs of shape {tuple(x.shape)} ({x.dtype}): "
+                f"{str(err).splitlines()[0]}"
+            ) from err
+
+    def _inputs(self, x: Any, net: nn.Module) -> torch.Tensor:
+        """``x`` as the network takes it (NumPy arrays as tensors, float64 as the network's
+        float dtype), or an error that names what was expected and the fix."""
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        if not isinstance(x, torch.Tensor):
+            if isinstance(x, Iterable) and not isinstance(x, (list, tuple)):
+                raise TypeError(
+                    f"predict takes a tensor of inputs, got a {type(x).__name__}: for the "
+                    "batches of a loader use post.predict_loader(loader)"
+                )
+            raise TypeError(
+                f"predict takes a tensor (or NumPy array) of inputs, got a {type(x).__name__}"
+                ": torch.as_tensor(x) if it holds numbers"
+            )
+        if x.is_meta:
+            raise ValueError("predict got inputs on the meta device: they hold no values")
+        if x.dtype in (torch.uint8, torch.bool):
+            raise ValueError(
+                f"predict got {x.dtype} inputs; the network takes floats: x.float() / 255 "
+                "for 0-255 images (the scale it was trained on)"
+            )
+        dtype = next(itertools.chain(net.parameters(), [torch.empty(())])).dtype
+        if x.dtype == torch.float64 and dtype != torch.float64:
+            x = x.to(dtype)  # NumPy's default float: the same numbers, as the network takes them
+        expected = self.info.get("input_shape")
+        if expected is not None and list(x.shape[1:]) != list(expected):
+            raise ValueError(_shape_fix(tuple(x.shape), tuple(expected)))
+        if x.dim() == 0 or x.shape[0] == 0:
+            raise ValueError("predict got an empty input batch")
+        check_finite(x)
+        return x
 
     def _check_draws(self, draws: dict[str, torch.Tensor]) -> None:
         """Draws must cover every sampled weight and name nothing the model lacks: a draw
@@ -527,6 +566,17 @@ def log_mean_softmax(logits: torch.Tensor) -> torch.Tensor:
 
 def _identity(t: torch.Tensor) -> torch.Tensor:
     return t
+
+
+def _shape_fix(got: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """What is wrong with inputs of shape ``got`` for a network of inputs ``expected`` (one
+    example's shape), and the fix."""
+    wanted = f"the network takes inputs of shape [N, {', '.join(map(str, expected))}]"
+    if got == expected:
+        return f"{wanted}; got one input of shape {list(got)}: add the batch dimension, x[None]"
+    if len(got) == len(expected) and got[1:] == expected[1:] and expected[0] == 1:
+        return f"{wanted}; got {list(got)}, without the channel dimension: x.unsqueeze(1)"
+    return f"{wanted}; got {list(got)}"
 
 
 def _count(draws: dict[str, torch.Tensor]) -> int:

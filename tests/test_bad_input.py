@@ -1,5 +1,8 @@
 """Bad input gets an error that names the problem."""
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
 from conftest import loader_of
@@ -94,3 +97,47 @@ def test_resuming_from_a_checkpoint_of_another_architecture(tmp_path):
     other = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(4,))), num_data=100)
     with pytest.raises(ValueError, match="different architecture"):
         _fit(other, X, Y, run=bn.Run(checkpoint_dir=tmp_path, resume=True))
+
+
+def test_a_network_with_more_outputs_than_classes_is_warned_about(digits):
+    """The issue's case: a 12-way network trained on 10 classes trained without a word."""
+    train, _ = digits
+    with pytest.warns(UserWarning, match="12 outputs but the training labels run 0..9"):
+        bn.fit(bn.zoo.digits_cnn(num_classes=12), train, epochs=1, progress=False, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        bn.baselines.point_estimate(bn.zoo.digits_cnn(), train, epochs=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def fitted_softmax(digits):
+    train, _ = digits
+    return bn.baselines.point_estimate(bn.zoo.digits_cnn(), train, epochs=1, progress=False)
+
+
+def test_predict_takes_numpy_and_float64_as_the_network_does(digits, fitted_softmax):
+    _, test = digits
+    x = test.tensors[0][:20]
+    expected = fitted_softmax.predict(x)
+    torch.testing.assert_close(fitted_softmax.predict(x.double()), expected)
+    torch.testing.assert_close(fitted_softmax.predict(x.numpy().astype(np.float64)), expected)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "says"),
+    [
+        (lambda x: x[:, 0], ValueError, r"without the channel dimension: x.unsqueeze\(1\)"),
+        (lambda x: x[0], ValueError, r"one input of shape \[1, 8, 8\]: add the batch"),
+        (lambda x: (x * 255).byte(), ValueError, r"uint8 inputs.*x.float\(\) / 255"),
+        (lambda x: torch.zeros(3, 1, 28, 28), ValueError, r"shape \[N, 1, 8, 8\]; got \[3, 1, 28"),
+        (lambda x: bn.data.to_loader(TensorDataset(x, x)), TypeError, "predict_loader"),
+        (lambda x: "images", TypeError, "tensor"),
+    ],
+    ids=["no channel", "no batch", "uint8", "28x28 for 8x8", "a loader", "a string"],
+)
+def test_inputs_predict_cannot_take_are_named_with_the_fix(
+    digits, fitted_softmax, change, error, says
+):
+    _, test = digits
+    with pytest.raises(error, match=says):
+        fitted_softmax.predict(change(test.tensors[0][:20]))

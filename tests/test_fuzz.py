@@ -315,3 +315,56 @@ def test_train_configs_over_arbitrary_text(text):
 
 def test_every_svi_option_a_config_may_set_is_typed():
     assert set(SVI_TYPES) == SVI_OPTIONS
+
+
+DTYPES = (torch.float32, torch.float64, torch.float16, torch.uint8, torch.int64, torch.bool)
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    """A fitted posterior of an 8x8 CNN with BatchNorm (its draws' statistics are kept)."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 1, 8, 8, generator=g), torch.arange(64) % 10
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(256, 10),
+    )
+    return bn.fit_swag(net, (x, y), epochs=4, progress=False, seed=0)
+
+
+def test_predict_over_arbitrary_inputs(predictor):
+    """Every input predicts ``[S, N, 10]`` or raises bayesnet's ValueError/TypeError that
+    names the problem: dtype, shape, device and range (NaN, Inf, huge) drawn at will."""
+
+    @FUZZ
+    @given(
+        dtype=st.sampled_from(DTYPES),
+        shape=st.one_of(
+            st.lists(st.integers(0, 9), min_size=0, max_size=5),
+            st.integers(0, 9).map(lambda n: [n, 1, 8, 8]),  # the network's own shape
+            st.sampled_from([[1, 8, 8], [5, 8, 8], [2, 1, 28, 28], [2, 3, 8, 8]]),
+        ),
+        fill=st.sampled_from([0.5, -3.0, 1e30, float("nan"), float("inf")]),
+        form=st.sampled_from(["tensor", "numpy", "meta", "list"]),
+    )
+    def check(dtype, shape, fill, form):
+        x = torch.full(shape, fill).to(dtype) if dtype.is_floating_point else torch.ones(shape)
+        x = x.to(dtype)
+        if form == "numpy" and dtype != torch.float16:
+            x = x.numpy()
+        elif form == "meta":
+            x = x.to("meta")
+        elif form == "list":
+            x = x.tolist()
+        try:
+            out = predictor.predict(x, num_samples=2)
+        except (ValueError, TypeError) as err:
+            assert "bayesnet" in type(err).__module__ or str(err), err
+            assert not str(err).startswith(("mat1", "Given groups", "Expected")), err
+            return
+        assert out.shape == (2, shape[0], 10) and torch.isfinite(out).all()
+
+    check()

@@ -29,6 +29,7 @@ __all__ = [
     "as_tensors",
     "count_examples",
     "materialize",
+    "record_input_shape",
     "sample_inputs",
     "takes_data",
     "training_batches",
@@ -110,19 +111,32 @@ def as_loader(
 def takes_data(fit: Fit) -> Fit:
     """A fit's decorator: its second argument, the training data, in any form ``as_loader``
     takes; a pair or a Dataset is batched by ``BATCH_SIZE`` and shuffled with a generator
-    seeded with the fit's ``seed``, so the same data in any form gives the same fit."""
+    seeded with the fit's ``seed``, so the same data in any form gives the same fit. The
+    fitted posterior's ``info["input_shape"]`` records the shape of one training input, so
+    that ``predict`` can name what it expects."""
     signature = inspect.signature(fit)
     name = list(signature.parameters)[1]
 
     @functools.wraps(fit)
     def wrapper(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
-        if name in bound.arguments:
-            seed = bound.arguments.get("seed")
-            bound.arguments[name] = as_loader(bound.arguments[name], seed=seed)
-        return fit(*bound.args, **bound.kwargs)
+        loader = as_loader(bound.arguments[name], seed=bound.arguments.get("seed"))
+        bound.arguments[name] = loader
+        result = fit(*bound.args, **bound.kwargs)
+        record_input_shape(result, loader)
+        return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def record_input_shape(posterior: Any, data: Iterable | torch.Tensor) -> None:
+    """Set ``posterior.info["input_shape"]`` (where not set) to the shape of one input of
+    ``data`` (a loader, or a tensor of inputs)."""
+    info = getattr(posterior, "info", None)
+    if not isinstance(info, dict) or "input_shape" in info:
+        return
+    x = data if isinstance(data, torch.Tensor) else next(iter(training_batches(data)))[0]
+    info["input_shape"] = list(x.shape[1:])
 
 
 def training_batches(loader: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

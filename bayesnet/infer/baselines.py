@@ -124,12 +124,15 @@ def train_net(
         )
     )
     model = model_cls(net, 1)
+    largest: list[torch.Tensor] = []  # each first-epoch batch's largest label
 
     def objective(x, y, step, first=True):
         out = net(x)
         if first:
             check_finite(x, "training inputs")
             model.check_targets(y, out)
+            if task == "classification":
+                largest.append(y.max())
         loss = loss_fn(out, y)
         return loss, loss[None]
 
@@ -147,6 +150,9 @@ def train_net(
             **loop,
         )
         history.append({"epoch": epoch + 1, "loss": mean.item()})
+        if largest:
+            model.check_width(int(torch.stack(largest).max()), desc.split(" start ")[0])
+            largest.clear()
     net.eval()
     return history, seen
 

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from .._checks import check_choice, check_finite
 from .._state import keeps_caller_state
 from ..checkpoint import check_run_dir
-from ..data.loaders import as_tensors
+from ..data.loaders import as_tensors, record_input_shape
 from ..device import chain_devices, resolve
 from ..models import BayesianModel
 from ..nn.normalization import normalization_layers
@@ -230,6 +230,7 @@ def fit_hmc(
     finally:
         bar.close()
     posterior = chains.posterior()
+    record_input_shape(posterior, x)
     if checkpoint_path is not None:
         posterior.save(checkpoint_path)
     _check_divergent_chains(posterior, posterior.sampler.stats["diverging"])
