@@ -39,12 +39,15 @@ def test_loop_and_vmap_agree_and_batching_does_not_change_results(fitted):
 
 def test_given_draws_predict_every_input_with_the_same_networks(fitted):
     """``predict(x, draws=...)``: the same draws for several inputs (what ``compare`` does
-    per method), so a row of inputs predicted twice agrees exactly, unlike fresh draws."""
+    per method), so a row of inputs predicted twice agrees, unlike fresh draws: exactly in
+    the same batch, to rounding in another (matrix kernels round differently with the
+    batch size, so bit-equality across batch sizes depends on the machine)."""
     post, x = fitted
     draws = post.sample_params(6)
     first = post.predict(x, draws=draws)
     assert first.shape == (6, 40, 10)
-    assert torch.equal(first[:, :10], post.predict(x[:10], draws=draws))
+    assert torch.equal(first, post.predict(x, draws=draws))
+    torch.testing.assert_close(first[:, :10], post.predict(x[:10], draws=draws))
     assert not torch.allclose(post.predict(x, 6), post.predict(x, 6))
 
 
