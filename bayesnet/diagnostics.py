@@ -126,7 +126,9 @@ def to_arviz(
             obs_dims = [f"obs_dim_{i}" for i in range(y.dim())]
             dims["obs"] = obs_dims
             dims[name] = [obs_dims[0], "class", *obs_dims[1:]] if classifier else obs_dims
-    return az.from_dict(**groups, dims=dims)
+    idata = az.from_dict(**groups, dims=dims)
+    idata.posterior.attrs["engine"] = str(posterior.info.get("engine", "unknown"))
+    return idata
 
 
 def _elementwise(likelihood):
@@ -140,17 +142,22 @@ class Diagnostics:
     """Function-space and weight-space convergence summaries and per-chain statistics."""
 
     function_space: pd.DataFrame
-    weight_space: pd.DataFrame
+    weight_space: pd.DataFrame | None
     chains: pd.DataFrame
 
     def __str__(self) -> str:
-        weights = self.weight_space[["r_hat", "ess_bulk"]].describe().loc[["mean", "min", "max"]]
-        return (
+        text = (
             "function space (R-hat and ESS over predictions on the evaluation inputs)\n"
             f"{self.function_space.to_string()}\n\n"
-            "weight space (not meaningful for networks: symmetries; shown for reference)\n"
-            f"{weights.to_string()}\n\nchains\n{self.chains.to_string()}"
         )
+        if self.weight_space is not None:
+            weights = self.weight_space[["r_hat", "ess_bulk"]].describe()
+            text += (
+                "weight space (not meaningful for networks: symmetries; shown for reference)\n"
+                f"{weights.loc[['mean', 'min', 'max']].to_string()}\n\n"
+            )
+        chains = self.chains.to_string() if len(self.chains) else "(no sampler statistics)"
+        return f"{text}chains\n{chains}"
 
 
 def _function_rows(name: str, data: xr.DataArray) -> dict:
@@ -174,10 +181,13 @@ def summary(
     source: Posterior | az.InferenceData,
     x_eval: torch.Tensor | None = None,
     y_eval: torch.Tensor | None = None,
+    weights: bool = False,
 ) -> Diagnostics:
     """Function-space R-hat/ESS (predictive probabilities, pointwise log-likelihood, log
-    predictive density), ArviZ's weight-space table, and divergences and step sizes per
-    chain. A Posterior needs ``x_eval`` (and ``y_eval`` for the likelihood terms)."""
+    predictive density) and divergences and step sizes per chain; with ``weights=True``
+    also ArviZ's weight-space table (slow over every weight of a network, and not
+    meaningful there: its symmetries). A Posterior needs ``x_eval`` (and ``y_eval`` for the
+    likelihood terms)."""
     idata = source if isinstance(source, az.InferenceData) else to_arviz(source, x_eval, y_eval)
     rows = []
     if "posterior_predictive" in idata.groups() and "probs" in idata.posterior_predictive:
@@ -194,7 +204,7 @@ def summary(
         raise ValueError(
             "function-space diagnostics need evaluation inputs (x_eval, and y_eval for the likelihood)"
         )
-    weights = az.summary(idata, kind="diagnostics", group="posterior")
+    table = az.summary(idata, kind="diagnostics", group="posterior") if weights else None
     chain_rows = []
     if "sample_stats" in idata.groups():
         stats = idata.sample_stats
@@ -204,7 +214,7 @@ def summary(
                 if name in stats:
                     row[column] = reduce(stats[name].sel(chain=c))
             chain_rows.append(row)
-    return Diagnostics(pd.DataFrame(rows).set_index("quantity"), weights, pd.DataFrame(chain_rows))
+    return Diagnostics(pd.DataFrame(rows).set_index("quantity"), table, pd.DataFrame(chain_rows))
 
 
 def compare(

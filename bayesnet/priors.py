@@ -38,6 +38,7 @@ __all__ = [
     "Pretrained",
     "EmpiricalBayes",
     "PRIOR_PARAMETER",
+    "NAMES",
     "get",
 ]
 
@@ -289,7 +290,8 @@ class EmpiricalBayes(Prior):
 #: by name; ``None`` is ``Normal(1)`` rather than ``FanIn``: as a weight decay a fan-in scale
 #: costs ``fan_in / 2`` nats per unit of squared weight, which on a few thousand examples
 #: shrinks a CNN's dense layers until it underfits (benchmarks/RESULTS.md, quality).
-_BY_NAME = {
+#: every prior by the names ``get`` takes
+NAMES = {
     "normal": Normal,
     "fan_in": FanIn,
     "fanin": FanIn,
@@ -314,9 +316,9 @@ def get(prior: Prior | str | None, scale: float | None = None) -> Prior:
         return prior
     if isinstance(prior, str):
         try:
-            cls = _BY_NAME[prior.lower()]
+            cls = NAMES[prior.lower()]
         except KeyError:
-            raise ValueError(f"unknown prior {prior!r}; choose one of {sorted(_BY_NAME)}") from None
+            raise ValueError(f"unknown prior {prior!r}; choose one of {sorted(NAMES)}") from None
         if scale is None:
             return cls()
         return cls(**{cls.scale_arg: scale})

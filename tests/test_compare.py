@@ -76,11 +76,69 @@ def test_cli_quick_writes_the_run_directory_and_every_report_section(tmp_path, c
 
 
 def test_cli_reports_bad_options(tmp_path, capsys):
-    assert (
-        main(["compare", "--quick", "--out", str(tmp_path), "--prior", "wishful", "--no-progress"])
-        == 2
-    )
-    assert "unknown prior" in capsys.readouterr().err
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", "--quick", "--out", str(out), "--prior", "wishful", "--no-progress"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'wishful'" in capsys.readouterr().err
+    for bad, says in (
+        (["--methods", "softmax,mcmc"], "unknown methods ['mcmc']"),
+        (["--model", "resnet99"], "--model 'resnet99': a zoo name"),
+        (["--corruptions", "snow"], "unknown corruptions ['snow']"),
+        (["--epochs", "0"], "--epochs must be >= 1"),
+    ):
+        assert main(["compare", "--out", str(out), *bad]) == 2
+        assert says in capsys.readouterr().err
+        assert not out.exists()  # refused before any directory is made
+
+
+def test_cli_suggests_the_option_meant_in_the_commands_usage(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--epcohs", "3"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: bayesnet compare")
+    assert "unrecognized arguments: --epcohs 3 (did you mean --epochs?)" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"bayesnet {bn.__version__}"
+
+
+def test_every_option_says_what_it_does_and_what_it_takes():
+    """Walk the parser: every option of every command has a description; a choice option
+    lists its values, and the list options name theirs from the registries the code
+    checks against."""
+    from bayesnet.cli import _parser
+    from bayesnet.cli.settings import CHOICES, METHODS
+    from bayesnet.evaluate.corruptions import CORRUPTIONS
+
+    parser, commands = _parser()
+    assert "uncertainty measure" in parser.description
+    for name, command in commands.items():
+        assert command.description, name
+        for action in command._actions:  # the parser's own record of its options
+            assert action.help and len(action.help) > 15, (name, action.dest)
+    text = commands["compare"].format_help()
+    for names in (*CHOICES.values(), METHODS, tuple(CORRUPTIONS)):
+        assert all(n in text for n in names)
+    assert "(default: 'softmax,temperature,dropout,ensemble,multiswag')" in " ".join(text.split())
+
+
+def test_quick_lowers_only_what_the_user_did_not_set(monkeypatch, tmp_path):
+    import bayesnet.cli.compare as compare_module
+
+    seen = {}
+
+    def fake(settings, given=None, argv=None):
+        seen.update(settings=settings, given=given, argv=argv)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(compare_module, "run_compare", fake)
+    main(["compare", "--quick", "--epochs", "5", "--corruptions", "", "--out", str(tmp_path)])
+    settings = seen["settings"]
+    assert settings.epochs == 5 and settings.corruptions == ""  # given: kept
+    assert settings.members == 2 and settings.num_samples == 10  # not given: lowered
+    assert settings.quick_run and seen["given"] == ["corruptions", "epochs", "out"]
 
 
 def test_train_from_config(tmp_path, capsys):

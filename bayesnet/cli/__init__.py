@@ -1,32 +1,26 @@
 """The ``bayesnet`` command: ``compare`` (main job), ``train CONFIG.toml`` and ``diagnose
 RUN_DIR``, one module each (``compare``, ``train``, ``diagnose``; ``settings`` holds the
-compare job's typed settings, ``demos`` its demonstrations). A command's module loads when
-it runs, so ``bayesnet --help`` stays fast."""
+compare job's typed settings and their help, ``demos`` its demonstrations). A command's
+module loads when it runs."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from dataclasses import fields
 
-from .settings import CompareSettings
+from .. import __version__
+from .settings import CHOICES, HELP, QUICK, CompareSettings
 
-
-def _compare_parser(sub) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="softmax point estimate vs baselines and Bayesian networks of the same "
-        "architecture (the digits, or --data NAME:PATH)",
-    )
-    defaults = CompareSettings()
-    for f in _option_fields():
-        flag = "--" + f.name.replace("_", "-")
-        value = getattr(defaults, f.name)
-        kind = float if isinstance(value, float) else int if isinstance(value, int) else str
-        p.add_argument(flag, type=kind, default=value, help=f"default: {value}")
-    p.add_argument("--quick", action="store_true", help="a smoke test: 2 epochs, 10 samples")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+DESCRIPTION = (
+    "Bayesian neural networks on Pyro and PyTorch: is the softmax of a trained network an "
+    "uncertainty measure? compare runs it against its usual fixes and the posterior of the "
+    "same architecture and writes a report; train runs an SVI training script; diagnose "
+    "checks a run's posterior."
+)
 
 
 def _option_fields():
@@ -34,17 +28,80 @@ def _option_fields():
     return [f for f in fields(CompareSettings) if f.name not in ("progress", "quick_run")]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bayesnet", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _compare_parser(sub)
-    train = sub.add_parser("train", help="run an SVI training script from a TOML config")
-    train.add_argument("config")
-    diagnose = sub.add_parser(
-        "diagnose", help="convergence summary and plots of a run's posterior.nc"
+def _compare_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "compare",
+        help="the softmax against its fixes and the recommended posterior of the same "
+        "network (the digits, or --data NAME:PATH); writes a report",
+        description="Train the softmax point estimate of a network, its usual fixes and the "
+        "recommended posterior of the same architecture, and compare them in distribution, "
+        "far from the data, under shift, the common corruptions and attacks.",
     )
-    diagnose.add_argument("run_dir")
-    args = parser.parse_args(argv)
+    defaults = CompareSettings()
+    for f in _option_fields():
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        kind = float if isinstance(value, float) else int if isinstance(value, int) else str
+        p.add_argument(
+            flag,
+            type=kind,
+            default=argparse.SUPPRESS,  # given options are told apart from defaults
+            choices=CHOICES.get(f.name),
+            metavar=None if f.name in CHOICES else f.name.upper(),
+            help=f"{HELP[f.name]} (default: {value!r})",
+        )
+    lowered = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a smoke test (about a minute): lowers every option you do not give: {lowered}",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(prog="bayesnet", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"bayesnet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = {"compare": _compare_parser(sub)}
+    commands["train"] = sub.add_parser(
+        "train",
+        help="run an SVI training script from a TOML config (also under torchrun)",
+        description="Fit a Pyro model with SVI as a TOML config describes: data, network, "
+        "prior, guide, epochs, checkpoints and resume (docs/cli.md lists the keys).",
+    )
+    commands["train"].add_argument("config", help="the TOML config file")
+    commands["diagnose"] = sub.add_parser(
+        "diagnose",
+        help="convergence of a run's posterior, in function space (R-hat, ESS of predictions)",
+        description="Summarise the posterior a run saved (posterior.nc): R-hat and ESS of "
+        "its predictions on held-out inputs, divergences and plots.",
+    )
+    commands["diagnose"].add_argument("run_dir", help="a run directory holding posterior.nc")
+    commands["diagnose"].add_argument(
+        "--weights",
+        action="store_true",
+        help="also the weight-space table (slow for networks; R-hat of weights says little)",
+    )
+    return parser, commands
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse; an unknown option is reported by its command's usage, with the closest."""
+    parser, commands = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = commands[args.command]
+        options = re.findall(r"--[a-z][a-z-]*", command.format_help())
+        close = difflib.get_close_matches(unknown[0].split("=")[0], options, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        command.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
     # each command's module (and the evaluation and plotting stack) loads only when it runs
     try:
         if args.command == "train":
@@ -57,16 +114,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "diagnose":
             from .diagnose import run_diagnose
 
-            print(run_diagnose(args.run_dir))
-            print(f"\nplots: {args.run_dir}/trace.png, rank.png, energy.png (MCMC only)")
+            print(run_diagnose(args.run_dir, weights=args.weights))
             return 0
-        values = {f.name: getattr(args, f.name) for f in _option_fields()}
-        settings = CompareSettings(**values, progress=not args.no_progress)
+        given = {f.name: getattr(args, f.name) for f in _option_fields() if hasattr(args, f.name)}
+        settings = CompareSettings(**given, progress=not args.no_progress)
         if args.quick:
-            settings = settings.quick()
+            settings = settings.quick(frozenset(given))
+        settings.check()  # before any directory is made
         from .compare import run_compare
 
-        result = run_compare(settings)
+        command = sys.argv[1:] if argv is None else argv
+        result = run_compare(settings, given=sorted(given), argv=command)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"bayesnet: error: {err}", file=sys.stderr)
         return 2

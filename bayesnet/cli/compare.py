@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .. import data, priors, zoo
+from .. import __version__, data, priors, zoo
 from ..evaluate import compare
 from ..evaluate.attacks import fooling_images
 from ..evaluate.findings import BAYESIAN_METHODS
@@ -24,7 +24,11 @@ from ..run import Run
 from .demos import segmentation_demo, toy_demo
 from .settings import ATTACKS, DEMOS, SVI_REPARAM, CompareSettings, parse_floats, parse_names
 
-__all__ = ["CompareSettings", "run_compare"]
+__all__ = ["CompareSettings", "run_compare", "EXPORTED"]
+
+#: the posterior ``posterior.nc`` holds, for ``bayesnet diagnose``: the first of these the
+#: run fitted (samplers first: convergence is what their chains can be checked for)
+EXPORTED = ("hmc", "sgmcmc", *(m for m in BAYESIAN_METHODS if m not in ("hmc", "sgmcmc")))
 
 
 def _split(settings: CompareSettings):
@@ -179,11 +183,39 @@ def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: P
     return fitted, seconds
 
 
-def run_compare(settings: CompareSettings) -> dict[str, Any]:
+def provenance(
+    settings: CompareSettings, argv: list[str] | None, sizes: tuple[int, int, int], seconds: float
+) -> str:
+    """One line on how the run was made: the command, the settings that differ from the
+    defaults, whether it was a smoke test, the version, the seed, the data, the duration."""
+    command = " ".join(["bayesnet", *(argv or ["compare"])])
+    defaults = asdict(CompareSettings())
+    changed = [
+        f"{k}={v}"
+        for k, v in asdict(settings).items()
+        if k not in ("quick_run", "progress") and v != defaults[k]
+    ]
+    kind = (
+        "a --quick smoke test (tiny settings: not results)" if settings.quick_run else "a full run"
+    )
+    train, val, test = sizes
+    return (
+        f"bayesnet {__version__}, `{command}`: {kind}; settings that differ from the defaults: "
+        f"{', '.join(changed) or 'none'}; seed {settings.seed}; data {settings.data} "
+        f"({train} train, {val} validation, {test} test); {seconds:.0f} s"
+    )
+
+
+def run_compare(
+    settings: CompareSettings, given: list[str] | None = None, argv: list[str] | None = None
+) -> dict[str, Any]:
     """Train the softmax point estimate, the baselines and the Bayesian networks of the
     same architecture on ``settings.data``; compare them in distribution, out of distribution
     (noise, rotation, held-out classes, fooling images), along the shift suite and under
-    attack; add the toy and per-pixel demonstrations; write the run directory."""
+    attack; add the toy and per-pixel demonstrations; write the run directory (its report
+    opens with ``provenance``; ``given``: the options the user set, ``argv`` the command)."""
+    started = time.perf_counter()
+    settings.check()
     attacks = parse_names(settings.attacks, ATTACKS, "attacks")
     epsilons = parse_floats(settings.epsilons, "--epsilons")
     demos = parse_names(settings.demos, DEMOS, "demos")
@@ -201,10 +233,7 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
         steps=20 if settings.quick_run else 200,
         seed=settings.seed,
     )
-    bayesian = next(
-        (fitted[m] for m in BAYESIAN_METHODS if m in fitted),
-        None,
-    )
+    bayesian = next((fitted[m] for m in EXPORTED if m in fitted), None)
     if bayesian is not None:
         bayesian.to_arviz(x_test, y_test).to_netcdf(out / "posterior.nc")
 
@@ -234,7 +263,15 @@ def run_compare(settings: CompareSettings) -> dict[str, Any]:
         pixel = segmentation_demo(digits_train, digits_test, **common)
         report.add_rows(pixel.rows)
         report.add_figure("Per-pixel uncertainty", pixel.figure)
-    summary = {"settings": asdict(settings), "fit_seconds": seconds, "rows": report.rows}
+    sizes = (len(train), len(val), len(test))
+    report.provenance = provenance(settings, argv, sizes, time.perf_counter() - started)
+    summary = {
+        "settings": asdict(settings),
+        "given": given or [],
+        "provenance": report.provenance,
+        "fit_seconds": seconds,
+        "rows": report.rows,
+    }
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     report.to_markdown(out / "metrics.md")
     report.reliability_diagram(out / "reliability.png")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import sys
 from pathlib import Path
 
 from .. import diagnostics
@@ -9,9 +11,10 @@ from .. import diagnostics
 __all__ = ["run_diagnose"]
 
 
-def run_diagnose(run_dir: str | Path) -> str:
-    """Function- and weight-space summary of a run's ``posterior.nc``, with trace, rank
-    and energy plots written beside it."""
+def run_diagnose(run_dir: str | Path, weights: bool = False) -> str:
+    """Function-space summary of a run's ``posterior.nc`` (with ``weights``, the
+    weight-space table too), with trace, rank and energy plots written beside it; says
+    what it does as it goes (stderr)."""
     import arviz as az
     import matplotlib.pyplot as plt
 
@@ -19,8 +22,13 @@ def run_diagnose(run_dir: str | Path) -> str:
     path = run_dir / "posterior.nc"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: run `bayesnet compare` first")
+    say = functools.partial(print, file=sys.stderr, flush=True)
+    say(f"reading {path}")
     idata = az.from_netcdf(path)
-    text = str(diagnostics.summary(idata))
+    engine = idata.posterior.attrs.get("engine", "unknown engine")
+    say(f"function-space R-hat and ESS ({engine})" + (", weight space" if weights else ""))
+    text = f"posterior: {engine}\n" + str(diagnostics.summary(idata, weights=weights))
+    say("plots: trace, rank" + (", energy" if "sample_stats" in idata.groups() else ""))
     last = min(
         idata.posterior.data_vars, key=lambda v: idata.posterior[v].size
     )  # a bias: few scalars
@@ -33,4 +41,5 @@ def run_diagnose(run_dir: str | Path) -> str:
         az.plot_energy(idata)
         plt.gcf().savefig(run_dir / "energy.png", dpi=90)
         plt.close("all")
-    return text
+    written = [n for n in ("trace", "rank", "energy") if (run_dir / f"{n}.png").exists()]
+    return f"{text}\n\nplots: {', '.join(f'{run_dir}/{n}.png' for n in written)}"

@@ -3,12 +3,19 @@ import the evaluation and plotting stack the job itself needs."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
+from ..data import SOURCES
 from ..evaluate.corruptions import CORRUPTIONS, SEVERITIES
+from ..infer.laplace import HESSIANS, SUBSETS
+from ..priors import NAMES as PRIORS
+from ..zoo import NAMES as MODELS
 
 __all__ = [
     "CompareSettings",
+    "HELP",
+    "CHOICES",
+    "QUICK",
     "METHODS",
     "ATTACKS",
     "DEMOS",
@@ -114,23 +121,42 @@ class CompareSettings:
     progress: bool = True
     quick_run: bool = False
 
-    def quick(self) -> CompareSettings:
-        small = {
-            "epochs": 2,
-            "svi_epochs": 2,
-            "sgmcmc_epochs": 4,
-            "sgmcmc_cycles": 2,
-            "members": 2,
-            "num_samples": 10,
-            "hmc_subset": 100,
-            "hmc_warmup": 10,
-            "hmc_samples": 10,
-            "hmc_tree_depth": 3,
-            "epsilons": "0,0.1",
-            "corruptions": "gaussian_noise,motion_blur,fog,contrast",
-            "severities": "1,5",
-        }
+    def quick(self, given: frozenset[str] = frozenset()) -> CompareSettings:
+        """A smoke test: ``QUICK``'s values for every setting not in ``given`` (the ones the
+        user set keep their values)."""
+        small = {k: v for k, v in QUICK.items() if k not in given}
         return CompareSettings(**{**asdict(self), **small, "quick_run": True})
+
+    def check(self) -> None:
+        """Every setting that names something (methods, model, prior, data, corruptions,
+        severities, numbers' ranges) checked at once, before any work or directory."""
+        self.method_list()
+        self.corruption_list()
+        self.severity_list()
+        self.held_out_classes()
+        self.svi_temperature()
+        parse_names(self.attacks, ATTACKS, "attacks")
+        parse_names(self.demos, DEMOS, "demos")
+        parse_floats(self.epsilons, "--epsilons")
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(
+                    f"{flag} {getattr(self, name)!r}: choose from {', '.join(choices)}"
+                )
+        for spec in (self.data, *self.ood_sources()):
+            if spec.partition(":")[0] not in SOURCES:
+                raise ValueError(f"unknown data set {spec!r}; choose from {', '.join(SOURCES)}")
+        if self.model not in MODELS and ":" not in self.model:
+            raise ValueError(
+                f"--model {self.model!r}: a zoo name ({', '.join(MODELS)}) or "
+                "package.module:factory"
+            )
+        if not 0 < self.alpha < 1 or not 0 < self.validation < 1:
+            raise ValueError("--alpha and --validation must lie in (0, 1)")
+        small = [f.name for f in fields(self) if f.name in POSITIVE and getattr(self, f.name) < 1]
+        if small:
+            raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in small)} must be >= 1")
 
     def corruption_list(self) -> list[str]:
         if self.corruptions.strip() == "all":
@@ -161,3 +187,92 @@ class CompareSettings:
 
     def held_out_classes(self) -> list[int]:
         return [int(c) for c in parse_floats(self.held_out, "--held-out")] if self.held_out else []
+
+
+#: what ``--quick`` lowers (unless the option is given)
+QUICK = {
+    "epochs": 2,
+    "svi_epochs": 2,
+    "sgmcmc_epochs": 4,
+    "sgmcmc_cycles": 2,
+    "members": 2,
+    "num_samples": 10,
+    "hmc_subset": 100,
+    "hmc_warmup": 10,
+    "hmc_samples": 10,
+    "hmc_tree_depth": 3,
+    "epsilons": "0,0.1",
+    "corruptions": "gaussian_noise,motion_blur,fog,contrast",
+    "severities": "1,5",
+}
+#: settings with one value from a fixed list (the help shows it, ``check`` enforces it)
+CHOICES = {
+    "prior": tuple(PRIORS),
+    "laplace_subset": SUBSETS,
+    "laplace_hessian": HESSIANS,
+}
+#: settings that count something
+POSITIVE = (
+    "epochs",
+    "svi_epochs",
+    "batch_size",
+    "members",
+    "sgmcmc_epochs",
+    "sgmcmc_cycles",
+    "hmc_subset",
+    "hmc_warmup",
+    "hmc_samples",
+    "hmc_chains",
+    "hmc_tree_depth",
+    "num_samples",
+)
+
+
+def _listed(names) -> str:
+    return ", ".join(names)
+
+
+#: one line per option: what it does and what it takes (the defaults are added by the parser)
+HELP = {
+    "out": "the run directory (report.html, metrics.json, metrics.md, the posteriors)",
+    "data": f"the data set: digits, or NAME:PATH of local files, NAME one of {_listed(SOURCES)}",
+    "model": f"the network: a zoo name ({_listed(MODELS)}) or package.module:factory",
+    "ood": "extra out-of-distribution sets: comma-separated NAME:PATH (their test images)",
+    "methods": "comma-separated methods besides the softmax (which always runs), of "
+    f"{_listed(METHODS)}; multiswag is bn.fit, the recommendation; swag its one start",
+    "held_out": "comma-separated classes left out of training and tested as OOD (e.g. 8,9)",
+    "epochs": "epochs of one training of the network (the softmax's; bn.fit spends 1.5 "
+    "trainings, the ensemble one per member)",
+    "svi_epochs": "epochs of the SVI methods",
+    "batch_size": "training batch size",
+    "lr": "learning rate of the softmax, dropout and ensemble networks (Adam)",
+    "svi_lr": "learning rate of the SVI methods",
+    "prior": f"the weight prior of the Pyro-model methods (svi, sgmcmc, hmc): {_listed(PRIORS)}",
+    "prior_scale": "the prior's width (its scale, gain or sigma1)",
+    "temperature": "the SVI methods' posterior temperature (not temperature scaling): "
+    "recommended (fit_svi's default), auto (chosen on a validation split) or a number",
+    "validation": "fraction of the training set held out: temperature scaling fits on it, "
+    "conformal sets calibrate on it",
+    "dropout": "MC dropout's rate where the network has no dropout",
+    "members": "deep ensemble members",
+    "sgmcmc_epochs": "epochs of cyclical SG-MCMC",
+    "sgmcmc_cycles": "its cosine cycles",
+    "laplace_subset": f"the Laplace posterior's weights: {_listed(SUBSETS)}",
+    "laplace_hessian": f"its curvature: {_listed(HESSIANS)}",
+    "hmc_subset": "training images HMC conditions on (full-batch)",
+    "hmc_warmup": "HMC warm-up steps per chain",
+    "hmc_samples": "HMC draws per chain",
+    "hmc_chains": "HMC chains",
+    "hmc_tree_depth": "NUTS's largest tree depth",
+    "attacks": f'comma-separated attacks of {_listed(ATTACKS)} ("" skips them)',
+    "epsilons": "the attacks' comma-separated L-infinity budgets",
+    "demos": f'comma-separated demonstrations of {_listed(DEMOS)} ("" skips them)',
+    "corruptions": f"the common corruptions: all, or comma-separated names of "
+    f'{_listed(CORRUPTIONS)} ("" skips them)',
+    "severities": "comma-separated corruption severities among 1-5",
+    "alpha": "the prediction sets' level is 1 - alpha (conformal and credible)",
+    "num_samples": "posterior draws per prediction",
+    "log_every": "N > 0 writes every N-th epoch of each SVI fit to <method>_log.jsonl",
+    "device": "auto (CUDA when there is one), cpu, cuda or cuda:K",
+    "seed": "seed of the split, the networks and the draws",
+}

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
+from torch.utils.data import Dataset
+
+from .loaders import as_loader
 
 __all__ = ["Source", "batches", "head", "unpack"]
 
@@ -20,21 +24,17 @@ Source = tuple[torch.Tensor, torch.Tensor] | torch.Tensor | Iterable[Any]
 def batches(
     source: Source, batch_size: int = 500
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """``(x, y)`` batches of ``source`` (``y`` None for unlabelled inputs); tensors are cut
-    into ``batch_size`` pieces, a loader's batches are taken as they come."""
+    """``(x, y)`` batches of ``source`` (``y`` None for unlabelled inputs): inputs alone (a
+    tensor or an array) cut into ``batch_size`` pieces; an ``(x, y)`` pair of tensors or
+    arrays, or a Dataset, batched in order (``as_loader``); a loader's batches as they
+    come."""
+    if isinstance(source, np.ndarray):
+        source = torch.from_numpy(source)
     if isinstance(source, torch.Tensor):
         yield from ((x, None) for x in source.split(batch_size))
         return
-    if (
-        isinstance(source, tuple)
-        and len(source) == 2
-        and all(isinstance(t, torch.Tensor) for t in source)
-    ):
-        x, y = source
-        if len(x) != len(y):
-            raise ValueError(f"inputs ({len(x)}) and labels ({len(y)}) differ in number")
-        yield from zip(x.split(batch_size), y.split(batch_size), strict=True)
-        return
+    if isinstance(source, (tuple, Dataset)):
+        source = as_loader(source, batch_size=batch_size, shuffle=False)
     yield from map(unpack, source)
 
 

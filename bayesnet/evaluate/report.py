@@ -78,6 +78,8 @@ class Report:
     summaries: dict[str, dict[str, Summary]] = field(repr=False)
     scores: tuple[str, ...] = ("max_prob", "entropy", "mi")
     figures: dict[str, list[bytes]] = field(default_factory=dict, repr=False)
+    #: how the run was made (command, settings, version, data, duration): the first line
+    provenance: str = ""
 
     def select(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.rows if kind is None or r["kind"] == kind]
@@ -108,6 +110,8 @@ class Report:
     def to_markdown(self, path: str | Path | None = None) -> str:
         """What this run shows, then one table per kind of condition (test, ood, ...)."""
         parts = [f"## {FINDINGS}", *(f"**{f.claim}** {f.text}" for f in findings(self.rows))]
+        if self.provenance:
+            parts.insert(0, f"*{self.provenance}*")
         for kind in self._kinds():
             rows = self.select(kind)
             columns = self.columns(rows)
@@ -210,7 +214,9 @@ class Report:
             "figure{margin:1em 0}figcaption{color:#444;font-size:.95em}"
             "summary{cursor:pointer;font-weight:bold;margin:.6em 0}</style>"
             "<h1>Posterior predictive vs softmax, same architecture</h1>"
-            f"<p>{index}</p>" + "\n".join(body)
+            + (f"<p><em>{html.escape(self.provenance)}</em></p>" if self.provenance else "")
+            + f"<p>{index}</p>"
+            + "\n".join(body)
         )
         return path
 
