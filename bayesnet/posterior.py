@@ -25,9 +25,10 @@ from torch.func import functional_call, vmap
 from ._checks import check_choice, check_finite
 from .checkpoint import CheckpointError, load_safe, load_state, save_atomic
 from .data.streams import unpack
-from .models import BayesianModel, Regressor
+from .models import BayesianModel, Classifier, Regressor
 from .nn.convert import bayesian_layers
 from .nn.layers import BayesianLayer
+from .nn.mean_predictive import MeanPredictive
 from .nn.normalization import statistic_names, statistics_per_draw
 
 __all__ = [
@@ -370,6 +371,23 @@ class Posterior:
                 "are not finite; these predictions cannot be trusted"
             )
         return probs
+
+    def predict_proba(self, x: torch.Tensor, num_samples: int | None = 100) -> torch.Tensor:
+        """A classifier's posterior predictive probabilities ``[N, C]``: the mean of
+        ``predict``'s draws (what scikit-learn's ``predict_proba`` returns)."""
+        if not isinstance(self.model, Classifier):
+            raise ValueError("predict_proba is a classifier's; a regressor's draws: predict(x)")
+        return self.predict(x, num_samples).mean(0)
+
+    def as_module(self, num_samples: int | None = 100) -> nn.Module:
+        """The mean predictive over ``num_samples`` draws (with their normalisation
+        statistics) as a plain ``nn.Module`` in eval mode: class probabilities ``[N, C]``
+        for a classifier, the mean output for a regressor; no Pyro at call time, for
+        deployment or ``torch.export``."""
+        net = self.net  # its names are what a draw may replace
+        draws = {k: v for k, v in self.sample_params(num_samples).items() if k in self._names}
+        link = "softmax" if isinstance(self.model, Classifier) else "identity"
+        return MeanPredictive(net, draws, link)
 
     def predict_loader(
         self,

@@ -107,3 +107,29 @@ def test_segmentation_targets_per_pixel():
     x, y = torch.rand(32, 1, 6, 6), torch.randint(0, 3, (32, 6, 6))
     post = bn.fit_svi(model, loader_of(x, y, 8), epochs=1, progress=False)
     assert post.predict(x[:2], num_samples=3).shape == (3, 2, 3, 6, 6)
+
+
+def test_the_mean_predictive_as_a_plain_module_and_in_one_call(digits, tmp_path):
+    """``predict_proba`` is the mean of the draws; ``as_module`` carries fixed draws (with
+    their BatchNorm statistics) in a plain eval-mode module that exports with torch.export
+    and saves with its state."""
+    train, test = digits
+    net = bn.zoo.cnn(image_size=8, batch_norm=True)
+    post = bn.fit(net, train, epochs=2, progress=False, seed=0)
+    x = test.tensors[0][:16]
+    module = post.as_module(num_samples=6)
+    assert not module.training and not module.train().training
+    assert all(not p.requires_grad for p in module.parameters())
+    expected = post.predict(x, num_samples=6).mean(0)  # the same kept draws
+    torch.testing.assert_close(module(x), expected)
+    torch.testing.assert_close(post.predict_proba(x, num_samples=6), expected)
+    exported = torch.export.export(module, (x,))
+    torch.testing.assert_close(exported.module()(x), expected)
+    torch.save(module.state_dict(), tmp_path / "m.pt")
+    again = post.as_module(num_samples=6)
+    again.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    torch.testing.assert_close(again(x), expected)
+    with pytest.raises(ValueError, match="classifier"):
+        bn.Posterior(bn.Regressor(torch.nn.Linear(2, 1), 4, noise=1.0), post.sampler).predict_proba(
+            torch.zeros(2, 2)
+        )
