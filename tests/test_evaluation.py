@@ -392,13 +392,44 @@ def test_findings_say_where_the_posterior_does_not_do_better():
     )
     assert fooled.text == "Attacks and fooling images were not part of this run."
     assert "0.004 on test digits against 0.050 on noise." in split.text
-    assert flags.text.endswith("AUROC 0.930 for the softmax and 0.980 for the posterior (better).")
+    assert flags.text == (
+        "Here the softmax's own entropy is a usable flag for every kind of unusual input "
+        "(entropy against test digits): noise: AUROC 0.930 for the softmax (a usable flag) "
+        "and 0.980 for the posterior (the posterior's is better: a usable flag)."
+    )
     assert flags.values == {
         ("softmax", "ood", "noise", None, "auroc_entropy"): 0.93,
         ("svi", "ood", "noise", None, "auroc_entropy"): 0.98,
     }
     (only,) = findings([r for r in rows if r["method"] != "svi"])
     assert "no Bayesian method" in only.text
+
+
+def test_the_unusual_inputs_verdict_follows_the_numbers():
+    """The report once opened with a canned "often a usable flag" before quoting AUROCs of
+    0.595, 0.175 and 0.023, and called a below-chance 0.337 "better"."""
+    rows = [
+        _row(m, "test", "test", ece=0.01, adaptive_ece=0.01, nll=0.1) for m in ("softmax", "svi")
+    ]
+    for ood, s, b in (("noise", 0.595, 0.7), ("inverted", 0.175, 0.337), ("photos", 0.023, 0.01)):
+        rows += [
+            _row("softmax", "ood", ood, auroc_entropy=s, confidence=0.9, mi=None),
+            _row("svi", "ood", ood, auroc_entropy=b, confidence=0.8, mi=0.1),
+        ]
+    flags = findings(rows)[4]
+    assert flags.text.startswith("Here the softmax's own entropy is not a usable flag for any")
+    assert (
+        "noise: AUROC 0.595 for the softmax (barely better than chance) and 0.700 for the "
+        "posterior (the posterior's is better: a weak flag)" in flags.text
+    )
+    assert "0.337 for the posterior (the posterior's is higher but still worse than chance)" in (
+        flags.text
+    )
+    assert (
+        "photos: AUROC 0.023 for the softmax (worse than chance: more certain on them than "
+        "on test digits) and 0.010 for the posterior (the posterior's is no better)" in flags.text
+    )
+    assert "usable flag" not in flags.text.split(":")[0].replace("not a usable flag", "")
 
 
 def test_compare_streams_loaders_as_it_does_tensors_and_reports_sets(softmax, digits):

@@ -234,24 +234,54 @@ def _aleatoric_epistemic(read: _Reader, ref: str, bayes: str) -> Finding:
     return Finding("Aleatoric or epistemic?", " ".join(parts), read.take())
 
 
+#: AUROC bands of a detector, and what each is called
+FLAG_BANDS = ((0.9, "a usable flag"), (0.7, "a weak flag"), (0.5, "barely better than chance"))
+
+
+def _flag(auroc: float) -> str:
+    """What an AUROC makes of a detector (below 0.5: it ranks the unusual inputs as the
+    more familiar ones)."""
+    for low, name in FLAG_BANDS:
+        if auroc >= low:
+            return name
+    return "worse than chance: more certain on them than on test digits"
+
+
 def _flags_unusual(read: _Reader, ref: str, bayes: str) -> Finding:
-    parts = []
+    parts, usable = [], 0
     for ood in read.conditions("ood"):
         s, b = (read.get(m, "ood", ood, "auroc_entropy") for m in (ref, bayes))
         if s is None or b is None:
             continue
-        verdict = "better" if _better(b, s, lower_is_better=False) else "no better"
+        usable += s >= FLAG_BANDS[0][0]
+        if b > s and b >= 0.5:
+            verdict = f"the posterior's is better: {_flag(b)}"
+        elif b > s:
+            verdict = "the posterior's is higher but still worse than chance"
+        else:
+            verdict = "the posterior's is no better"
         parts.append(
-            f"entropy separates {ood.replace('_', ' ')} from test digits with AUROC {_n(s)} "
-            f"for the softmax and {_n(b)} for the posterior ({verdict})"
+            f"{ood.replace('_', ' ')}: AUROC {_n(s)} for the softmax ({_flag(s)}) and "
+            f"{_n(b)} for the posterior ({verdict})"
         )
     if not parts:
-        text = "Out-of-distribution inputs were not part of this run."
-    else:
-        text = (
-            "And yet the softmax's own uncertainty is often a usable flag for unusual inputs "
-            "(Pearce et al.): " + "; ".join(parts) + "."
+        return Finding(
+            "Does the softmax flag unusual inputs anyway?",
+            "Out-of-distribution inputs were not part of this run.",
+            read.take(),
         )
+    if usable == len(parts):
+        opening = "Here the softmax's own entropy is a usable flag for every kind of unusual input"
+    elif usable == 0:
+        opening = (
+            "Here the softmax's own entropy is not a usable flag for any kind of unusual input"
+        )
+    else:
+        opening = (
+            f"Here the softmax's own entropy flags {usable} of {len(parts)} kinds of unusual "
+            "input well (AUROC 0.9 or more)"
+        )
+    text = f"{opening} (entropy against test digits): " + "; ".join(parts) + "."
     return Finding("Does the softmax flag unusual inputs anyway?", text, read.take())
 
 
@@ -278,6 +308,11 @@ def _coverage(read: _Reader, ref: str, bayes: str) -> Finding:
         f"posterior's credible sets ({bayes}, no calibration) cover {_n(c_b)} with "
         f"{_n(z_b)}."
     ]
+    if z_b > 2 * z_s and z_b >= 3:
+        parts.append(
+            f"Credible sets of {_n(z_b)} classes cover almost whatever the posterior does: "
+            "their coverage says little here, their size says the posterior is unsure."
+        )
     worst = _worst_condition(read)
     if worst is not None:
         kind, condition, severity, label = worst
