@@ -262,7 +262,7 @@ def run_compare(
         digits_train, digits_test = data.digits(seed=settings.seed)
         pixel = segmentation_demo(digits_train, digits_test, **common)
         report.add_rows(pixel.rows)
-        report.add_figure("Per-pixel uncertainty", pixel.figure)
+        report.add_figure("Per-pixel uncertainty", pixel.figure, pixel.note)
     sizes = (len(train), len(val), len(test))
     report.provenance = provenance(settings, argv, sizes, time.perf_counter() - started)
     summary = {

@@ -6,6 +6,7 @@ Each returns the fitted methods, a figure (PNG bytes) and tidy rows for the repo
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from .. import data, priors, zoo
 from ..evaluate import metrics, plots
 from ..evaluate.pixel import flatten_pixels, pixel_figure, pixel_metrics
 from ..evaluate.toy import far_confidence, toy_figure
-from ..infer import baselines, fit_hmc, fit_svi
+from ..infer import CollapseWarning, baselines, fit_hmc, fit_svi
 from ..models import Classifier
 from ..nn import bayesianize
 from ..posterior import Posterior
@@ -29,6 +30,8 @@ class Demo:
     methods: dict[str, Posterior]
     figure: bytes
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: what the figure's reader must know (a fit that collapsed)
+    note: str = ""
 
 
 def _bnn(point: Posterior, num_data: int, scale: float) -> Classifier:
@@ -106,15 +109,25 @@ def segmentation_demo(
     common = {"progress": progress, "seed": seed}
     epochs = 2 if quick else 40
     point = baselines.point_estimate(zoo.fcn(width=64), loader, epochs=epochs, lr=3e-3, **common)
-    bnn = fit_svi(
-        _bnn(point, len(scenes.images), 1.0),
-        loader,
-        epochs=2 if quick else 10,
-        init="point_estimate",
-        temperature=0.1,
-        lr_decay=1.0,
-        **common,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CollapseWarning)
+        bnn = fit_svi(
+            _bnn(point, len(scenes.images), 1.0),
+            loader,
+            epochs=2 if quick else 10,
+            init="point_estimate",
+            temperature=0.1,
+            lr_decay=1.0,
+            **common,
+        )
+    note = ""
+    if any(issubclass(w.category, CollapseWarning) for w in caught):
+        note = (
+            "The per-pixel demo's Bayesian FCN collapsed (its posterior ignores the data"
+            + (", as a --quick run's two epochs leave it" if quick else "")
+            + "): its maps below show a prior's uncertainty, not a fitted posterior's."
+        )
+        warnings.warn(f"per-pixel demo: {note}", CollapseWarning, stacklevel=2)
     methods = {"softmax": point, "svi": bnn}
     rows = []
     for name, post in methods.items():
@@ -138,4 +151,4 @@ def segmentation_demo(
     figure = pixel_figure(
         point, bnn, odd.images[:3], outline=odd.unfamiliar[:3], num_samples=num_samples
     )
-    return Demo(methods, plots.png(figure), rows)
+    return Demo(methods, plots.png(figure), rows, note)

@@ -80,6 +80,8 @@ class Report:
     figures: dict[str, list[bytes]] = field(default_factory=dict, repr=False)
     #: how the run was made (command, settings, version, data, duration): the first line
     provenance: str = ""
+    #: per section, what its figures' reader must know first (a collapsed fit, say)
+    notes: dict[str, str] = field(default_factory=dict)
 
     def select(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.rows if kind is None or r["kind"] == kind]
@@ -124,12 +126,16 @@ class Report:
             Path(path).write_text(text)
         return text
 
-    def add_figure(self, section: str, figure: bytes | str | Path) -> None:
-        """Attach a PNG (bytes or a file) to one of ``SECTIONS`` of the HTML report."""
+    def add_figure(self, section: str, figure: bytes | str | Path, note: str = "") -> None:
+        """Attach a PNG (bytes or a file) to one of ``SECTIONS`` of the HTML report;
+        ``note`` is shown above the section's figures (what they cannot show: a collapsed
+        fit, say)."""
         if section not in SECTIONS:
             raise ValueError(f"unknown report section {section!r}; choose from {SECTIONS}")
         data = figure if isinstance(figure, bytes) else Path(figure).read_bytes()
         self.figures.setdefault(section, []).append(data)
+        if note:
+            self.notes[section] = note
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append rows computed elsewhere (the toy problem, per-pixel metrics)."""
@@ -190,6 +196,8 @@ class Report:
             if not images:
                 continue
             body.append(f"<h2 id='{_anchor(section)}'>{html.escape(section)}</h2>")
+            if section in self.notes:
+                body.append(f"<p><strong>{html.escape(self.notes[section])}</strong></p>")
             body += [
                 f"<figure><img alt='{html.escape(section)}' "
                 f"src='data:image/png;base64,{base64.b64encode(img).decode()}'>"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 import warnings
 from collections.abc import Iterable
@@ -151,7 +152,7 @@ def train_net(
         )
         history.append({"epoch": epoch + 1, "loss": mean.item()})
         if largest:
-            model.check_width(int(torch.stack(largest).max()), desc.split(" start ")[0])
+            model.check_width(int(torch.stack(largest).max()), re.sub(r" \d+/\d+$", "", desc))
             largest.clear()
     net.eval()
     return history, seen

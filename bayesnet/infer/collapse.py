@@ -71,15 +71,16 @@ def check_collapse(info: dict[str, Any], null: float, model: BayesianModel) -> b
     info["null_nll"] = null
     if collapsed:
         warnings.warn(
-            f"the posterior ignores the data: its training NLL is {nll:.3f} nats per example "
+            f"the {info.get('engine', 'svi')} posterior of {type(model.net).__name__} ignores "
+            f"the data: its training NLL is {nll:.3f} nats per example "
             f"against {null:.3f} for a guess that ignores the inputs. The KL of "
             f"{model.num_weights} weights ({kl:.4g} nats) outweighs a data term the whole training "
             "set could lower by at most "
             f"{null * model.num_data:.4g} nats (or training stopped before it learned anything). "
-            "Remedies: train longer (more epochs), keep the defaults (a MAP warm "
-            "start, init='map', and a tempered posterior, temperature=0.01), choose "
-            "temperature='auto', use a wider prior (bn.priors.Normal(1.0)), fewer Bayesian "
-            "layers (bayesianize(..., last_layer=True)), or more data.",
+            "Remedies: train longer (more epochs); fit_svi's defaults where they were changed "
+            "(a MAP warm start, init='map', and a tempered posterior, temperature=0.01); "
+            "temperature='auto'; a wider prior (bn.priors.Normal(1.0)); fewer Bayesian "
+            "layers (bayesianize(..., last_layer=True)); or more data.",
             CollapseWarning,
             stacklevel=3,
         )

@@ -94,15 +94,15 @@ def fit_ivon(
         "beta2": beta2,
         "weight_decay": weight_decay,
         "clip_radius": clip_radius,
+        "num_samples": num_samples,
+        "task": task,
+        "num_data": count_examples(loader),  # what one epoch yields, not len(loader.dataset)
     }
-
-    num_data = count_examples(loader)  # what one epoch yields, not len(loader.dataset)
     inputs = inputs_from_loader(net, loader)
 
     def one(member: nn.Module, k: int) -> Posterior:
-        return _fit_one(
-            ivon, member, loader, settings, num_samples, task, progress, k, num_data, inputs
-        )
+        label = "ivon" if starts == 1 else f"multiivon {k + 1}/{starts}"
+        return _fit_one(ivon, member, loader, settings, inputs, label, progress)
 
     post = network_starts(net, one, starts, seed, device, "ivon")
     with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
@@ -110,8 +110,9 @@ def fit_ivon(
     return post
 
 
-def _fit_one(ivon, net, loader, settings, num_samples, task, progress, k, num_data, inputs):
+def _fit_one(ivon, net, loader, settings, inputs, label, progress) -> Posterior:
     """One IVON fit of ``net`` (trained in place) on ``num_data`` examples an epoch."""
+    num_data, task = settings["num_data"], settings["task"]
     steps = num_batches(loader)
     if steps == 0:
         raise ValueError("fit_ivon needs a loader with a length (batches per epoch)")
@@ -134,14 +135,14 @@ def _fit_one(ivon, net, loader, settings, num_samples, task, progress, k, num_da
         optimizer=opt,
         task=task,
         progress=progress,
-        desc=f"ivon start {k}" if k else "ivon",
+        desc=label,
         schedule=schedule,
         around_gradient=lambda: opt.sampled_params(train=True),
     )
     scale = torch.cat(
         [(g["ess"] * (g["hess"] + g["weight_decay"])).rsqrt() for g in opt.param_groups]
     )
-    sampler = FlatGaussianSampler(layout(net), flatten(net), scale, None, num_samples)
+    sampler = FlatGaussianSampler(layout(net), flatten(net), scale, None, settings["num_samples"])
     info: dict[str, Any] = {
         "engine": "ivon",
         **settings,

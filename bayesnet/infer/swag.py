@@ -146,12 +146,15 @@ def fit_swag(
         "rank": rank,
         "scale": scale,
         "cycles": cycles,
+        "num_samples": num_samples,
+        "task": task,
     }
 
     inputs = inputs_from_loader(net, loader)  # one pass, shared by every start
 
     def one(member: nn.Module, k: int) -> Posterior:
-        return _fit_one(member, loader, settings, num_samples, task, progress, k, inputs)
+        label = "swag" if starts == 1 else f"multiswag {k + 1}/{starts}"
+        return _fit_one(member, loader, settings, inputs, label, progress)
 
     post = network_starts(net, one, starts, seed, device, "swag")
     with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
@@ -177,7 +180,7 @@ def collection_plan(epochs: int, steps: int, settings: dict[str, Any]) -> list[t
     return plan
 
 
-def _fit_one(net, loader, settings, num_samples, task, progress, k, inputs) -> Posterior:
+def _fit_one(net, loader, settings, inputs, label, progress) -> Posterior:
     """One SWAG fit of ``net`` (trained in place): one Gaussian per cycle, mixed."""
     steps = num_batches(loader)
     if steps == 0:
@@ -204,9 +207,9 @@ def _fit_one(net, loader, settings, num_samples, task, progress, k, inputs) -> P
         loader,
         settings["epochs"],
         optimizer=opt,
-        task=task,
+        task=settings["task"],
         progress=progress,
-        desc=f"swag start {k}" if k else "swag",
+        desc=label,
         after_step=after_step,
     )
     fewest = min(m.count for m in moments)
@@ -224,18 +227,22 @@ def _fit_one(net, loader, settings, num_samples, task, progress, k, inputs) -> P
         "seconds": time.perf_counter() - start,
     }
     posts = [
-        wrap(net, task, seen, _gaussian(net, m, settings, num_samples), info, loader, inputs)
+        wrap(net, settings["task"], seen, _gaussian(net, m, settings), info, loader, inputs)
         for m in moments
     ]
     return posts[0] if len(posts) == 1 else Posterior.mixture(posts, info)
 
 
-def _gaussian(net, moments: SwagMoments, settings, num_samples) -> FlatGaussianSampler:
+def _gaussian(net, moments: SwagMoments, settings) -> FlatGaussianSampler:
     """SWAG's Gaussian from one cycle's moments."""
     half = settings["scale"] / 2
     factor = moments.deviations() * math.sqrt(half / max(1, len(moments.last) - 1))
     return FlatGaussianSampler(
-        layout(net), moments.mean, (moments.variance() * half).sqrt(), factor, num_samples
+        layout(net),
+        moments.mean,
+        (moments.variance() * half).sqrt(),
+        factor,
+        settings["num_samples"],
     )
 
 
