@@ -4,7 +4,8 @@
 
 Writes the digits as the files a user would have (an .npz of arrays and a folder of PNGs
 per class), reads them back with bn.data.arrays and bn.data.image_folder, and fits the
-softmax and the posterior with their defaults on what was read. The same calls read
+softmax and the recommended posterior (bn.fit) with their defaults on what was read, each
+given the data set as read (any Dataset of (x, y) works as it is). The same calls read
 MNIST, Fashion-MNIST, KMNIST, CIFAR-10/100 and SVHN from their standard files.
 """
 
@@ -49,12 +50,10 @@ with tempfile.TemporaryDirectory() as scratch:
     from_folder = bn.data.image_folder(root / "images")
 
 for name, (tr, te) in {"npz": from_npz, "image folder": from_folder}.items():
-    loader = bn.data.to_loader(tr, 64, seed=0)
     softmax = bn.baselines.point_estimate(
-        bn.zoo.digits_cnn(), loader, epochs=epochs, progress=False
+        bn.zoo.digits_cnn(), tr, epochs=epochs, progress=False, seed=0
     )
-    model = bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(tr))
-    post = bn.fit_svi(model, loader, epochs=epochs, progress=False, seed=0)
+    post = bn.fit(bn.zoo.digits_cnn(), tr, epochs=epochs, progress=False, seed=0)
     x, y = te.tensors
     print(
         f"{name}: {len(tr)} training images {tuple(x.shape[1:])}; test NLL softmax "
