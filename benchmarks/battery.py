@@ -150,27 +150,27 @@ DEFAULT_METHODS = ("softmax", "temperature", "dropout", "ensemble", "recommended
 
 def wide_bn(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Sequential:
     """A BatchNorm CNN that is not in ``bn.zoo`` and played no part in the choice: three
-    3x3 conv-BatchNorm stages (32, 32, 64 channels; max-pool after the second and third),
+    3x3 conv-BatchNorm stages (16, 32, 32 channels, a 2x2 max-pool after the first two),
     global average pooling, and a head with ``BatchNorm1d`` between its linear layers."""
     nn = torch.nn
     return nn.Sequential(
-        nn.Conv2d(input_shape[0], 32, 3, padding=1),
+        nn.Conv2d(input_shape[0], 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
         nn.BatchNorm2d(32),
         nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Conv2d(32, 32, 3, padding=1),
         nn.BatchNorm2d(32),
         nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.BatchNorm2d(64),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        nn.Linear(64, 128),
-        nn.BatchNorm1d(128),
+        nn.Linear(32, 64),
+        nn.BatchNorm1d(64),
         nn.ReLU(),
-        nn.Linear(128, num_classes),
+        nn.Linear(64, num_classes),
     )
 
 
