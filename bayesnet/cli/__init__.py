@@ -23,6 +23,13 @@ DESCRIPTION = (
 )
 
 
+#: the columns printed on the terminal (report.html and metrics.md hold every one)
+TERMINAL = {
+    "test": ("accuracy", "nll", "ece", "coverage_credible", "fit_seconds"),
+    "ood": ("condition", "confidence", "auroc_entropy", "auroc_mi"),
+}
+
+
 def _option_fields():
     """Settings that are command-line options (``--quick``, ``--no-progress`` set the rest)."""
     return [f for f in fields(CompareSettings) if f.name not in ("progress", "quick_run")]
@@ -129,9 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bayesnet: error: {err}", file=sys.stderr)
         return 2
     report = result["report"]
-    for kind in ("test", "ood"):
-        print(f"\n{kind}\n{report.table(kind)}")
-    print(f"\nrun directory: {settings.out}: report.html, metrics.json, metrics.md, posteriors")
+    for kind, columns in TERMINAL.items():
+        print(f"\n{kind}\n{report.table(kind, columns)}")
+    print(
+        f"\nrun directory: {settings.out}: report.html (every table and figure), metrics.json, "
+        "metrics.md, posteriors"
+    )
     return 0
 
 

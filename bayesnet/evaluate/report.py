@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,10 +92,12 @@ class Report:
         names = dict.fromkeys(k for r in rows for k in r)
         return [c for c in names if c in KEYS[:2] or any(r.get(c) is not None for r in rows)]
 
-    def table(self, kind: str | None = None) -> str:
-        """A fixed-width text table of the rows of ``kind`` (all by default)."""
+    def table(self, kind: str | None = None, columns: Sequence[str] | None = None) -> str:
+        """A fixed-width text table of the rows of ``kind`` (all by default), of every
+        column or of ``columns`` (those the rows have)."""
         rows = self.select(kind)
-        columns = self.columns(rows)
+        found = self.columns(rows)
+        columns = found if columns is None else [c for c in (*KEYS[:1], *columns) if c in found]
         width = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
         lines = ["  ".join(c.ljust(width[c]) for c in columns)]
         lines += ["  ".join(_fmt(r.get(c)).ljust(width[c]) for c in columns) for r in rows]
