@@ -17,6 +17,7 @@ from .infer import (
     fit_sgmcmc,
     fit_svi,
     fit_swag,
+    swag,
 )
 from .models import Classifier, Regressor
 from .nn import bayesianize
@@ -58,5 +59,6 @@ __all__ = [
     "fit_swag",
     "nn",
     "priors",
+    "swag",
     "zoo",
 ]

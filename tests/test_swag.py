@@ -1,6 +1,7 @@
 """SWAG and MultiSWAG: the moments are the iterates', draws are normalised per draw, starts
 mix, and the posterior saves, loads and exports like every other."""
 
+import copy
 import math
 
 import pytest
@@ -214,3 +215,39 @@ def test_each_draws_statistics_are_estimated_once_and_kept(blobs, tmp_path, monk
     assert calls == [6, 3]
     for name, value in kept.items():
         torch.testing.assert_close(loaded.cached[name][:6], value)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_a_collector_in_your_own_loop_is_fit_swag(blobs, tmp_path, batch_norm):
+    """The caller's loop (Adam as fit_swag trains, the collector attached to the
+    optimiser) gives fit_swag's moments and, saved and loaded, its predictions."""
+    x, y = blobs
+    net = _tiny(batch_norm)
+    fitted = bn.fit_swag(
+        net, loader_of(x, y, 20, shuffle=False), epochs=4, per_epoch=3, progress=False, seed=0
+    )
+    mine = copy.deepcopy(net)
+    opt = torch.optim.Adam(mine.parameters(), lr=2e-3, foreach=True)
+    swag = bn.swag.Collector(mine)
+    swag.attach(opt, start=13, every=2)  # 6 steps an epoch: steps 13, 15, ... 23
+    loader = loader_of(x, y, 20, shuffle=False)
+    mine.train()
+    for _ in range(4):
+        for xb, yb in loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(mine(xb), yb).backward()
+            opt.step()
+    assert swag.count == fitted.info["collected"] == 6
+    ours = swag.gaussian()
+    for name in ("loc", "scale", "factor"):
+        torch.testing.assert_close(getattr(ours, name), getattr(fitted.sampler, name))
+    fitted.save(tmp_path / "fitted.pt")
+    loaded = bn.Posterior.load(tmp_path / "fitted.pt", bn.Classifier(_tiny(batch_norm), 120))
+    post = swag.posterior(loader)
+    assert_same_predictions(loaded, post, x[:10], 6, seed=3)
+    assert post.info["collected"] == 6 and post.info["collapsed"] == fitted.info["collapsed"]
+    before = [p.clone() for p in mine.parameters()]
+    swag.posterior((x, y))  # the caller's network is read, never changed
+    assert all(torch.equal(a, b) for a, b in zip(before, mine.parameters(), strict=True))
+    with pytest.raises(ValueError, match="at least two"):
+        bn.swag.Collector(_tiny()).posterior((x, y))

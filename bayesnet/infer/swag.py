@@ -31,51 +31,11 @@ from ..posterior import Posterior
 from ..run import Run, run_settings
 from .baselines import train_net, wrap
 from .collapse import check_predictive, training_null_nll
-from .gaussian import FlatGaussianSampler, flatten, layout
 from .loop import OPTIMIZERS, multi_tensor, num_batches
 from .starts import network_starts
+from .swag_collector import Collector, SwagMoments, load_flat
 
-__all__ = ["fit_swag", "SwagMoments"]
-
-
-class SwagMoments:
-    """SWAG's running statistics of collected iterates: their mean, their per-weight
-    variance and the last ``rank`` iterates themselves. The variance is Welford's running
-    sum of squared deviations (Maddox et al. keep the mean of squares and subtract the
-    squared mean, which cancels catastrophically in float32 where weights barely move);
-    ``deviations()`` are the kept iterates less the final mean (Maddox et al. subtract the
-    running mean at each collection to stay online; the iterates are kept anyway, and the
-    final mean is the exact one)."""
-
-    def __init__(self, rank: int) -> None:
-        if rank < 0:
-            raise ValueError(f"rank must be >= 0, got {rank}")
-        self.rank, self.count = rank, 0
-        self.mean: torch.Tensor | None = None
-        self.squares: torch.Tensor | None = None  # sum of squared deviations from the mean
-        self.last: list[torch.Tensor] = []
-
-    def collect(self, w: torch.Tensor) -> None:
-        """Add one iterate (a flat vector)."""
-        self.count += 1
-        if self.mean is None:
-            self.mean, self.squares = w.clone(), torch.zeros_like(w)
-        else:
-            before = w - self.mean
-            self.mean += before / self.count
-            self.squares += before * (w - self.mean)
-        if self.rank:
-            self.last = [*self.last, w.clone()][-self.rank :]
-
-    def variance(self) -> torch.Tensor:
-        """Per-weight variance of the iterates (population, divided by their number)."""
-        return self.squares / self.count
-
-    def deviations(self) -> torch.Tensor:
-        """``[K, P]``: the last ``K <= rank`` iterates less the mean."""
-        if not self.last:
-            return self.mean.new_zeros(0, len(self.mean))
-        return torch.stack(self.last) - self.mean
+__all__ = ["fit_swag", "Collector", "SwagMoments"]
 
 
 @run_settings()
@@ -186,7 +146,9 @@ def _fit_one(net, loader, settings, inputs, label, progress) -> Posterior:
     if steps == 0:
         raise ValueError("fit_swag needs a loader with a length (batches per epoch)")
     plan = collection_plan(settings["epochs"], steps, settings)
-    moments = [SwagMoments(settings["rank"]) for _ in range(settings["cycles"])]
+    collectors = [
+        Collector(net, settings["rank"], settings["scale"]) for _ in range(settings["cycles"])
+    ]
     rates = {True: settings["swa_lr"], False: settings["lr"]}
     opt = _optimizer(net, {**settings, "lr": rates[plan[0][0]]})
     count = 0
@@ -195,7 +157,7 @@ def _fit_one(net, loader, settings, inputs, label, progress) -> Posterior:
         nonlocal count
         cycle = plan[count][1]
         if cycle >= 0:
-            moments[cycle].collect(flatten(net))
+            collectors[cycle].collect()
         count += 1
         if count < len(plan):
             for group in opt.param_groups:
@@ -212,38 +174,23 @@ def _fit_one(net, loader, settings, inputs, label, progress) -> Posterior:
         desc=label,
         after_step=after_step,
     )
-    fewest = min(m.count for m in moments)
+    fewest = min(c.count for c in collectors)
     if fewest < 2:
         raise ValueError(
             f"SWAG collected {fewest} iterate(s) in a cycle: lengthen the run, use fewer "
             "cycles, collect earlier (collect_from) or more often (per_epoch)"
         )
-    _load_flat(net, moments[-1].mean)
+    load_flat(net, collectors[-1].moments.mean)
     info: dict[str, Any] = {
         "engine": "swag",
         **settings,
-        "collected": sum(m.count for m in moments),
+        "collected": sum(c.count for c in collectors),
         "history": history,
         "seconds": time.perf_counter() - start,
     }
-    posts = [
-        wrap(net, settings["task"], seen, _gaussian(net, m, settings), info, loader, inputs)
-        for m in moments
-    ]
+    gaussians = [c.gaussian(settings["num_samples"]) for c in collectors]
+    posts = [wrap(net, settings["task"], seen, g, info, loader, inputs) for g in gaussians]
     return posts[0] if len(posts) == 1 else Posterior.mixture(posts, info)
-
-
-def _gaussian(net, moments: SwagMoments, settings) -> FlatGaussianSampler:
-    """SWAG's Gaussian from one cycle's moments."""
-    half = settings["scale"] / 2
-    factor = moments.deviations() * math.sqrt(half / max(1, len(moments.last) - 1))
-    return FlatGaussianSampler(
-        layout(net),
-        moments.mean,
-        (moments.variance() * half).sqrt(),
-        factor,
-        settings["num_samples"],
-    )
 
 
 def _optimizer(net: nn.Module, settings: dict[str, Any]) -> torch.optim.Optimizer:
@@ -259,9 +206,3 @@ def _optimizer(net: nn.Module, settings: dict[str, Any]) -> torch.optim.Optimize
         **extra,
         **multi_tensor(cls),
     )
-
-
-@torch.no_grad()
-def _load_flat(net: nn.Module, flat: torch.Tensor) -> None:
-    """Write a flat vector (``layout(net)``'s order) into ``net``'s trainable parameters."""
-    torch.nn.utils.vector_to_parameters(flat, [p for p in net.parameters() if p.requires_grad])
