@@ -17,6 +17,7 @@ from .infer import (
     fit_sgmcmc,
     fit_svi,
     fit_swag,
+    ivon,
     swag,
 )
 from .models import Classifier, Regressor
@@ -59,6 +60,7 @@ __all__ = [
     "fit_swag",
     "nn",
     "priors",
+    "ivon",
     "swag",
     "zoo",
 ]

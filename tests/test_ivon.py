@@ -63,3 +63,42 @@ def test_needs_a_loader_with_a_length():
     x, y = _logistic(64)
     with pytest.raises(ValueError, match="with a length"):
         bn.fit_ivon(nn.Linear(2, 2), ((x, y) for _ in range(2)), progress=False)
+
+
+def test_your_own_ivon_loop_gives_fit_ivons_posterior(tmp_path):
+    """Train with ivon.IVON in a plain loop (one sampled gradient per step, a cosine
+    schedule, as fit_ivon trains); bn.ivon.posterior gives fit_ivon's Gaussian and, after
+    save/load, its predictions."""
+    import ivon
+
+    x, y = _logistic(128)
+    fitted = bn.fit_ivon(
+        nn.Linear(2, 2), loader_of(x, y, 32, shuffle=False), epochs=3, progress=False, seed=0
+    )
+    net = nn.Linear(2, 2)
+    net.load_state_dict(dict(zip(("weight", "bias"), _initial(), strict=True)))
+    torch.manual_seed(0)  # as the fit's seeded fork: the same draws in the same order
+    opt = ivon.IVON(net.parameters(), lr=0.5, ess=128, hess_init=1.0, beta2=0.999)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 3 * 4)
+    for _ in range(3):
+        for xb, yb in loader_of(x, y, 32, shuffle=False):
+            opt.zero_grad()
+            with opt.sampled_params(train=True):
+                nn.functional.cross_entropy(net(xb), yb).backward()
+            opt.step()
+            schedule.step()
+    post = bn.ivon.posterior(net, opt, (x, y))
+    torch.testing.assert_close(post.sampler.loc, fitted.sampler.loc)
+    torch.testing.assert_close(post.sampler.scale, fitted.sampler.scale)
+    fitted.save(tmp_path / "ivon.pt")
+    loaded = bn.Posterior.load(tmp_path / "ivon.pt", bn.Classifier(nn.Linear(2, 2), 128))
+    assert_same_predictions(loaded, post, x[:10], 5, seed=2)
+    with pytest.raises(ValueError, match="no IVON state"):
+        bn.ivon.posterior(net, torch.optim.Adam(net.parameters()), (x, y))
+
+
+def _initial():
+    """nn.Linear(2, 2)'s initial weights under torch.manual_seed(0)."""
+    torch.manual_seed(0)
+    layer = nn.Linear(2, 2)
+    return layer.weight.detach().clone(), layer.bias.detach().clone()

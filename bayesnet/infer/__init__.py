@@ -1,6 +1,6 @@
 """Inference engines; each returns a ``bayesnet.Posterior``."""
 
-from . import baselines, swag
+from . import baselines, ivon, swag
 from .collapse import CollapseWarning
 from .elbo import ELBOTerms, elbo_terms
 from .functional import FunctionalELBO
@@ -60,6 +60,7 @@ __all__ = [
     "TEMPERATURES",
     "TrainingDiverged",
     "baselines",
+    "ivon",
     "swag",
     "cyclical_lr",
     "elbo_terms",

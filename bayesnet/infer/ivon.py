@@ -11,6 +11,7 @@ with it and turns its state into a ``Posterior`` whose draws come from that Gaus
 
 from __future__ import annotations
 
+import copy
 import importlib
 import time
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from torch import nn
 
 from .._checks import check_draws
 from .._state import seeded
-from ..data.loaders import count_examples, takes_data
+from ..data.loaders import as_loader, count_examples, takes_data
 from ..device import resolve
 from ..nn.normalization import inputs_from_loader
 from ..posterior import Posterior
@@ -32,7 +33,7 @@ from .gaussian import FlatGaussianSampler, flatten, layout
 from .loop import num_batches
 from .starts import network_starts
 
-__all__ = ["fit_ivon", "INSTALL"]
+__all__ = ["fit_ivon", "gaussian", "posterior", "INSTALL"]
 
 INSTALL = 'fit_ivon needs the authors\' optimizer: pip install "bayesnet[ivon]" (ivon-opt)'
 
@@ -139,16 +140,54 @@ def _fit_one(ivon, net, loader, settings, inputs, label, progress) -> Posterior:
         schedule=schedule,
         around_gradient=lambda: opt.sampled_params(train=True),
     )
-    scale = torch.cat(
-        [(g["ess"] * (g["hess"] + g["weight_decay"])).rsqrt() for g in opt.param_groups]
-    )
-    sampler = FlatGaussianSampler(layout(net), flatten(net), scale, None, settings["num_samples"])
+    sampler = gaussian(net, opt, settings["num_samples"])
     info: dict[str, Any] = {
         "engine": "ivon",
         **settings,
         "ess": num_data / settings["temperature"],
-        "median_std": scale.median().item(),
+        "median_std": sampler.scale.median().item(),
         "history": history,
         "seconds": time.perf_counter() - start,
     }
     return wrap(net, task, seen, sampler, info, loader, inputs)
+
+
+def gaussian(net: nn.Module, optimizer: Any, num_samples: int = 30) -> FlatGaussianSampler:
+    """IVON's posterior ``N(m, 1 / (ess * (hess + weight_decay)))`` over ``net``'s trainable
+    parameters, from the state of the ``ivon.IVON`` optimiser that trains them (its mean is
+    the network's weights outside ``sampled_params``); a trainable parameter the optimiser
+    does not hold keeps its value (scale 0)."""
+    stds = {}
+    for group in optimizer.param_groups:
+        if "hess" not in group:
+            raise ValueError("the optimiser holds no IVON state: an ivon.IVON, after a step")
+        std = (group["ess"] * (group["hess"] + group["weight_decay"])).rsqrt()
+        sizes = [p.numel() for p in group["params"]]
+        for p, part in zip(group["params"], std.split(sizes), strict=True):
+            stds[id(p)] = part
+    params = [p for p in net.parameters() if p.requires_grad]
+    scale = torch.cat([stds.get(id(p), torch.zeros(p.numel()).to(p)) for p in params])
+    return FlatGaussianSampler(layout(net), flatten(net), scale, None, num_samples)
+
+
+def posterior(
+    net: nn.Module,
+    optimizer: Any,
+    data: Any,
+    *,
+    task: str = "classification",
+    num_samples: int = 30,
+) -> Posterior:
+    """The posterior of ``net`` trained in the caller's own loop with ``ivon.IVON``
+    (``optimizer``): the same ``Posterior`` ``fit_ivon`` returns, with each draw's BatchNorm
+    statistics estimated on ``data``'s inputs (the training data, in any form a fit
+    takes), checked for collapse on it. The network is read, never changed."""
+    check_draws(num_samples)
+    sampler = gaussian(net, optimizer, num_samples)
+    loader = as_loader(data, shuffle=False)
+    copied = copy.deepcopy(net).eval()
+    info = {"engine": "ivon", "median_std": sampler.scale.median().item()}
+    inputs = inputs_from_loader(copied, loader)
+    post = wrap(copied, task, count_examples(loader), sampler, info, loader, inputs)
+    check_predictive(post, loader, training_null_nll(loader, post.model), "IVON")
+    return post
