@@ -63,6 +63,8 @@ def _worker(rank, world, port, task, out):
             average_gradients(params, Ranks(rank, world))
             if rank == 0:
                 torch.save([p.grad for p in params], out)
+        elif task in ("starts", "failing", "parallel"):
+            _fit_task(task, rank, x, y, out)
         elif task == "unseeded":  # every rank builds its own network, nothing seeded
             torch.manual_seed(100 + rank)
             model = bn.Classifier(bn.bayesianize(bn.zoo.mlp(64, 10, hidden=(16,))), 256)
@@ -84,6 +86,35 @@ def _worker(rank, world, port, task, out):
         dist.barrier()
     finally:
         dist.destroy_process_group()
+
+
+class _FailsOnRank1(torch.nn.Module):
+    """A network whose training fails on rank 1 only."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        if self.training and dist.is_initialized() and dist.get_rank() == 1:
+            raise RuntimeError("out of memory, say")
+        return self.layer(x.flatten(1))
+
+
+def _fit_task(task, rank, x, y, out):
+    """bn.fit across two processes: the starts spread (``starts``), a start that fails on
+    one rank (``failing``), or one start trained data-parallel (``parallel``)."""
+    torch.manual_seed(0)
+    net = _FailsOnRank1() if task == "failing" else bn.zoo.mlp(64, 10, hidden=(16,))
+    run = bn.Run(distributed=True, progress=False, seed=0)
+    try:
+        post = bn.fit(net, (x, y), epochs=2, starts=1 if task == "parallel" else 2, run=run)
+    except Exception as err:
+        torch.save(f"{type(err).__name__}: {err}", os.path.join(out, f"rank{rank}.pt"))
+        return
+    torch.manual_seed(1)
+    probs = post.predict(x[:20], num_samples=4)
+    torch.save(probs, os.path.join(out, f"rank{rank}.pt"))
 
 
 def _run(task, out, world=2):
@@ -173,3 +204,32 @@ def test_torchrun_trains_from_a_config_with_two_processes(tmp_path):
 def _digits_model():
     train, _ = bn.data.digits()
     return bn.Classifier(bn.bayesianize(bn.zoo.digits_cnn()), num_data=len(train))
+
+
+def test_bn_fit_spreads_its_starts_over_processes_and_equals_one_process(tmp_path):
+    """Start k on rank k mod 2, every rank the whole mixture: the single process's
+    predictions with the same seeds, on both ranks."""
+    _run("starts", tmp_path)
+    x, y = _data()
+    torch.manual_seed(0)
+    net = bn.zoo.mlp(64, 10, hidden=(16,))
+    one = bn.fit(net, (x, y), epochs=2, starts=2, progress=False, seed=0)
+    torch.manual_seed(1)
+    expected = one.predict(x[:20], num_samples=4)
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        torch.testing.assert_close(got, expected)
+
+
+def test_a_start_that_fails_on_one_rank_fails_every_rank_by_name(tmp_path):
+    _run("failing", tmp_path)
+    for rank in (0, 1):
+        said = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert said.startswith("StartFailed: start 1 on rank 1: RuntimeError: out of memory")
+
+
+def test_one_start_trains_data_parallel_and_the_ranks_agree(tmp_path):
+    _run("parallel", tmp_path)
+    zero, one = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    torch.testing.assert_close(zero, one)
+    assert zero.shape == (4, 20, 10)

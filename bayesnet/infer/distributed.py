@@ -14,16 +14,30 @@ weight draws their own RNGs make. Rank 0 alone writes files.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["Ranks", "Shard", "setup", "broadcast", "shard", "average_gradients"]
+from ..posterior import Posterior
+
+__all__ = [
+    "Ranks",
+    "Shard",
+    "StartFailed",
+    "setup",
+    "broadcast",
+    "shard",
+    "average_gradients",
+    "gather_starts",
+]
 
 
 @dataclass(frozen=True)
@@ -110,3 +124,54 @@ def average_gradients(params: list[torch.Tensor], ranks: Ranks) -> None:
     flat /= ranks.world
     for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
         g.copy_(part.view_as(g))
+
+
+class StartFailed(RuntimeError):
+    """A start of a fit spread over processes failed: raised on every process (none waits
+    for a start that will not come), naming the start, the rank and the error."""
+
+
+def gather_starts(
+    fit: Callable[[int, int | None], Posterior], starts: int, seed: int | None, ranks: Ranks
+) -> list[Posterior]:
+    """Every start's posterior on every rank: start ``k`` is fitted on rank ``k mod world``
+    (``fit(k, seed + k)``), each saved posterior is sent to every other rank (one
+    ``all_gather_object``) and loaded there into a copy of the local model. A start that
+    raises makes every rank raise ``StartFailed``."""
+    if starts < ranks.world:
+        raise ValueError(
+            f"{starts} start(s) cannot be spread over {ranks.world} processes: give at least "
+            "as many starts as processes"
+        )
+    mine: dict[int, Posterior] = {}
+    failure = None
+    for k in range(ranks.rank, starts, ranks.world):
+        try:
+            mine[k] = fit(k, None if seed is None else seed + k)
+        except Exception as err:  # every rank must reach the gather, failed or not
+            failure = f"start {k} on rank {ranks.rank}: {type(err).__name__}: {err}"
+            break
+    sent = {
+        "failure": failure,
+        "starts": {} if failure else {k: _bytes(p) for k, p in mine.items()},
+    }
+    shared: list[dict] = [{} for _ in range(ranks.world)]
+    dist.all_gather_object(shared, sent)
+    failures = [s["failure"] for s in shared if s["failure"]]
+    if failures:
+        raise StartFailed("; ".join(failures))
+    received = {k: data for s in shared for k, data in s["starts"].items()}
+    template = next(iter(mine.values())).model
+    return [mine[k] if k in mine else _load(received[k], template) for k in range(starts)]
+
+
+def _bytes(post: Posterior) -> bytes:
+    with tempfile.TemporaryDirectory() as scratch:
+        return post.save(Path(scratch) / "start.pt").read_bytes()
+
+
+def _load(data: bytes, template: nn.Module) -> Posterior:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "start.pt"
+        path.write_bytes(data)
+        return Posterior.load(path, copy.deepcopy(template))

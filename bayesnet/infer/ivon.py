@@ -29,6 +29,7 @@ from ..posterior import Posterior
 from ..run import Run, run_settings
 from .baselines import train_net, wrap
 from .collapse import check_predictive, training_null_nll
+from .distributed import broadcast, setup, shard
 from .gaussian import FlatGaussianSampler, flatten, layout
 from .loop import num_batches
 from .starts import network_starts
@@ -46,7 +47,7 @@ def _ivon():
         raise ImportError(INSTALL) from error
 
 
-@run_settings()
+@run_settings(supports=("distributed",))
 @takes_data
 def fit_ivon(
     net: nn.Module,
@@ -100,20 +101,28 @@ def fit_ivon(
         "num_data": count_examples(loader),  # what one epoch yields, not len(loader.dataset)
     }
     inputs = inputs_from_loader(net, loader)
+    ranks = setup(device) if run.distributed else None
+    parallel = ranks if ranks is not None and ranks.world > 1 and starts == 1 else None
 
     def one(member: nn.Module, k: int) -> Posterior:
         label = "ivon" if starts == 1 else f"multiivon {k + 1}/{starts}"
-        return _fit_one(ivon, member, loader, settings, inputs, label, progress)
+        return _fit_one(ivon, member, loader, settings, inputs, label, progress, parallel)
 
-    post = network_starts(net, one, starts, seed, device, "ivon")
+    spread = None if parallel is not None else ranks  # one start: every rank trains it
+    post = network_starts(net, one, starts, seed, device, "ivon", loader, spread)
     with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
         check_predictive(post, loader, training_null_nll(loader, post.model), "IVON")
     return post
 
 
-def _fit_one(ivon, net, loader, settings, inputs, label, progress) -> Posterior:
-    """One IVON fit of ``net`` (trained in place) on ``num_data`` examples an epoch."""
+def _fit_one(ivon, net, loader, settings, inputs, label, progress, parallel=None) -> Posterior:
+    """One IVON fit of ``net`` (trained in place) on ``num_data`` examples an epoch; with
+    ``parallel`` ranks, data-parallel (each rank its shard of the batches, the optimiser's
+    gradient and Hessian estimates averaged across ranks: ``ivon-opt``'s ``sync``)."""
     num_data, task = settings["num_data"], settings["task"]
+    if parallel is not None:
+        loader = shard(loader, parallel)
+        broadcast(net, parallel)
     steps = num_batches(loader)
     if steps == 0:
         raise ValueError("fit_ivon needs a loader with a length (batches per epoch)")
@@ -126,10 +135,11 @@ def _fit_one(ivon, net, loader, settings, inputs, label, progress) -> Posterior:
         beta2=settings["beta2"],
         weight_decay=settings["weight_decay"],
         clip_radius=settings["clip_radius"],
+        sync=parallel is not None,
     )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings["epochs"] * steps)
     start = time.perf_counter()
-    history, seen = train_net(
+    history, _ = train_net(
         net,
         loader,
         settings["epochs"],
@@ -149,7 +159,7 @@ def _fit_one(ivon, net, loader, settings, inputs, label, progress) -> Posterior:
         "history": history,
         "seconds": time.perf_counter() - start,
     }
-    return wrap(net, task, seen, sampler, info, loader, inputs)
+    return wrap(net, task, num_data, sampler, info, loader, inputs)
 
 
 def gaussian(net: nn.Module, optimizer: Any, num_samples: int = 30) -> FlatGaussianSampler:

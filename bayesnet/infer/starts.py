@@ -4,12 +4,18 @@ A fit finds one mode; fits from independent initial weights find several, and th
 equal-weight mixture (``Posterior.mixture``) covers them all. A deep ensemble is starts of
 the point estimate; MultiSWAG (Wilson & Izmailov 2020) is starts of SWAG, MultiIVON
 starts of IVON.
+
+Across processes (``ranks``: under ``torchrun``), start ``k`` runs on rank ``k mod world``
+and every rank gathers every start (``distributed.gather_starts``): the same mixture on
+every rank as one process makes with the same seeds, each start's loader shuffled from
+its own seed (``seed + k``) so that it does not matter which process runs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -17,6 +23,7 @@ from torch import nn
 
 from .._state import seeded
 from ..posterior import Posterior
+from .distributed import Ranks, gather_starts
 
 __all__ = ["multi_start", "network_starts", "reinitialized"]
 
@@ -49,14 +56,20 @@ def multi_start(
     starts: int,
     seed: int | None = None,
     engine: str | None = None,
+    ranks: Ranks | None = None,
 ) -> Posterior:
     """``fit(k, seed_k)`` for ``k = 0 .. starts - 1`` mixed with equal weights; start ``k``
     is given the seed ``seed + k`` (None: each draws from the global RNG, advancing it). The mixture's
     ``info`` is the first start's, with every start's own under ``"starts"`` and
-    ``collapsed`` if any start collapsed; ``engine`` renames it (``"multiswag"``)."""
+    ``collapsed`` if any start collapsed; ``engine`` renames it (``"multiswag"``). With
+    ``ranks`` of several processes, each runs its share of the starts and every one
+    returns the whole mixture."""
     if not isinstance(starts, int) or starts < 1:
         raise ValueError(f"starts must be a positive int, got {starts!r}")
-    posts = [fit(k, None if seed is None else seed + k) for k in range(starts)]
+    if ranks is not None and ranks.world > 1:
+        posts = gather_starts(fit, starts, seed, ranks)
+    else:
+        posts = [fit(k, None if seed is None else seed + k) for k in range(starts)]
     if starts == 1:
         return posts[0]
     infos = [p.info for p in posts]
@@ -78,15 +91,35 @@ def network_starts(
     seed: int | None,
     device: torch.device,
     engine: str,
+    loader: Iterable | None = None,
+    ranks: Ranks | None = None,
 ) -> Posterior:
     """``multi_start`` over a plain network: start ``k`` calls ``fit(copy, k)`` on a copy of
     ``net`` on ``device`` (start 0 keeps ``net``'s weights, the others are re-initialised),
-    with torch's RNG seeded ``seed + k`` inside and the caller's restored after; the
-    mixture's engine is ``"multi" + engine``."""
+    with torch's RNG seeded ``seed + k`` inside and the caller's restored after, and, with
+    several starts and a seed, ``loader``'s shuffling generator seeded ``seed + k`` (and
+    put back as it was afterwards); the mixture's engine is ``"multi" + engine``."""
 
     def one(k: int, seed_k: int | None) -> Posterior:
-        with seeded(seed_k, device):
+        with seeded(seed_k, device), _shuffled(loader if starts > 1 else None, seed_k):
             member = (reinitialized(net) if k else copy.deepcopy(net)).to(device)
             return fit(member, k)
 
-    return multi_start(one, starts, seed, engine=f"multi{engine}" if starts > 1 else None)
+    engine = f"multi{engine}" if starts > 1 else None
+    return multi_start(one, starts, seed, engine=engine, ranks=ranks)
+
+
+@contextlib.contextmanager
+def _shuffled(loader: Iterable | None, seed: int | None) -> Iterator[None]:
+    """Within: ``loader``'s own shuffling generator (where it has one) seeded ``seed``;
+    afterwards: as it was."""
+    generator = getattr(loader, "generator", None)
+    if seed is None or not isinstance(generator, torch.Generator):
+        yield
+        return
+    state = generator.get_state()
+    generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        generator.set_state(state)

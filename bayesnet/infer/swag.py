@@ -24,13 +24,14 @@ from torch import nn
 
 from .._checks import check_choice, check_draws
 from .._state import seeded
-from ..data.loaders import takes_data
+from ..data.loaders import count_examples, takes_data
 from ..device import resolve
 from ..nn.normalization import inputs_from_loader
 from ..posterior import Posterior
 from ..run import Run, run_settings
 from .baselines import train_net, wrap
 from .collapse import check_predictive, training_null_nll
+from .distributed import average_gradients, broadcast, setup, shard
 from .loop import OPTIMIZERS, multi_tensor, num_batches
 from .starts import network_starts
 from .swag_collector import Collector, SwagMoments, load_flat
@@ -38,7 +39,7 @@ from .swag_collector import Collector, SwagMoments, load_flat
 __all__ = ["fit_swag", "Collector", "SwagMoments"]
 
 
-@run_settings()
+@run_settings(supports=("distributed",))
 @takes_data
 def fit_swag(
     net: nn.Module,
@@ -83,7 +84,10 @@ def fit_swag(
     cost (Zhang et al. 2020's cyclical idea with SWAG in each cycle).
 
     ``starts=K``: MultiSWAG, K fits (the first from ``net``'s weights, the others from
-    fresh initial weights, seeded ``seed + k``) mixed with equal weights. ``predict``
+    fresh initial weights, seeded ``seed + k``) mixed with equal weights. Under
+    ``torchrun`` with ``run=bn.Run(distributed=True)``, start ``k`` runs on process
+    ``k mod world`` and every process returns the whole mixture (one start: each process
+    trains on its shard of the batches, gradients averaged). ``predict``
     draws ``num_samples`` by default; networks with BatchNorm recompute every draw's
     statistics on up to ``NORMALIZATION_INPUTS`` training inputs. ``info`` records the
     settings, each start's training history and the number of iterates collected.
@@ -111,12 +115,15 @@ def fit_swag(
     }
 
     inputs = inputs_from_loader(net, loader)  # one pass, shared by every start
+    ranks = setup(device) if run.distributed else None
+    parallel = ranks if ranks is not None and ranks.world > 1 and starts == 1 else None
 
     def one(member: nn.Module, k: int) -> Posterior:
         label = "swag" if starts == 1 else f"multiswag {k + 1}/{starts}"
-        return _fit_one(member, loader, settings, inputs, label, progress)
+        return _fit_one(member, loader, settings, inputs, label, progress, parallel)
 
-    post = network_starts(net, one, starts, seed, device, "swag")
+    spread = None if parallel is not None else ranks  # one start: every rank trains it
+    post = network_starts(net, one, starts, seed, device, "swag", loader, spread)
     with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
         check_predictive(post, loader, training_null_nll(loader, post.model), "SWAG")
     return post
@@ -140,8 +147,14 @@ def collection_plan(epochs: int, steps: int, settings: dict[str, Any]) -> list[t
     return plan
 
 
-def _fit_one(net, loader, settings, inputs, label, progress) -> Posterior:
-    """One SWAG fit of ``net`` (trained in place): one Gaussian per cycle, mixed."""
+def _fit_one(net, loader, settings, inputs, label, progress, parallel=None) -> Posterior:
+    """One SWAG fit of ``net`` (trained in place): one Gaussian per cycle, mixed; with
+    ``parallel`` ranks, data-parallel (each rank its shard of the batches, gradients
+    averaged, so every rank holds the same weights and collects the same iterates)."""
+    num_data = None
+    if parallel is not None:
+        num_data, loader = count_examples(loader), shard(loader, parallel)
+        broadcast(net, parallel)
     steps = num_batches(loader)
     if steps == 0:
         raise ValueError("fit_swag needs a loader with a length (batches per epoch)")
@@ -151,6 +164,7 @@ def _fit_one(net, loader, settings, inputs, label, progress) -> Posterior:
     ]
     rates = {True: settings["swa_lr"], False: settings["lr"]}
     opt = _optimizer(net, {**settings, "lr": rates[plan[0][0]]})
+    params = [p for group in opt.param_groups for p in group["params"]]
     count = 0
 
     def after_step() -> None:
@@ -173,6 +187,7 @@ def _fit_one(net, loader, settings, inputs, label, progress) -> Posterior:
         progress=progress,
         desc=label,
         after_step=after_step,
+        after_backward=None if parallel is None else lambda: average_gradients(params, parallel),
     )
     fewest = min(c.count for c in collectors)
     if fewest < 2:
@@ -189,6 +204,7 @@ def _fit_one(net, loader, settings, inputs, label, progress) -> Posterior:
         "seconds": time.perf_counter() - start,
     }
     gaussians = [c.gaussian(settings["num_samples"]) for c in collectors]
+    seen = num_data or seen  # a shard's examples are not the data's
     posts = [wrap(net, settings["task"], seen, g, info, loader, inputs) for g in gaussians]
     return posts[0] if len(posts) == 1 else Posterior.mixture(posts, info)
 
