@@ -8,6 +8,7 @@ like. Sizes are cut by rewriting the numbers that set them (``epochs=20`` runs o
 ``num_samples=500`` four draws): the code is the page's, only cheaper. Blocks that include
 an example script (``--8<--``) are the examples' own tests (``test_examples.py``)."""
 
+import contextlib
 import functools
 import re
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 
 import bayesnet as bn
 
@@ -125,6 +127,26 @@ def monkeypatch_module():
 def test_every_python_block_runs(page, given, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # files the pages write land here
     namespace = dict(given)
+    with _process_group(any("distributed=True" in b for b in _blocks(page)), tmp_path):
+        _run_blocks(page, namespace)
+
+
+@contextlib.contextmanager
+def _process_group(needed: bool, scratch: Path):
+    """A process group of one (gloo) for pages that fit under ``torchrun``: the same code
+    as one of K processes."""
+    if not needed:
+        yield
+        return
+    store = f"file://{scratch / 'store'}"
+    dist.init_process_group("gloo", init_method=store, rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def _run_blocks(page: Path, namespace: dict) -> None:
     for number, code in enumerate(_blocks(page), 1):
         start = time.perf_counter()
         try:
