@@ -248,11 +248,26 @@ class Classifier(BayesianModel):
 
 
 class Regressor(BayesianModel):
-    """Gaussian likelihood around the network's output ``[B, D]``.
+    """A regression likelihood around the network's output.
 
-    ``noise`` is a fixed standard deviation (float) or ``"learned"``: then it is the latent
-    site ``noise`` with a half-Cauchy(``noise_scale``) prior, inferred with the weights.
+    ``likelihood``:
+
+    - ``"gaussian"``: ``N(output, noise^2)``; ``noise`` is a fixed standard deviation
+      (float) or ``"learned"``: the latent site ``noise`` with a half-Cauchy(``noise_scale``)
+      prior, inferred with the weights;
+    - ``"heteroscedastic"``: the network outputs ``[B, 2 D]``, a mean and a raw scale per
+      target, ``N(mean, softplus(raw)^2 + 1e-6)`` (Lakshminarayanan et al. 2017): the noise
+      depends on the input;
+    - ``"student_t"``: Student's t with ``df`` degrees of freedom around the output, its
+      scale ``noise`` as for the Gaussian (heavy tails).
+
+    ``link`` gives the mean; ``moments`` the mean and the variance of one draw's
+    likelihood, what the split into aleatoric and epistemic parts needs.
     """
+
+    LIKELIHOODS = ("gaussian", "heteroscedastic", "student_t")
+    #: the variance floor of a heteroscedastic output
+    MIN_VARIANCE = 1e-6
 
     def __init__(
         self,
@@ -260,44 +275,78 @@ class Regressor(BayesianModel):
         num_data: int,
         noise: float | str = "learned",
         noise_scale: float = 1.0,
+        likelihood: str = "gaussian",
+        df: float = 4.0,
     ) -> None:
         super().__init__(net, num_data)
+        if likelihood not in self.LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; choose from {self.LIKELIHOODS}")
         if noise != "learned" and (isinstance(noise, str) or noise <= 0):
             raise ValueError(f"noise must be 'learned' or a positive float, got {noise!r}")
-        self.noise = noise
+        if likelihood == "student_t" and not df > 2:
+            raise ValueError(f"the Student-t likelihood needs df > 2 (a variance), got {df}")
+        self.likelihood_name, self.df = likelihood, df
+        self.noise = noise if likelihood != "heteroscedastic" else 1.0
         self.noise_scale = noise_scale
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         self.check_inputs(x)
-        mean = self._net(x)
-        self.check_output(mean, y)
+        output = self._net(x)
+        self.check_output(output, y)
         draw = None
-        if self.noise == "learned":
-            noise_prior = dist.HalfCauchy(torch.tensor(self.noise_scale).to(mean))
+        if self._other_sites():
+            noise_prior = dist.HalfCauchy(torch.tensor(self.noise_scale).to(output))
             draw = {"noise": pyro.sample("noise", noise_prior)}
         with self._data_plate(x):
-            return pyro.sample("obs", self.likelihood(mean, draw), obs=y)
+            return pyro.sample("obs", self.likelihood(output, draw), obs=y)
 
-    def likelihood(self, output, draw=None):
+    def _scale(self, output: torch.Tensor, draw) -> tuple[torch.Tensor, torch.Tensor]:
+        """The location and the scale of one draw's likelihood."""
+        if self.likelihood_name == "heteroscedastic":
+            mean, raw = output.chunk(2, dim=-1)
+            return mean, (torch.nn.functional.softplus(raw).square() + self.MIN_VARIANCE).sqrt()
         if self.noise == "learned":
             if draw is None or "noise" not in draw:
                 raise ValueError("a Regressor with learned noise needs the draw's 'noise'")
-            sigma = draw["noise"]
+            return output, draw["noise"].expand_as(output)
+        return output, torch.tensor(self.noise).to(output).expand_as(output)
+
+    def likelihood(self, output, draw=None):
+        loc, scale = self._scale(output, draw)
+        if self.likelihood_name == "student_t":
+            base = dist.StudentT(torch.tensor(self.df).to(loc), loc, scale)
         else:
-            sigma = torch.tensor(self.noise).to(output)
-        return dist.Normal(output, sigma).to_event(output.dim() - 1)
+            base = dist.Normal(loc, scale)
+        return base.to_event(loc.dim() - 1)
+
+    def moments(self, output: torch.Tensor, draw=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and the variance of one draw's likelihood, each ``[B, D]``."""
+        loc, scale = self._scale(output, draw)
+        variance = scale.square()
+        if self.likelihood_name == "student_t":
+            variance = variance * self.df / (self.df - 2)
+        return loc, variance
+
+    def link(self, output):
+        if self.likelihood_name == "heteroscedastic":
+            return output.chunk(2, dim=-1)[0]
+        return output
 
     def check_output(self, output: torch.Tensor, y: torch.Tensor | None) -> None:
-        if y is not None and y.shape != output.shape:
+        mean = self.link(output)
+        if self.likelihood_name == "heteroscedastic" and output.shape[-1] % 2:
             raise ValueError(
-                f"targets of shape {tuple(y.shape)} do not match outputs {tuple(output.shape)}"
+                f"a heteroscedastic regressor's network outputs a mean and a scale per target "
+                f"([B, 2 D]); it outputs {tuple(output.shape)}"
+            )
+        if y is not None and y.shape != mean.shape:
+            raise ValueError(
+                f"targets of shape {tuple(y.shape)} do not match outputs {tuple(mean.shape)}"
             )
 
     def check_targets(self, y: torch.Tensor, output: torch.Tensor) -> None:
         check_finite(y, "regression targets")
 
     def _other_sites(self) -> list[str]:
-        return ["noise"] if self.noise == "learned" else []
-
-    def link(self, output):
-        return output
+        learned = self.noise == "learned" and self.likelihood_name != "heteroscedastic"
+        return ["noise"] if learned else []

@@ -372,6 +372,28 @@ class Posterior:
             )
         return probs
 
+    @torch.no_grad()
+    def predict_moments(
+        self,
+        x: torch.Tensor,
+        num_samples: int | None = 100,
+        draws: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A regressor's per-draw predictive means and variances, ``[S, N, D]`` each: the
+        mean and the variance of each draw's likelihood (its fitted, learned or
+        input-dependent noise). ``bn.evaluate.regression.decompose`` splits them into the
+        aleatoric part ``E[sigma^2]`` and the epistemic part ``Var[mu]``."""
+        if not isinstance(self.model, Regressor):
+            raise ValueError("predict_moments is a regressor's; a classifier's draws: predict(x)")
+        if draws is None:
+            draws = self.sample_params(num_samples)
+        outputs = self.forward(x, draws, link=False)
+        parts = [
+            self.model.moments(out, {k: v[s] for k, v in draws.items()})
+            for s, out in enumerate(outputs)
+        ]
+        return torch.stack([m for m, _ in parts]), torch.stack([v for _, v in parts])
+
     def predict_proba(self, x: torch.Tensor, num_samples: int | None = 100) -> torch.Tensor:
         """A classifier's posterior predictive probabilities ``[N, C]``: the mean of
         ``predict``'s draws (what scikit-learn's ``predict_proba`` returns)."""

@@ -15,6 +15,7 @@ SUBMODULES = (
     "metrics",
     "pixel",
     "plots",
+    "regression",
     "report",
     "shift",
     "summary",

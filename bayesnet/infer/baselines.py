@@ -49,7 +49,26 @@ DROPOUT = (
     nn.AlphaDropout,
     nn.FeatureAlphaDropout,
 )
-TASKS = {"classification": (Classifier, F.cross_entropy), "regression": (Regressor, F.mse_loss)}
+
+
+def _heteroscedastic_nll(out: torch.Tensor, y: torch.Tensor, model: Regressor) -> torch.Tensor:
+    mean, variance = model.moments(out)
+    return F.gaussian_nll_loss(mean, y, variance, full=True)
+
+
+#: each task: its model of a network (given the number of examples) and its training loss
+#: ``loss(output, targets, model)``; a regression network's noise is fitted after training
+TASKS = {
+    "classification": (Classifier, lambda out, y, model: F.cross_entropy(out, y)),
+    "regression": (
+        lambda net, n: Regressor(net, n, noise=1.0),
+        lambda out, y, model: F.mse_loss(out, y),
+    ),
+    "heteroscedastic": (
+        lambda net, n: Regressor(net, n, likelihood="heteroscedastic"),
+        _heteroscedastic_nll,
+    ),
+}
 #: draws of the predictive mean a regression baseline's noise is estimated around
 RESIDUAL_DRAWS = 16
 
@@ -134,7 +153,7 @@ def train_net(
             model.check_targets(y, out)
             if task == "classification":
                 largest.append(y.max())
-        loss = loss_fn(out, y)
+        loss = loss_fn(out, y, model)
         return loss, loss[None]
 
     history = []
@@ -177,7 +196,7 @@ def wrap(
     squared residual, ``info["noise"]``), so it can be scored by likelihood (``to_arviz``,
     LOO) like the Bayesian regressors."""
     device = next(net.parameters()).device
-    model = Classifier(net, num_data) if task == "classification" else Regressor(net, num_data, 1.0)
+    model = TASKS[check_choice(task, TASKS, "task")][0](net, num_data)
     inputs = normalization.to(device) if normalization is not None else None
     post = Posterior(model, sampler, info, inputs)
     if task == "regression":
