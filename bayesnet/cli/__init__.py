@@ -25,8 +25,14 @@ DESCRIPTION = (
 
 #: the columns printed on the terminal (report.html and metrics.md hold every one)
 TERMINAL = {
-    "test": ("accuracy", "nll", "ece", "coverage_credible", "fit_seconds"),
-    "ood": ("condition", "confidence", "auroc_entropy", "auroc_mi"),
+    "classification": {
+        "test": ("accuracy", "nll", "ece", "coverage_credible", "fit_seconds"),
+        "ood": ("condition", "confidence", "auroc_entropy", "auroc_mi"),
+    },
+    "regression": {
+        "test": ("rmse", "nll", "crps", "coverage_90", "pit_error"),
+        "ood": ("condition", "auroc_epistemic", "auroc_total"),
+    },
 }
 
 
@@ -128,15 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick:
             settings = settings.quick(frozenset(given))
         settings.check()  # before any directory is made
-        from .compare import run_compare
-
         command = sys.argv[1:] if argv is None else argv
-        result = run_compare(settings, given=sorted(given), argv=command)
+        if settings.task == "regression":
+            from .regression import run_regression as run
+        else:
+            from .compare import run_compare as run
+        result = run(settings, given=sorted(given), argv=command)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"bayesnet: error: {err}", file=sys.stderr)
         return 2
     report = result["report"]
-    for kind, columns in TERMINAL.items():
+    for kind, columns in TERMINAL[settings.task].items():
         print(f"\n{kind}\n{report.table(kind, columns)}")
     print(
         f"\nrun directory: {settings.out}: report.html (every table and figure), metrics.json, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from ..data import SOURCES
+from ..data import REGRESSION, SOURCES
 from ..evaluate.corruptions import CORRUPTIONS, SEVERITIES
 from ..infer.laplace import HESSIANS, SUBSETS
 from ..priors import NAMES as PRIORS
@@ -83,6 +83,7 @@ class CompareSettings:
     """
 
     out: str = "runs/compare"
+    task: str = "classification"
     data: str = "digits"
     model: str = "digits_cnn"
     ood: str = ""
@@ -144,6 +145,10 @@ class CompareSettings:
                 raise ValueError(
                     f"{flag} {getattr(self, name)!r}: choose from {', '.join(choices)}"
                 )
+        if self.task == "regression":
+            if self.data not in ("digits", *REGRESSION):
+                raise ValueError(f"--task regression: --data is one of {', '.join(REGRESSION)}")
+            return
         for spec in (self.data, *self.ood_sources()):
             if spec.partition(":")[0] not in SOURCES:
                 raise ValueError(f"unknown data set {spec!r}; choose from {', '.join(SOURCES)}")
@@ -207,6 +212,7 @@ QUICK = {
 }
 #: settings with one value from a fixed list (the help shows it, ``check`` enforces it)
 CHOICES = {
+    "task": ("classification", "regression"),
     "prior": tuple(PRIORS),
     "laplace_subset": SUBSETS,
     "laplace_hessian": HESSIANS,
@@ -235,6 +241,9 @@ def _listed(names) -> str:
 #: one line per option: what it does and what it takes (the defaults are added by the parser)
 HELP = {
     "out": "the run directory (report.html, metrics.json, metrics.md, the posteriors)",
+    "task": "classification (the softmax's questions, on images) or regression (a "
+    "network's one noise level against the posterior's split into aleatoric and "
+    f"epistemic parts, on --data {' or '.join(REGRESSION)}: diabetes unless given)",
     "data": f"the data set: digits, or NAME:PATH of local files, NAME one of {_listed(SOURCES)}",
     "model": f"the network: a zoo name ({_listed(MODELS)}) or package.module:factory",
     "ood": "extra out-of-distribution sets: comma-separated NAME:PATH (their test images)",

@@ -11,7 +11,8 @@ from .scenes import Scenes, digit_scenes
 from .sources import SOURCES, load
 from .splits import held_out_classes, validation_split
 from .svhn import svhn
-from .toy import two_moons
+from .tabular import REGRESSION, Split, autompg, diabetes, standardized_splits
+from .toy import in_between, two_moons
 
 __all__ = [
     "DataFileError",
@@ -32,5 +33,11 @@ __all__ = [
     "held_out_classes",
     "to_loader",
     "two_moons",
+    "in_between",
+    "diabetes",
+    "autompg",
+    "standardized_splits",
+    "Split",
+    "REGRESSION",
     "validation_split",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Finding", "findings", "BAYESIAN_METHODS"]
+__all__ = ["Finding", "findings", "regression_findings", "BAYESIAN_METHODS"]
 
 #: the methods whose predictive is "the posterior predictive", in order of preference
 BAYESIAN_METHODS = (
@@ -381,3 +381,73 @@ def _corruptions(read: _Reader, ref: str, bayes: str) -> Finding:
         else:
             parts.append(f"Its {label} is the lower at every severity.")
     return Finding(claim, " ".join(parts), read.take())
+
+
+def regression_findings(rows: Rows, reference: str = "point") -> list[Finding]:
+    """The paragraphs of "What this run shows" for regressors: does the point estimate's
+    one noise level flag inputs away from the data, does the posterior's epistemic part,
+    are the intervals calibrated, and which method predicts best."""
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["kind"] == "test"))
+    others = [m for m in methods if m != reference]
+    if reference not in methods or not others:
+        return [
+            Finding("What this run compares", "This run has no point estimate to compare with.")
+        ]
+    read = _Reader(rows)
+    return [f(read, reference, others) for f in (_noise_level, _intervals, _scores)]
+
+
+def _noise_level(read: _Reader, ref: str, others: list[str]) -> Finding:
+    claim = "Does the point estimate's noise level flag inputs away from the data?"
+    parts = []
+    for ood in read.conditions("ood"):
+        s = read.get(ref, "ood", ood, "auroc_total")
+        said = [
+            f"{m} {_n(a)}"
+            for m in others
+            if (a := read.get(m, "ood", ood, "auroc_epistemic")) is not None
+        ]
+        parts.append(
+            f"{ood.replace('_', ' ')}: the point estimate's predictive variance separates them "
+            f"from test inputs with AUROC {_n(s)} ({_flag(s)}); the epistemic variance of "
+            + ", ".join(said)
+        )
+    text = (
+        "; ".join(parts) + "." if parts else "Inputs away from the data were not part of this run."
+    )
+    return Finding(claim, text, read.take())
+
+
+def _intervals(read: _Reader, ref: str, others: list[str]) -> Finding:
+    claim = "Are the intervals calibrated?"
+    said = []
+    for m in (ref, *others):
+        cover = read.get(m, "test", "test", "coverage_90")
+        width = read.get(m, "test", "test", "width_90")
+        pit = read.get(m, "test", "test", "pit_error")
+        verdict = "calibrated" if 0.85 <= cover <= 0.95 else "over-" if cover > 0.95 else "under-"
+        verdict = verdict if verdict == "calibrated" else f"{verdict}covering"
+        said.append(f"{m} {_n(cover)} (width {_n(width)}, PIT error {pit:.4f}: {verdict})")
+    text = "90% central intervals on test data cover: " + "; ".join(said) + "."
+    conformal = read.get(ref, "test", "test", "coverage_conformal_cqr")
+    if conformal is not None:
+        text += (
+            f" Split-conformal intervals around the point estimate (CQR) cover {_n(conformal)}, "
+            "guaranteed at least 0.9 on data like the calibration split, not away from it."
+        )
+    return Finding(claim, text, read.take())
+
+
+def _scores(read: _Reader, ref: str, others: list[str]) -> Finding:
+    claim = "Which predicts best?"
+    nlls = {m: read.get(m, "test", "test", "nll") for m in (ref, *others)}
+    rmses = {m: read.get(m, "test", "test", "rmse") for m in (ref, *others)}
+    best = min(nlls, key=nlls.get)
+    text = (
+        "Test NLL (lower is better): "
+        + ", ".join(f"{m} {_n(v)}" for m, v in nlls.items())
+        + "; RMSE: "
+        + ", ".join(f"{m} {_n(v)}" for m, v in rmses.items())
+        + f". The lowest NLL is {best}'s."
+    )
+    return Finding(claim, text, read.take())

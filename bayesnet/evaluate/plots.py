@@ -172,3 +172,31 @@ def metric_curves(
         axes[0][j].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def regression_bands(
+    methods: dict[str, Any], x: torch.Tensor, y: torch.Tensor, grid_x: torch.Tensor, draws: int = 50
+) -> Figure:
+    """One panel per regressor of one input: the training data, the predictive mean, and
+    two-standard-deviation bands of its aleatoric part (inner) and of the total (outer:
+    the epistemic part on top), over ``grid_x`` ``[G, 1]``."""
+    from .regression import decompose  # the split the bands draw
+
+    fig, axes = grid(1, len(methods), width=3.4, height=3.0)
+    xs = grid_x[:, 0]
+    for ax, (name, post) in zip(axes[0], methods.items(), strict=False):
+        split = decompose(*post.predict_moments(grid_x, num_samples=draws))
+        mean = split["mean"][:, 0]
+        aleatoric, total = (2 * split[k][:, 0].sqrt() for k in ("aleatoric", "total"))
+        ax.fill_between(
+            xs, mean - total, mean + total, color="tab:orange", alpha=0.3, label="total"
+        )
+        ax.fill_between(
+            xs, mean - aleatoric, mean + aleatoric, color="tab:blue", alpha=0.3, label="aleatoric"
+        )
+        ax.plot(xs, mean, color="black", lw=1)
+        ax.scatter(x[:, 0], y[:, 0], s=4, color="black", alpha=0.5)
+        ax.set_title(name)
+        ax.set_xlabel("x")
+    axes[0][0].legend(loc="upper left", fontsize=7)
+    return fig

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
-from .findings import findings
+from .findings import findings, regression_findings
 from .summary import Summary
 
 __all__ = ["Report", "SECTIONS", "IN_DIST", "KEYS"]
@@ -30,6 +30,7 @@ SECTIONS = (
     "Adversarial inputs",
     "Far from the data",
     "Per-pixel uncertainty",
+    "In between the data",
 )
 FINDINGS = "What this run shows"
 #: how to read each section's figure, in one line
@@ -53,6 +54,10 @@ CAPTIONS = {
     "the data, a posterior predictive need not be.",
     "Per-pixel uncertainty": "Per-pixel confidence and mutual information on scenes with "
     "objects never seen in training (outlined).",
+    "In between the data": "Regression on two clusters of data with a gap between them: "
+    "each method's mean, its aleatoric band (the noise it attributes to the data) and its "
+    "epistemic band (what its weights do not know), two standard deviations each; a "
+    "posterior widens in the gap, a point estimate cannot.",
 }
 TABLE_TITLES = {
     "test": "Test metrics",
@@ -83,6 +88,14 @@ class Report:
     provenance: str = ""
     #: per section, what its figures' reader must know first (a collapsed fit, say)
     notes: dict[str, str] = field(default_factory=dict)
+    #: "classification" (the softmax's questions) or "regression" (the noise level's)
+    task: str = "classification"
+
+    def findings(self) -> list:
+        """What this run shows, for its task."""
+        if self.task == "regression":
+            return regression_findings(self.rows)
+        return findings(self.rows)
 
     def select(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.rows if kind is None or r["kind"] == kind]
@@ -114,7 +127,7 @@ class Report:
 
     def to_markdown(self, path: str | Path | None = None) -> str:
         """What this run shows, then one table per kind of condition (test, ood, ...)."""
-        parts = [f"## {FINDINGS}", *(f"**{f.claim}** {f.text}" for f in findings(self.rows))]
+        parts = [f"## {FINDINGS}", *(f"**{f.claim}** {f.text}" for f in self.findings())]
         if self.provenance:
             parts.insert(0, f"*{self.provenance}*")
         for kind in self._kinds():
@@ -157,6 +170,10 @@ class Report:
     def _figures(self) -> dict[str, list[bytes]]:
         """Every section's figures: those compare can draw, then those added."""
         drawn: dict[str, list[bytes]] = {s: [] for s in SECTIONS}
+        if not self.summaries:  # rows alone (a regression): the figures added
+            for section, images in self.figures.items():
+                drawn[section].extend(images)
+            return drawn
         drawn["Reliability"].append(plots.png(self._reliability()))
         has_ood = len(next(iter(self.summaries.values()))) > 1
         if has_ood:
@@ -190,8 +207,7 @@ class Report:
         path = Path(path)
         figures = self._figures()
         shown = [
-            f"<h3>{html.escape(f.claim)}</h3><p>{html.escape(f.text)}</p>"
-            for f in findings(self.rows)
+            f"<h3>{html.escape(f.claim)}</h3><p>{html.escape(f.text)}</p>" for f in self.findings()
         ]
         body = [f"<h2 id='{_anchor(FINDINGS)}'>{FINDINGS}</h2>", *shown]
         for section in SECTIONS:
