@@ -257,3 +257,22 @@ def test_compare_with_laplace_around_the_softmax(tmp_path):
     assert post.info["engine"] == "laplace" and post.info["subset"] == "all"
     weights = {f"net.{name}" for name, _ in bn.zoo.digits_cnn().named_parameters()}
     assert set(post.sample_params(3)) == weights  # every weight, linearised
+
+
+def test_compare_regression_writes_its_report_and_the_point_estimate_cannot_flag(tmp_path, capsys):
+    args = ["compare", "--task", "regression", "--quick", "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "auroc_epistemic" in out and "recommended" in out
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    rows = summary["rows"]
+    methods = {"point", "heteroscedastic", "dropout", "ensemble", "recommended"}
+    assert {r["method"] for r in rows if r["kind"] == "test"} == methods
+    point = next(r for r in rows if r["method"] == "point" and r["kind"] == "ood")
+    assert point["auroc_total"] == 0.5  # one noise level everywhere: no flag at all
+    test = next(r for r in rows if r["method"] == "recommended" and r["kind"] == "test")
+    assert {"coverage_90", "width_90", "coverage_conformal_cqr", "crps", "pit_error"} <= set(test)
+    html = (tmp_path / "report.html").read_text()
+    assert "Does the point estimate" in html and "In between the data" in html
+    assert "--quick smoke test" in html
+    assert (tmp_path / "posterior_recommended.pt").exists()
