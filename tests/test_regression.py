@@ -165,3 +165,41 @@ def test_likelihoods_say_what_they_need():
         bn.Posterior(
             bn.Classifier(nn.Linear(1, 2), 4), bn.posterior.DrawsSampler({})
         ).predict_moments(torch.zeros(2, 1))
+
+
+def _pyro_model(likelihood="heteroscedastic"):
+    outputs = 2 if likelihood == "heteroscedastic" else 1
+    net = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, outputs))
+    torch.manual_seed(0)
+    return bn.Regressor(
+        bn.bayesianize(net, stochastic="all"), 200, likelihood=likelihood, noise=0.3
+    )
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda data: bn.fit_svi(_pyro_model(), data, epochs=30, progress=False, seed=0),
+        lambda data: bn.fit_svi(_pyro_model("student_t"), data, epochs=30, progress=False, seed=0),
+        lambda data: bn.fit_sgmcmc(_pyro_model(), data, epochs=8, cycles=2, progress=False, seed=0),
+        lambda data: bn.fit_hmc(
+            _pyro_model(), data, num_samples=20, warmup=100, max_tree_depth=5, progress=False, seed=0
+        ),
+        lambda data: bn.fit_ivon(
+            _mlp(2), data, epochs=30, lr=0.05, task="heteroscedastic", progress=False, seed=0
+        ),
+        lambda data: bn.baselines.mc_dropout(
+            _mlp(2), data, epochs=30, lr=5e-3, task="heteroscedastic", progress=False, seed=0
+        ),
+        lambda data: bn.baselines.deep_ensemble(
+            _mlp(2), data, members=2, epochs=30, lr=5e-3, task="heteroscedastic", progress=False
+        ),
+    ],
+    ids=["svi", "svi student_t", "sgmcmc", "hmc", "ivon", "mc_dropout", "deep_ensemble"],
+)
+def test_every_engine_fits_and_predicts_a_regression_likelihood(fit):
+    x, y, _ = _noisy(200)
+    post = fit((x, y))
+    means, variances = post.predict_moments(x[:10], num_samples=6)
+    assert means.shape[1:] == (10, 1) == variances.shape[1:] and (variances > 0).all()
+    assert reg.rmse(means, y[:10]) < 0.8  # it learned the function, roughly
