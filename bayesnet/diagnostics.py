@@ -12,18 +12,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
+from torch import nn
 
 from .models import Classifier
 
-if TYPE_CHECKING:  # diagnostics reads posteriors; it never builds one
-    from .posterior import Posterior
+
+class PosteriorLike(Protocol):
+    """What diagnostics reads of a posterior (``bayesnet.Posterior`` is one; diagnostics
+    never builds one, and does not import ``posterior``, which defers ``to_arviz`` here)."""
+
+    model: nn.Module
+    sampler: Any
+    info: dict[str, Any]
+
+    def sample_params(self, num_samples: int | None) -> dict[str, torch.Tensor]: ...
+
+    def forward(self, x: torch.Tensor, draws: dict[str, torch.Tensor], *args, **kwargs): ...
 
 
 __all__ = ["to_arviz", "summary", "compare", "Diagnostics"]
@@ -38,7 +49,7 @@ CHAIN_COLUMNS = {
 }
 
 
-def _draws(posterior: Posterior, num_samples: int) -> tuple[dict[str, torch.Tensor], int, int]:
+def _draws(posterior: PosteriorLike, num_samples: int) -> tuple[dict[str, torch.Tensor], int, int]:
     """Draws as ``{site: [chains * draws, ...]}`` with the chain and draw counts."""
     stored = posterior.sampler.kind == "draws"
     if stored and not posterior.sampler.draws:
@@ -67,7 +78,7 @@ def _by_chain(t: torch.Tensor, chains: int, draws: int) -> np.ndarray:
 
 
 def to_arviz(
-    posterior: Posterior,
+    posterior: PosteriorLike,
     x_eval: torch.Tensor | None = None,
     y_eval: torch.Tensor | None = None,
     num_samples: int = 200,
@@ -178,7 +189,7 @@ def _function_rows(name: str, data: xr.DataArray) -> dict:
 
 
 def summary(
-    source: Posterior | az.InferenceData,
+    source: PosteriorLike | az.InferenceData,
     x_eval: torch.Tensor | None = None,
     y_eval: torch.Tensor | None = None,
     weights: bool = False,
@@ -218,7 +229,7 @@ def summary(
 
 
 def compare(
-    sources: dict[str, Posterior | az.InferenceData], x_eval=None, y_eval=None, **kwargs
+    sources: dict[str, PosteriorLike | az.InferenceData], x_eval=None, y_eval=None, **kwargs
 ) -> pd.DataFrame:
     """``az.compare`` on PSIS-LOO for posteriors of different priors or architectures,
     evaluated on the same data (Posteriors are exported on ``(x_eval, y_eval)``)."""

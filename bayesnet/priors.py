@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import math
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
 
 import pyro.distributions as dist
 import torch
@@ -24,8 +23,10 @@ from torch.distributions import constraints
 
 from ._compat import module_name
 
-if TYPE_CHECKING:
-    from .nn.layers import BayesianLayer
+#: what a prior applies itself to: a Bayesian layer of ``bayesnet.nn`` (its ``param_names``,
+#: ``out_dim`` and ``<name>_point`` buffers); named by its base class so that ``priors``
+#: does not import ``nn.layers``, which imports ``priors``
+BayesianLayer = nn.Module
 
 __all__ = [
     "Prior",

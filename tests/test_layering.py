@@ -1,6 +1,6 @@
 """bayesnet's modules import one another in one direction only: no import cycles, with
-imports inside functions counted (laziness does not change the layering) and only those
-under ``if TYPE_CHECKING:`` left out."""
+imports inside functions and under ``if TYPE_CHECKING:`` counted (laziness and type hints
+do not change the layering: a protocol, or a type defined below both, does)."""
 
 import ast
 from pathlib import Path
@@ -15,18 +15,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def _imports(tree: ast.AST):
     for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            yield from (i for child in node.orelse for i in _imports_in(child))
-            continue
         yield from _imports_in(node)
 
 
@@ -99,7 +89,7 @@ def test_the_checker_finds_a_cycle_hidden_inside_a_function():
     assert cycles(graph) == [["a", "b", "c"]]
     code = "def f():\n    from .b import x\nif TYPE_CHECKING:\n    from .c import y\n"
     names = [n.module for n in _imports(ast.parse(code))]
-    assert names == ["b"]
+    assert names == ["b", "c"]
 
 
 def test_no_import_cycles_among_bayesnets_modules():
