@@ -20,8 +20,8 @@ from typing import Any
 
 from lightning.pytorch import Callback
 
-from .infer.swag import collection_plan
-from .infer.swag_collector import Collector
+from .infer.networks.collector import Collector
+from .infer.networks.swag import collection_plan
 from .posterior import Posterior
 
 __all__ = ["SWAGCallback"]

@@ -13,8 +13,8 @@ from conftest import loader_of
 
 import bayesnet as bn
 from bayesnet.infer import make_guide
-from bayesnet.infer.distributed import Ranks, average_gradients
-from bayesnet.infer.functional import functional_elbo
+from bayesnet.infer.shared.distributed import Ranks, average_gradients
+from bayesnet.infer.svi.functional import functional_elbo
 
 pytestmark = pytest.mark.skipif(
     not dist.is_available() or sys.platform == "win32", reason="needs torch.distributed (gloo)"

@@ -7,9 +7,9 @@ from torch import nn
 
 import bayesnet as bn
 from bayesnet.infer import make_guide
-from bayesnet.infer.elbo import elbo_terms
-from bayesnet.infer.functional import functional_elbo
-from bayesnet.infer.reparam import make_reparam
+from bayesnet.infer.svi.elbo import elbo_terms
+from bayesnet.infer.svi.functional import functional_elbo
+from bayesnet.infer.svi.reparam import make_reparam
 
 PRIORS = {
     "normal": lambda: bn.priors.Normal(1.0),

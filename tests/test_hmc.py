@@ -9,7 +9,8 @@ from pyro.infer.mcmc.util import initialize_model
 from torch import nn
 
 import bayesnet as bn
-from bayesnet.infer import FunctionalPotential, hmc_start
+from bayesnet.infer import FunctionalPotential
+from bayesnet.infer.mcmc import start as hmc_start
 
 
 @pytest.mark.parametrize(
@@ -168,7 +169,7 @@ def test_memory_check_is_skipped_where_the_platform_cannot_tell(conjugate, monke
         raise ValueError(f"unrecognized configuration name {name!r}")
 
     monkeypatch.setattr("os.sysconf", no_such_name)
-    assert bn.infer.hmc_start.free_memory(torch.device("cpu")) is None
+    assert bn.infer.mcmc.start.free_memory(torch.device("cpu")) is None
     c = conjugate
     post = bn.fit_hmc(
         conjugate_model(c), (c["x"], c["y"]), num_samples=5, warmup=5, progress=False, seed=0

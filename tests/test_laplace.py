@@ -10,7 +10,7 @@ from conftest import loader_of
 from torch import nn
 
 import bayesnet as bn
-from bayesnet.infer import laplace as engine
+from bayesnet.infer.networks import laplace as engine
 
 laplace = pytest.importorskip("laplace")
 

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
 
 import bayesnet as bn
 from bayesnet.data.loaders import count_examples, sample_inputs
-from bayesnet.infer.tempering import split
+from bayesnet.infer.shared.tempering import split
 
 N, EXTRA, BATCH = 96, 24, 16
 

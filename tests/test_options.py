@@ -9,7 +9,7 @@ from conftest import assert_same_predictions, loader_of
 from pyro.infer.autoguide import AutoNormal
 
 import bayesnet as bn
-from bayesnet.infer.guide_families import family_from_spec
+from bayesnet.infer.svi.families import family_from_spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ def test_a_family_takes_only_its_own_options():
     with pytest.raises(ValueError, match="rank must be"):
         bn.infer.LowRank(rank=0)
     with pytest.raises(ValueError, match="unknown guide 'gaussian_process'"):
-        bn.infer.guide_families.guide_family("gaussian_process")
+        bn.infer.svi.families.guide_family("gaussian_process")
     with pytest.raises(TypeError, match="needs a class attribute name"):
 
         class Nameless(bn.infer.GuideFamily):

@@ -183,7 +183,13 @@ def _pyro_model(likelihood="heteroscedastic"):
         lambda data: bn.fit_svi(_pyro_model("student_t"), data, epochs=30, progress=False, seed=0),
         lambda data: bn.fit_sgmcmc(_pyro_model(), data, epochs=8, cycles=2, progress=False, seed=0),
         lambda data: bn.fit_hmc(
-            _pyro_model(), data, num_samples=20, warmup=100, max_tree_depth=5, progress=False, seed=0
+            _pyro_model(),
+            data,
+            num_samples=20,
+            warmup=100,
+            max_tree_depth=5,
+            progress=False,
+            seed=0,
         ),
         lambda data: bn.fit_ivon(
             _mlp(2), data, epochs=30, lr=0.05, task="heteroscedastic", progress=False, seed=0

@@ -309,8 +309,8 @@ def test_a_saved_file_gets_the_mode_the_umask_gives(tmp_path):
 @pytest.mark.parametrize("fit", [bn.fit_swag, bn.fit_ivon, bn.fit])
 def test_a_posterior_that_would_predict_with_no_draws_is_refused_before_training(fit, monkeypatch):
     """``num_samples=0`` trained, then ``predict`` failed with a raw RuntimeError."""
-    import bayesnet.infer.ivon as ivon
-    import bayesnet.infer.swag as swag
+    import bayesnet.infer.networks.ivon as ivon
+    import bayesnet.infer.networks.swag as swag
 
     def train_net(*args, **kwargs):
         raise AssertionError("trained before checking its options")

@@ -12,7 +12,7 @@ from conftest import conjugate_model, loader_of
 from torch import nn
 
 import bayesnet as bn
-from bayesnet.infer.logjoint import LogJoint
+from bayesnet.infer.mcmc.logjoint import LogJoint
 
 
 def within_monte_carlo_error(c, post, chains=1):

@@ -15,7 +15,7 @@ from bayesnet.infer import TrainingDiverged, linear_warmup
 @pytest.fixture(autouse=True, params=["auto", "traced"])
 def step(request, monkeypatch):
     """Every test here runs once with fit_svi's default step and once with the traced one."""
-    monkeypatch.setattr(bn, "fit_svi", functools.partial(bn.infer.svi.fit_svi, step=request.param))
+    monkeypatch.setattr(bn, "fit_svi", functools.partial(bn.infer.fit_svi, step=request.param))
     return request.param
 
 

@@ -10,7 +10,7 @@ from conftest import assert_same_predictions, loader_of
 from torch import nn
 
 import bayesnet as bn
-from bayesnet.infer.swag import SwagMoments
+from bayesnet.infer.networks.swag import SwagMoments
 from bayesnet.nn.normalization import statistics_per_draw
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 from ..data import REGRESSION, SOURCES
 from ..evaluate.corruptions import CORRUPTIONS, SEVERITIES
-from ..infer.laplace import HESSIANS, SUBSETS
+from ..infer.networks.laplace import HESSIANS, SUBSETS
 from ..priors import NAMES as PRIORS
 from ..zoo import NAMES as MODELS
 

@@ -20,7 +20,7 @@ except ModuleNotFoundError:  # Python 3.10
 from .. import data, priors, zoo
 from ..data.sources import EMBEDDED, SOURCES
 from ..infer import fit_svi
-from ..infer.guide_families import guide_family
+from ..infer.svi.families import guide_family
 from ..models import Classifier
 from ..nn import bayesianize
 from ..nn.convert import STOCHASTIC

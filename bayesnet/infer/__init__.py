@@ -1,11 +1,29 @@
-"""Inference engines; each returns a ``bayesnet.Posterior``."""
+"""Inference engines; each returns a ``bayesnet.Posterior``.
 
-from . import baselines, ivon, swag
-from .collapse import CollapseWarning
-from .elbo import ELBOTerms, elbo_terms
-from .functional import FunctionalELBO
-from .gaussian import FlatGaussianSampler
-from .guide_families import (
+Packages by kind: the engines over a Pyro model (``svi``, ``mcmc``: HMC and SG-MCMC), the
+engines over a plain network (``networks``: SWAG, IVON, Laplace, the baselines), the
+wrappers over any engine (``wrappers``: the recommendation) and the pieces they share
+(``shared``: the loop, several starts, the temperature, the collapse check ...). Imports
+flow shared -> engines -> wrappers, never back. The public names are re-exported here
+(``bn.infer.MeanField``, ``bn.fit_svi`` ...), and the modules users reach by name keep
+their short paths (``bn.infer.baselines``, ``bn.infer.swag``, ``bn.infer.ivon``,
+``bn.infer.starts``, ``bn.infer.tempering``).
+"""
+
+from .mcmc.hmc import SamplingDiverged, fit_hmc
+from .mcmc.sgmcmc import cyclical_lr, fit_sgmcmc
+from .mcmc.start import FunctionalPotential
+from .networks import baselines, ivon, swag
+from .networks.ivon import fit_ivon
+from .networks.laplace import LaplaceSampler, fit_laplace, laplace_predictive
+from .networks.swag import SwagMoments, fit_swag
+from .shared import starts, tempering
+from .shared.collapse import CollapseWarning
+from .shared.gaussian import FlatGaussianSampler
+from .shared.starts import multi_start
+from .shared.tempering import TEMPERATURES, by_validation, choose_temperature
+from .svi.elbo import ELBOTerms, elbo_terms
+from .svi.families import (
     GUIDES,
     Delta,
     FullRank,
@@ -14,17 +32,7 @@ from .guide_families import (
     MeanField,
     make_guide,
 )
-from .guide_sampler import GuideSampler
-from .guides import MeanFieldNormal, PointMass
-from .hmc_start import FunctionalPotential
-from .ivon import fit_ivon
-from .laplace import LaplaceSampler, fit_laplace, laplace_predictive
-from .mcmc import SamplingDiverged, fit_hmc
-from .recommended import fit
-from .reparam import Flipout, LocalReparameterization, make_reparam
-from .sgmcmc import cyclical_lr, fit_sgmcmc
-from .starts import multi_start
-from .svi import (
+from .svi.fit import (
     DEFAULT_TEMPERATURE,
     NORMALIZED_TEMPERATURE,
     TrainingDiverged,
@@ -32,8 +40,11 @@ from .svi import (
     linear_warmup,
     recommended_temperature,
 )
-from .swag import SwagMoments, fit_swag
-from .tempering import TEMPERATURES, by_validation, choose_temperature
+from .svi.functional import FunctionalELBO
+from .svi.guides import MeanFieldNormal, PointMass
+from .svi.reparam import Flipout, LocalReparameterization, make_reparam
+from .svi.sampler import GuideSampler
+from .wrappers.recommended import fit
 
 __all__ = [
     "CollapseWarning",
@@ -62,6 +73,8 @@ __all__ = [
     "baselines",
     "ivon",
     "swag",
+    "starts",
+    "tempering",
     "cyclical_lr",
     "elbo_terms",
     "fit",

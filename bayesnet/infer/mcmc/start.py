@@ -15,8 +15,8 @@ from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 from torch import nn
 
-from ..models import BayesianModel
-from .initial import init_strategy
+from ...models import BayesianModel
+from ..svi.initial import init_strategy
 from .logjoint import LogJoint
 
 __all__ = ["FunctionalPotential", "Counted", "check_memory", "free_memory", "initial_points"]

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._state import seeded
-from ..posterior import Posterior
+from ..._state import seeded
+from ...posterior import Posterior
 from .distributed import Ranks, gather_starts
 
 __all__ = ["multi_start", "network_starts", "reinitialized"]

@@ -26,17 +26,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._checks import check_choice, check_finite
-from .._state import keeps_caller_state, seeded
-from ..data.loaders import takes_data, training_batches
-from ..device import resolve
-from ..models import Classifier, Regressor
-from ..nn.dropout import MaskedDropout, insert_dropout, masked_dropout
-from ..nn.temperature import Temperature
-from ..posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
-from ..run import Run, run_settings
-from .loop import OPTIMIZERS, first_batch, run_epoch
-from .starts import reinitialized
+from ..._checks import check_choice, check_finite
+from ..._state import keeps_caller_state, seeded
+from ...data.loaders import takes_data, training_batches
+from ...device import resolve
+from ...models import Classifier, Regressor
+from ...nn.dropout import MaskedDropout, insert_dropout, masked_dropout
+from ...nn.temperature import Temperature
+from ...posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
+from ...run import Run, run_settings
+from ..shared.loop import OPTIMIZERS, first_batch, run_epoch
+from ..shared.starts import reinitialized
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
 

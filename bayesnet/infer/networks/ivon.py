@@ -20,19 +20,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_draws
-from .._state import seeded
-from ..data.loaders import as_loader, count_examples, takes_data
-from ..device import resolve
-from ..nn.normalization import inputs_from_loader
-from ..posterior import Posterior
-from ..run import Run, run_settings
+from ..._checks import check_draws
+from ..._state import seeded
+from ...data.loaders import as_loader, count_examples, takes_data
+from ...device import resolve
+from ...nn.normalization import inputs_from_loader
+from ...posterior import Posterior
+from ...run import Run, run_settings
+from ..shared.collapse import check_predictive, training_null_nll
+from ..shared.distributed import broadcast, setup, shard
+from ..shared.gaussian import FlatGaussianSampler, flatten, layout
+from ..shared.loop import num_batches
+from ..shared.starts import network_starts
 from .baselines import train_net, wrap
-from .collapse import check_predictive, training_null_nll
-from .distributed import broadcast, setup, shard
-from .gaussian import FlatGaussianSampler, flatten, layout
-from .loop import num_batches
-from .starts import network_starts
 
 __all__ = ["fit_ivon", "gaussian", "posterior", "INSTALL"]
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from pyro.infer.autoguide.initialization import init_to_median, init_to_sample, init_to_value
 
-from .._checks import check_choice
-from ..models import BayesianModel
-from ..posterior import Posterior
+from ..._checks import check_choice
+from ...models import BayesianModel
+from ...posterior import Posterior
 
 __all__ = ["INITS", "init_strategy"]
 

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..models import BayesianModel
-from ..nn.convert import bayesian_layers, point_layers
+from ...models import BayesianModel
+from ...nn.convert import bayesian_layers, point_layers
 
 __all__ = ["LogJoint", "expressible", "warn_fixed_point_layers"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_safe, load_state, rng_state, save_atomic, set_rng_state
-from ..posterior import architecture, check_architecture
+from ...checkpoint import load_safe, load_state, rng_state, save_atomic, set_rng_state
+from ...posterior import architecture, check_architecture
 
 __all__ = ["CHECKPOINT_NAME", "MAP_CHECKPOINT_NAME", "save", "restore", "optimizer_settings"]
 

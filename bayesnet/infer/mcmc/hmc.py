@@ -30,18 +30,18 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .._checks import check_choice, check_finite
-from .._state import keeps_caller_state
-from ..checkpoint import check_run_dir
-from ..data.loaders import as_tensors, record_input_shape
-from ..device import chain_devices, resolve
-from ..models import BayesianModel
-from ..nn.normalization import normalization_layers
-from ..posterior import Posterior
-from ..run import Run, run_settings
-from .hmc_chains import Chains, make_kernel
-from .hmc_start import Counted, FunctionalPotential, check_memory, initial_points
+from ..._checks import check_choice, check_finite
+from ..._state import keeps_caller_state
+from ...checkpoint import check_run_dir
+from ...data.loaders import as_tensors, record_input_shape
+from ...device import chain_devices, resolve
+from ...models import BayesianModel
+from ...nn.normalization import normalization_layers
+from ...posterior import Posterior
+from ...run import Run, run_settings
+from .chains import Chains, make_kernel
 from .logjoint import expressible, warn_fixed_point_layers
+from .start import Counted, FunctionalPotential, check_memory, initial_points
 
 #: the file ``fit_hmc`` keeps its draws in, under ``Run(checkpoint_dir=...)``
 DRAWS_NAME = "draws.pt"

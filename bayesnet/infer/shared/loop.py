@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from ..data.loaders import training_batches
+from ...data.loaders import training_batches
 
 __all__ = ["OPTIMIZERS", "first_batch", "multi_tensor", "num_batches", "run_epoch"]
 

@@ -28,17 +28,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .._checks import check_choice, check_finite
-from .._state import keeps_caller_state
-from ..checkpoint import check_run_dir, load_safe, rng_state, save_atomic, set_rng_state
-from ..data.loaders import takes_data, training_batches
-from ..device import resolve
-from ..models import BayesianModel
-from ..nn.normalization import inputs_from_loader, normalization_layers
-from ..posterior import DrawsSampler, Posterior, architecture, check_architecture
-from ..run import Run, run_settings
+from ..._checks import check_choice, check_finite
+from ..._state import keeps_caller_state
+from ...checkpoint import check_run_dir, load_safe, rng_state, save_atomic, set_rng_state
+from ...data.loaders import takes_data, training_batches
+from ...device import resolve
+from ...models import BayesianModel
+from ...nn.normalization import inputs_from_loader, normalization_layers
+from ...posterior import DrawsSampler, Posterior, architecture, check_architecture
+from ...run import Run, run_settings
+from ..shared.loop import first_batch, num_batches
 from .logjoint import LogJoint, expressible, warn_fixed_point_layers
-from .loop import first_batch, num_batches
 
 __all__ = ["fit_sgmcmc", "cyclical_lr", "METHODS", "SCHEDULES"]
 

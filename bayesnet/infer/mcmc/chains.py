@@ -14,10 +14,10 @@ import torch
 from pyro.infer.mcmc import HMC, MCMC, NUTS
 from tqdm.auto import tqdm
 
-from .._compat import HamiltonianAtStart, kernel_stats
-from ..models import BayesianModel
-from ..nn.normalization import normalization_inputs
-from ..posterior import DrawsSampler, Posterior
+from ..._compat import HamiltonianAtStart, kernel_stats
+from ...models import BayesianModel
+from ...nn.normalization import normalization_inputs
+from ...posterior import DrawsSampler, Posterior
 
 __all__ = ["Chains", "STATS", "make_kernel"]
 

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ..posterior import Sampler
+from ...posterior import Sampler
 
 __all__ = ["FlatGaussianSampler", "flatten", "layout"]
 

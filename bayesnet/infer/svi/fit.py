@@ -16,27 +16,28 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from .._checks import check_choice
-from .._state import keeps_caller_state, seeded
-from ..checkpoint import (
+from ..._checks import check_choice
+from ..._state import keeps_caller_state, seeded
+from ...checkpoint import (
     check_run_dir,
 )
-from ..data.loaders import count_examples, takes_data
-from ..device import resolve
-from ..models import BayesianModel
-from ..nn.normalization import has_normalization
-from ..posterior import Posterior
-from ..run import SHORTHANDS, Run, run_settings
-from .collapse import check_collapse, training_null_nll
-from .distributed import broadcast, setup, shard
+from ...data.loaders import count_examples, takes_data
+from ...device import resolve
+from ...models import BayesianModel
+from ...nn.normalization import has_normalization
+from ...posterior import Posterior
+from ...run import SHORTHANDS, Run, run_settings
+from ..shared.collapse import check_collapse, training_null_nll
+from ..shared.distributed import broadcast, setup, shard
+from ..shared.log import JsonLinesLog
+from ..shared.loop import OPTIMIZERS, first_batch
+from ..shared.starts import multi_start
+from ..shared.tempering import choose_temperature
+from .checkpoint import CHECKPOINT_NAME, MAP_CHECKPOINT_NAME
+from .families import GuideFamily, guide_family
 from .functional import STEPS
-from .guide_families import GuideFamily, guide_family
 from .initial import INITS
-from .log import JsonLinesLog
-from .loop import OPTIMIZERS, first_batch
-from .starts import multi_start
-from .svi_checkpoint import CHECKPOINT_NAME, MAP_CHECKPOINT_NAME
-from .svi_loop import (
+from .loop import (
     EpochStats,
     TrainingDiverged,
     after_warm_start,
@@ -44,7 +45,6 @@ from .svi_loop import (
     train_guide,
     warm_start,
 )
-from .tempering import choose_temperature
 
 __all__ = [
     "fit_svi",

@@ -14,18 +14,18 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._checks import check_finite
-from .._state import preserved
-from ..models import BayesianModel
-from ..nn.normalization import freeze_statistics, has_normalization, inputs_from_loader
-from ..posterior import Posterior
-from .distributed import Ranks, average_gradients
-from .guide_families import Delta, family_from_spec, make_guide
-from .guide_sampler import GuideSampler
-from .log import JsonLinesLog
-from .loop import multi_tensor, num_batches, run_epoch
-from .svi_checkpoint import MAP_CHECKPOINT_NAME, optimizer_settings, restore, save
-from .svi_step import InvalidParameters, make_objective
+from ..._checks import check_finite
+from ..._state import preserved
+from ...models import BayesianModel
+from ...nn.normalization import freeze_statistics, has_normalization, inputs_from_loader
+from ...posterior import Posterior
+from ..shared.distributed import Ranks, average_gradients
+from ..shared.log import JsonLinesLog
+from ..shared.loop import multi_tensor, num_batches, run_epoch
+from .checkpoint import MAP_CHECKPOINT_NAME, optimizer_settings, restore, save
+from .families import Delta, family_from_spec, make_guide
+from .sampler import GuideSampler
+from .step import InvalidParameters, make_objective
 
 __all__ = ["train_guide", "warm_start", "after_warm_start", "TrainingDiverged", "EpochStats"]
 

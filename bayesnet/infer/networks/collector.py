@@ -24,13 +24,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_draws
-from ..data.loaders import as_loader, count_examples
-from ..nn.normalization import inputs_from_loader
-from ..posterior import Posterior
+from ..._checks import check_draws
+from ...data.loaders import as_loader, count_examples
+from ...nn.normalization import inputs_from_loader
+from ...posterior import Posterior
+from ..shared.collapse import check_predictive, training_null_nll
+from ..shared.gaussian import FlatGaussianSampler, flatten, layout
 from .baselines import wrap
-from .collapse import check_predictive, training_null_nll
-from .gaussian import FlatGaussianSampler, flatten, layout
 
 __all__ = ["Collector", "SwagMoments"]
 

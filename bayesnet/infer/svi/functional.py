@@ -28,10 +28,10 @@ from torch import nn
 from torch.distributions import kl_divergence
 from torch.func import functional_call
 
-from ..models import BayesianModel
-from ..nn.convert import bayesian_layers
-from ..nn.layers import BayesianLayer
-from ..priors import Hierarchical
+from ...models import BayesianModel
+from ...nn.convert import bayesian_layers
+from ...nn.layers import BayesianLayer
+from ...priors import Hierarchical
 from .elbo import ELBOTerms
 from .guides import FlatDraw, MeanFieldNormal, PointMass
 from .reparam import flipout_noise, local_noise, normal_of

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..data.loaders import materialize
-from ..posterior import Posterior
+from ...data.loaders import materialize
+from ...posterior import Posterior
 from .collapse import predictive_nll
 from .loop import first_batch
 

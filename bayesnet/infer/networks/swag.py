@@ -22,19 +22,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_draws
-from .._state import seeded
-from ..data.loaders import count_examples, takes_data
-from ..device import resolve
-from ..nn.normalization import inputs_from_loader
-from ..posterior import Posterior
-from ..run import Run, run_settings
+from ..._checks import check_choice, check_draws
+from ..._state import seeded
+from ...data.loaders import count_examples, takes_data
+from ...device import resolve
+from ...nn.normalization import inputs_from_loader
+from ...posterior import Posterior
+from ...run import Run, run_settings
+from ..shared.collapse import check_predictive, training_null_nll
+from ..shared.distributed import average_gradients, broadcast, setup, shard
+from ..shared.loop import OPTIMIZERS, multi_tensor, num_batches
+from ..shared.starts import network_starts
 from .baselines import train_net, wrap
-from .collapse import check_predictive, training_null_nll
-from .distributed import average_gradients, broadcast, setup, shard
-from .loop import OPTIMIZERS, multi_tensor, num_batches
-from .starts import network_starts
-from .swag_collector import Collector, SwagMoments, load_flat
+from .collector import Collector, SwagMoments, load_flat
 
 __all__ = ["fit_swag", "Collector", "SwagMoments"]
 

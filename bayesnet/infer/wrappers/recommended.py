@@ -14,8 +14,8 @@ from typing import Any
 
 from torch import nn
 
-from ..posterior import Posterior
-from .swag import fit_swag
+from ...posterior import Posterior
+from ..networks.swag import fit_swag
 
 __all__ = ["fit", "STARTS", "BUDGET", "RULE", "epochs_per_start"]
 

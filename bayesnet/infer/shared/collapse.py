@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from ..data.loaders import training_batches
-from ..models import BayesianModel, Classifier
-from ..posterior import Posterior
+from ...data.loaders import training_batches
+from ...models import BayesianModel, Classifier
+from ...posterior import Posterior
 
 __all__ = [
     "CollapseWarning",

@@ -8,10 +8,10 @@ import pyro
 import torch
 from pyro import poutine
 
-from .._state import preserved
-from ..checkpoint import load_state
-from ..posterior import DEFAULT_DRAWS, Sampler
-from .guide_families import family_from_spec, make_guide
+from ..._state import preserved
+from ...checkpoint import load_state
+from ...posterior import DEFAULT_DRAWS, Sampler
+from .families import family_from_spec, make_guide
 
 __all__ = ["GuideSampler"]
 

@@ -19,7 +19,7 @@ import pyro.distributions as dist
 import torch
 from pyro.poutine.messenger import Messenger
 
-from .._checks import check_choice
+from ..._checks import check_choice
 
 __all__ = [
     "LocalReparameterization",

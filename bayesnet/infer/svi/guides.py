@@ -28,8 +28,8 @@ from torch import nn
 from torch.distributions import biject_to
 from torch.distributions.transforms import SoftplusTransform, identity_transform
 
-from .._compat import GuideSetup
-from .._pyro import LocalParams
+from ..._compat import GuideSetup
+from ..._pyro import LocalParams
 
 __all__ = ["MeanFieldNormal", "PointMass", "LowRankNormal", "FullRankNormal", "FlatDraw"]
 

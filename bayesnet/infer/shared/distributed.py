@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..posterior import Posterior
+from ...posterior import Posterior
 
 __all__ = [
     "Ranks",

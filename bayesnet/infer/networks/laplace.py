@@ -29,17 +29,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_finite
-from .._compat import laplace_state
-from .._state import keeps_caller_state
-from ..data.loaders import count_examples, takes_data, training_batches
-from ..device import resolve
-from ..models import BayesianModel, Classifier, Regressor
-from ..nn.linearized import Linearized
-from ..posterior import Posterior, Sampler
-from ..run import Run, run_settings
-from .collapse import CollapseWarning, ignores_data, null_nll, predictive_nll
-from .loop import first_batch
+from ..._checks import check_choice, check_finite
+from ..._compat import laplace_state
+from ..._state import keeps_caller_state
+from ...data.loaders import count_examples, takes_data, training_batches
+from ...device import resolve
+from ...models import BayesianModel, Classifier, Regressor
+from ...nn.linearized import Linearized
+from ...posterior import Posterior, Sampler
+from ...run import Run, run_settings
+from ..shared.collapse import CollapseWarning, ignores_data, null_nll, predictive_nll
+from ..shared.loop import first_batch
 
 __all__ = [
     "fit_laplace",
