@@ -39,6 +39,7 @@ from .functional import STEPS
 from .initial import INITS
 from .loop import (
     EpochStats,
+    Training,
     TrainingDiverged,
     after_warm_start,
     check_batch,
@@ -214,20 +215,23 @@ def fit_svi(
         out0 = model.deterministic_net().to(device).eval()(x0[:1])
     check_batch(model, x0, y0, out0)
 
-    train = {
-        "epochs": epochs,
-        "reparam": family.reparam,
-        "kl_weight": kl_weight,
-        "optimizer": optimizer,
-        "lr": lr,
-        "lr_decay": lr_decay,
-        "device": device,
-        "progress": progress,
-        "first": (x0, out0),
-        "step": step,
-        "log": JsonLinesLog(log, run.log_every) if log is not None else None,
-        "ranks": ranks,
-    }
+    ckpt = Path(run.checkpoint_dir) if run.checkpoint_dir is not None else None
+    training = Training(
+        epochs=epochs,
+        optimizer=optimizer,
+        lr=lr,
+        lr_decay=lr_decay,
+        device=device,
+        first=(x0, out0),
+        step=step,
+        reparam=family.reparam,
+        kl_weight=kl_weight,
+        progress=progress,
+        log=JsonLinesLog(log, run.log_every) if log is not None else None,
+        ranks=ranks,
+        callbacks=tuple(run.callbacks),
+        resume=run.resume,
+    )
     spec = {**family.spec(), "init": init}
     info: dict[str, Any] = {
         "engine": "svi",
@@ -236,24 +240,17 @@ def fit_svi(
     }
     if temperature == "auto":
         temperature, info["temperature_scores"] = _auto_temperature(
-            model, loader, validation, spec, map_epochs, train, normalization
+            model, loader, validation, spec, map_epochs, training, normalization
         )
-    ckpt = Path(run.checkpoint_dir) if run.checkpoint_dir is not None else None
     if ckpt is not None:
         check_run_dir(ckpt, (MAP_CHECKPOINT_NAME, CHECKPOINT_NAME), run.resume, run.overwrite)
-    info["map_history"] = warm_start(model, loader, spec, map_epochs, train, ckpt, run.resume)
+    info["map_history"] = warm_start(model, loader, spec, map_epochs, training.replace(ckpt=ckpt))
     info.update({"temperature": temperature, "init": init, "history": []})
-    post = train_guide(
-        model,
-        loader,
-        *after_warm_start(spec, normalization),
-        info,
-        temperature=temperature,
-        callbacks=run.callbacks,
-        ckpt=ckpt / CHECKPOINT_NAME if ckpt is not None else None,
-        resume=run.resume,
-        **train,
+    svi_phase = training.replace(
+        temperature=temperature, ckpt=ckpt / CHECKPOINT_NAME if ckpt is not None else None
     )
+    spec, frozen = after_warm_start(spec, normalization)
+    post = train_guide(model, loader, spec, frozen, info, svi_phase)
     check_collapse(post.info, training_null_nll(loader, model), model)
     return post
 
@@ -304,10 +301,10 @@ def recommended_temperature(model: BayesianModel, init: str = "map") -> float:
     )
 
 
-def _auto_temperature(model, loader, validation, spec, map_epochs, train, normalization):
+def _auto_temperature(model, loader, validation, spec, map_epochs, training, normalization):
     """``tempering.choose_temperature`` over SVI: one MAP warm start on the loader's data
     less the ``validation`` fraction, shared by every candidate's SVI phase."""
-    quiet = {**train, "progress": False, "log": None}  # the trial fits are not the run
+    quiet = training.replace(progress=False, log=None, callbacks=(), ckpt=None, resume=False)
     base = None
 
     def trial(t: float, data: DataLoader) -> Posterior:
@@ -315,17 +312,11 @@ def _auto_temperature(model, loader, validation, spec, map_epochs, train, normal
         if base is None:
             base = copy.deepcopy(model)
             base.num_data = count_examples(data)
-            warm_start(base, data, spec, map_epochs, quiet, None, False)
+            warm_start(base, data, spec, map_epochs, quiet)
+        trial_spec, frozen = after_warm_start(spec, normalization)
+        candidate = quiet.replace(temperature=t)
         return train_guide(
-            copy.deepcopy(base),
-            data,
-            *after_warm_start(spec, normalization),
-            {"history": []},
-            temperature=t,
-            callbacks=(),
-            ckpt=None,
-            resume=False,
-            **quiet,
+            copy.deepcopy(base), data, trial_spec, frozen, {"history": []}, candidate
         )
 
     return choose_temperature(trial, loader, validation=validation)

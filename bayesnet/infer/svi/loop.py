@@ -5,8 +5,10 @@ checkpoints, and a divergence that keeps the last finite state."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ class TrainingDiverged(RuntimeError):
         self.posterior = posterior
 
 
-def warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[EpochStats]:
+def warm_start(model, loader, spec, map_epochs, training: Training) -> list[EpochStats]:
     """With ``init="map"``, fit the MAP weights (a ``delta`` guide: loss ``-log p(D | w) -
     log p(w)``) and make them the network's point values, where the guide's means start.
     Learned prior scales stay fixed here: jointly with the weights they would shrink to 0."""
@@ -55,26 +57,20 @@ def warm_start(model, loader, spec, map_epochs, train, ckpt, resume) -> list[Epo
     with preserved(model):  # the learned prior scales train again after, if they did before
         for p in model.prior_parameters():
             p.requires_grad_(False)
-        post = train_guide(
-            model,
-            loader,
-            {**Delta().spec(), "init": "point_estimate"},
-            False,
-            info,
+        ckpt = training.ckpt
+        map_phase = training.replace(
+            epochs=map_epochs or training.epochs,
+            optimizer=torch.optim.Adam,
+            lr=MAP_LR,
+            lr_decay=1.0,
+            reparam=None,
+            kl_weight=1.0,
             temperature=1.0,
             callbacks=(),
             ckpt=ckpt / MAP_CHECKPOINT_NAME if ckpt is not None else None,
-            resume=resume,
-            **{
-                **train,
-                "epochs": map_epochs or train["epochs"],
-                "optimizer": torch.optim.Adam,
-                "lr": MAP_LR,
-                "lr_decay": 1.0,
-                "reparam": None,
-                "kl_weight": 1.0,
-            },
         )
+        spec = {**Delta().spec(), "init": "point_estimate"}
+        post = train_guide(model, loader, spec, False, info, map_phase)
     values = post.sampler.guide.median()  # also holds hierarchical scales: not point values
     model.set_point_values({site: values[site] for site in model.weight_sites})
     return info["history"]
@@ -89,63 +85,80 @@ def after_warm_start(spec: dict[str, Any], normalization: str) -> tuple[dict[str
     return spec, warm and normalization == "map"
 
 
+@dataclass(frozen=True)
+class Training:
+    """How one SVI run trains: the settings that travel together from ``fit_svi`` through
+    the MAP warm start into the loop (``replace`` makes the warm start's and the trial
+    fits' variants)."""
+
+    epochs: int
+    optimizer: type[torch.optim.Optimizer]
+    lr: float
+    lr_decay: float
+    device: torch.device
+    #: a first batch's inputs and the network's output on one of them (checks, shapes)
+    first: tuple[torch.Tensor, torch.Tensor]
+    step: str = "auto"
+    reparam: str | None = None
+    kl_weight: float | Callable[[float], float] = 1.0
+    temperature: float = 1.0
+    progress: bool = True
+    log: JsonLinesLog | None = None
+    ranks: Ranks | None = None
+    callbacks: tuple[Callback, ...] = ()
+    ckpt: Path | None = None
+    resume: bool = False
+
+    def replace(self, **changes: Any) -> Training:
+        return dataclasses.replace(self, **changes)
+
+
 def train_guide(
     model: BayesianModel,
     loader: Iterable,
     spec: dict[str, Any],
     frozen_stats: bool,
     info: dict[str, Any],
-    *,
-    epochs: int,
-    reparam: str | None,
-    kl_weight: float | Callable[[float], float],
-    temperature: float,
-    optimizer: type[torch.optim.Optimizer],
-    lr: float,
-    lr_decay: float,
-    device: torch.device,
-    progress: bool,
-    first: tuple[torch.Tensor, torch.Tensor],
-    step: str,
-    callbacks: Iterable[Callback],
-    ckpt: Path | None,
-    resume: bool,
-    log: JsonLinesLog | None = None,
-    ranks: Ranks | None = None,
+    training: Training,
 ) -> Posterior:
     """One SVI run of ``spec``'s guide; the loop behind both phases of ``fit_svi``."""
-    x0, out0 = first
+    t = training
+    x0, out0 = t.first
     q = make_guide(model, family_from_spec(spec), spec["init"])
     with torch.no_grad():
         q(x0)
-    q.to(device)
-    elbo = make_objective(model, q, reparam, step, info)
-    opt = optimizer(param_groups(model, q, lr, frozen_stats), lr=lr, **multi_tensor(optimizer))
+    q.to(t.device)
+    elbo = make_objective(model, q, t.reparam, t.step, info)
+    opt = t.optimizer(
+        param_groups(model, q, t.lr, frozen_stats), lr=t.lr, **multi_tensor(t.optimizer)
+    )
     # The learning rate decays per step where the loader says how many it has, and per
     # epoch where it cannot (a generator, an IterableDataset): per-step decay computed from
     # an unknown length would spend all of it on the first step.
     batches_per_epoch = num_batches(loader)
-    steps = epochs * batches_per_epoch if batches_per_epoch else epochs
-    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, lr_decay ** (1.0 / steps))
+    steps = t.epochs * batches_per_epoch if batches_per_epoch else t.epochs
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, t.lr_decay ** (1.0 / steps))
     inputs = None if frozen_stats else inputs_from_loader(model, loader)
     posterior = Posterior(
         model,
         GuideSampler(q, spec, tuple(x0.shape[1:])),
         info,
-        None if inputs is None else inputs.to(device),  # predicting moves nothing
+        None if inputs is None else inputs.to(t.device),  # predicting moves nothing
     )
 
     start = 0
-    if resume and ckpt is not None and ckpt.exists():
-        settings = optimizer_settings(opt, lr)
-        start = restore(ckpt, model, q, opt, schedule, loader, info, spec, settings)
+    if t.resume and t.ckpt is not None and t.ckpt.exists():
+        settings = optimizer_settings(opt, t.lr)
+        start = restore(t.ckpt, model, q, opt, schedule, loader, info, spec, settings)
 
     def checkpoint(epoch: int) -> None:
-        if ckpt is not None and (ranks is None or ranks.main):
-            save(ckpt, epoch, spec, model, q, opt, schedule, lr, loader, info["history"])
+        if t.ckpt is not None and (t.ranks is None or t.ranks.main):
+            save(t.ckpt, epoch, spec, model, q, opt, schedule, t.lr, loader, info["history"])
 
     desc = "map" if info.get("engine") == "map" else "svi"
-    bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs)
+    bar = tqdm(
+        range(start, t.epochs), desc=desc, disable=not t.progress, initial=start, total=t.epochs
+    )
     model.train()
     if frozen_stats:  # every weight draw is normalised as at prediction
         freeze_statistics(model)
@@ -168,17 +181,19 @@ def train_guide(
 
         def objective(x, y, step, epoch=epoch, sane=sane, earlier=earlier):
             fraction = (
-                (epoch + step / batches_per_epoch) / epochs if batches_per_epoch else epoch / epochs
+                (epoch + step / batches_per_epoch) / t.epochs
+                if batches_per_epoch
+                else epoch / t.epochs
             )
-            weight = kl_weight(fraction) if callable(kl_weight) else kl_weight
+            weight = t.kl_weight(fraction) if callable(t.kl_weight) else t.kl_weight
             try:
-                terms = elbo(x, y, temperature != 1.0)
+                terms = elbo(x, y, t.temperature != 1.0)
             except InvalidParameters as err:
                 raise diverged(
                     f"SVI parameters became invalid at {_where(epoch, step)} ({err})",
                     sane if step else earlier,
                 ) from err
-            loss = terms.loss(weight, temperature)
+            loss = terms.loss(weight, t.temperature)
             return loss, torch.stack([loss, terms.data, terms.kl])  # averaged over the epoch
 
         def nonfinite(loss, terms, step, epoch=epoch, sane=sane, earlier=earlier):
@@ -190,13 +205,13 @@ def train_guide(
 
         means, examples = run_epoch(
             loader,
-            device,
+            t.device,
             objective,
             opt,
             on_nonfinite=nonfinite,
             check=(lambda x, y: check_batch(model, x, y, out0)) if epoch == start else None,
-            after_backward=(lambda: average_gradients(trained, ranks))
-            if ranks is not None
+            after_backward=(lambda: average_gradients(trained, t.ranks))
+            if t.ranks is not None
             else None,
             schedule=schedule if batches_per_epoch else None,
         )
@@ -212,11 +227,11 @@ def train_guide(
         bar.set_postfix(
             nll=f"{stats['nll']:.4f}", kl=f"{stats['kl']:.4g}", ex_s=f"{examples / seconds:.0f}"
         )
-        if log is not None:
-            log.write(desc, stats, last=epoch + 1 == epochs)
+        if t.log is not None:
+            t.log.write(desc, stats, last=epoch + 1 == t.epochs)
         checkpoint(epoch + 1)
         posterior.cached = {}  # draws a callback kept belong to the guide before this epoch
-        if any(cb(epoch + 1, stats, posterior) for cb in callbacks):
+        if any(cb(epoch + 1, stats, posterior) for cb in t.callbacks):
             break
     model.eval()
     return posterior
