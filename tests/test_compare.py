@@ -20,11 +20,15 @@ def _row(rows, method, condition):
 
 @pytest.mark.slow
 def test_bnn_beats_softmax_on_nll_at_equal_accuracy_and_flags_ood(tmp_path):
-    result = run_compare(
-        CompareSettings(
-            out=str(tmp_path), methods="softmax,svi,multiswag", demos="", progress=False
-        )
+    settings = CompareSettings(
+        out=str(tmp_path),
+        methods="softmax,svi,multiswag",
+        demos="",
+        attacks="",  # what this test checks needs neither attacks nor every corruption
+        corruptions="gaussian_noise",
+        progress=False,
     )
+    result = run_compare(settings)
     rows = result["summary"]["rows"]
     soft = _row(rows, "softmax", "test")
     for method in ("svi", "multiswag"):
@@ -206,6 +210,8 @@ def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
                 "",
                 "--attacks",
                 "",
+                "--corruptions",
+                "",
                 "--out",
                 str(tmp_path),
                 "--no-progress",
@@ -227,6 +233,7 @@ def test_compare_with_hmc_and_diagnose(tmp_path, capsys):
 @pytest.mark.slow
 def test_compare_with_sgmcmc_and_diagnose_its_cycles(tmp_path, capsys):
     args = ["compare", "--quick", "--methods", "softmax,sgmcmc", "--demos", "", "--attacks", ""]
+    args += ["--corruptions", ""]
     assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 0
     rows = json.loads((tmp_path / "metrics.json").read_text())["rows"]
     assert any(r["method"] == "sgmcmc" for r in rows)
@@ -246,6 +253,7 @@ def test_compare_with_sgmcmc_and_diagnose_its_cycles(tmp_path, capsys):
 def test_compare_with_laplace_around_the_softmax(tmp_path):
     pytest.importorskip("laplace")
     args = ["compare", "--quick", "--methods", "softmax,laplace", "--demos", "", "--attacks", ""]
+    args += ["--corruptions", ""]
     assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 0
     summary = json.loads((tmp_path / "metrics.json").read_text())
     row = next(r for r in summary["rows"] if r["method"] == "laplace" and r["kind"] == "test")
