@@ -556,7 +556,7 @@ class Posterior:
             sampler = SAMPLERS[kind].from_state(model, payload["sampler_state"], path)
         except CheckpointError:
             raise
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as err:
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, RuntimeError) as err:
             raise CheckpointError(
                 f"{path}: its {kind} sampler state cannot be read ({type(err).__name__}: {err})"
             ) from err

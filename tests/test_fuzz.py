@@ -368,3 +368,17 @@ def test_predict_over_arbitrary_inputs(predictor):
         assert out.shape == (2, shape[0], 10) and torch.isfinite(out).all()
 
     check()
+
+
+def test_a_guide_whose_saved_input_shape_is_damaged_is_a_checkpoint_error(saved, tmp_path):
+    """Found by the 1,000-example run: a byte flipped in an unverified (legacy) file gave the
+    guide an input shape with a zero, and rebuilding it raised torch's RuntimeError."""
+    posterior, _ = saved
+    payload = torch.load(io.BytesIO(posterior), weights_only=True)["payload"].numpy().tobytes()
+    state = torch.load(io.BytesIO(payload), weights_only=True)
+    state["sampler_state"]["input_shape"] = [0, 8, 8]
+    torch.save(state, tmp_path / "legacy.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(CheckpointError, match="sampler state cannot be read"):
+            bn.Posterior.load(tmp_path / "legacy.pt", _model())
