@@ -288,7 +288,12 @@ def test_report_has_every_section_and_tidy_rows(softmax, svi, digits, tmp_path):
     assert fgsm0[0]["accuracy"] == metrics.accuracy(softmax.predict(x[:50]), y[:50])
     report.add_figure("Far from the data", b"\x89PNG fake")
     html = report.to_html(tmp_path / "r.html").read_text()
-    drawn_elsewhere = ("Metrics", "Per-pixel uncertainty", "In between the data")
+    drawn_elsewhere = (
+        "Metrics",
+        "Per-pixel uncertainty",
+        "In between the data",
+        "Common corruptions",
+    )
     with_figures = [s for s in SECTIONS if s not in drawn_elsewhere]
     headings = re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html)
     assert headings == ["What this run shows", *with_figures, "Tables"]

@@ -167,7 +167,8 @@ def metric_curves(
                 if points:
                     xs, ys = zip(*points, strict=True)
                     ax.plot(xs, ys, color=f"C{k}", marker="o", ms=3, label=method)
-            ax.set(xlabel=f"{condition} {xlabel}", ylabel=column)
+            label = xlabel if kind == "corruption" else f"{condition} {xlabel}"
+            ax.set(xlabel=label, ylabel=column)
         axes[0][j].set_title(condition)
         axes[0][j].legend(fontsize=7)
     fig.tight_layout()

@@ -27,6 +27,7 @@ SECTIONS = (
     "ROC curves",
     "Selective prediction",
     "Dataset shift",
+    "Common corruptions",
     "Adversarial inputs",
     "Far from the data",
     "Per-pixel uncertainty",
@@ -45,9 +46,12 @@ CAPTIONS = {
     "closer to the top-left corner, the better.",
     "Selective prediction": "Error among the examples kept when the least certain are "
     "set aside: lower is better at every coverage.",
-    "Dataset shift": "Accuracy, NLL, ECE and mutual information as each shift grows (and, "
-    "for the common corruptions, their mean with the prediction sets' coverage): a good "
-    "predictive loses accuracy but knows it (NLL and ECE stay low, its sets keep covering).",
+    "Dataset shift": "Accuracy, NLL, ECE and mutual information as each shift (rotation, "
+    "noise, blur, inversion) grows: a good predictive loses accuracy but knows it (NLL and "
+    "ECE stay low).",
+    "Common corruptions": "Accuracy, NLL, ECE and the prediction sets' coverage averaged "
+    "over the common corruptions (Hendrycks & Dietterich), against their severity (1-5): "
+    "a good predictive loses accuracy but knows it, and its sets keep covering.",
     "Adversarial inputs": "Accuracy, confidence and mutual information against the "
     "attack's size: confidence that stays high while accuracy falls is the failure.",
     "Far from the data": "Two moons: colour is confidence; the softmax is certain far from "
@@ -191,8 +195,10 @@ class Report:
         means = [r for r in self.select("corruption") if r["condition"] == "mean"]
         if means:
             columns = (*SHIFT_COLUMNS[:3], *(c for c in SET_COLUMNS if c in means[0]))
-            fig = plots.metric_curves(means, "corruption", columns, "severity")
-            drawn["Dataset shift"].append(plots.png(fig))
+            fig = plots.metric_curves(
+                means, "corruption", columns, "severity, mean of the corruptions"
+            )
+            drawn["Common corruptions"].append(plots.png(fig))
         if self.select("attack"):
             fig = plots.metric_curves(self.rows, "attack", ATTACK_COLUMNS, "epsilon")
             drawn["Adversarial inputs"].append(plots.png(fig))
