@@ -1,10 +1,14 @@
-"""Data-parallel SVI on this machine: one process against two gloo processes (torchrun,
-loopback), the zoo digits CNN with fit_svi's defaults, examples per second and the
-training NLL from each run's JSON-lines log: on the digits (batch 64), and on a larger
-synthetic data set (20,000 digit-shaped images in an .npz, batch 512) where each step
-has more work to share.
+"""Several processes on this machine, one process against two gloo processes (torchrun,
+loopback):
 
-    python benchmarks/distributed.py [--epochs 10]
+1. the recommended fit, `bn.fit` (its three starts spread over the processes), on the
+   real 28x28 digits with the BatchNorm CNN: wall-clock seconds, and whether the two
+   processes' posterior equals the one process's (the same test predictions);
+2. data-parallel SVI, the zoo digits CNN with fit_svi's defaults, examples per second and
+   the training NLL from each run's JSON-lines log: on the digits (batch 64), and on a
+   larger synthetic data set (20,000 digit-shaped images in an .npz, batch 512).
+
+    python benchmarks/distributed.py [--epochs 10] [--fit-epochs 20]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 CONFIG = """[data]
 name = "{data}"
@@ -51,10 +56,55 @@ def run(processes: int, epochs: int, root: Path, data: str, batch: int) -> dict[
     }
 
 
+FIT = """
+import sys, time, torch, bayesnet as bn
+distributed = sys.argv[1] == "1"
+epochs = int(sys.argv[2])
+torch.set_num_threads(1 if distributed else 2)
+train, test = bn.data.mnist5k(seed=0)
+torch.manual_seed(0)
+net = bn.zoo.build("bn_cnn", 10, (1, 28, 28))
+start = time.perf_counter()
+run = bn.Run(distributed=distributed, seed=0, progress=False)
+post = bn.fit(net, bn.data.to_loader(train, 64, seed=0), epochs=epochs, run=run)
+seconds = time.perf_counter() - start
+torch.manual_seed(1)
+probs = post.predict(test.tensors[0][:200], num_samples=6)
+if not distributed or torch.distributed.get_rank() == 0:
+    torch.save({"seconds": seconds, "probs": probs}, sys.argv[3])
+"""
+
+
+def fit_across_processes(epochs: int, root: Path) -> None:
+    """``bn.fit`` in one process (two threads) and spread over two (one thread each)."""
+    script = root / "fit.py"
+    script.write_text(FIT)
+    found = {}
+    for processes in (1, 2):
+        out = root / f"fit{processes}.pt"
+        if processes == 1:
+            command = [sys.executable, str(script), "0", str(epochs), str(out)]
+        else:
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+            command += ["--nproc-per-node=2", str(script), "1", str(epochs), str(out)]
+        subprocess.run(command, check=True, capture_output=True)
+        found[processes] = torch.load(out, weights_only=True)
+    same = torch.allclose(found[1]["probs"], found[2]["probs"], atol=1e-5)
+    print("| bn.fit (3 starts), real digits, bn_cnn | processes | wall-clock s | speed-up |")
+    print("|---|---|---|---|")
+    for k in (1, 2):
+        ratio = found[1]["seconds"] / found[k]["seconds"]
+        print(f"| {epochs} epochs | {k} | {found[k]['seconds']:.1f} | {ratio:.2f} |")
+    print(f"\nthe two processes' predictions equal the one process's: {same}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--fit-epochs", type=int, default=20)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as root:
+        fit_across_processes(args.fit_epochs, Path(root))
     print("| data | processes | examples/s (all ranks) | training NLL after the last epoch |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as root:
