@@ -14,11 +14,11 @@ import time
 import warnings
 
 import torch
-from bayesnet.infer.svi.functional import functional_elbo
 
 import bayesnet as bn
-import bayesnet.infer.svi.fit as svi
+import bayesnet.infer.svi.step as svi
 from bayesnet.evaluate import metrics
+from bayesnet.infer.svi.functional import functional_elbo
 
 
 def compiled_elbo(model, guide, reparam):
