@@ -48,9 +48,12 @@ def test_every_linear_and_conv_becomes_bayesian_and_the_rest_stays():
 
 
 def test_a_normalised_network_keeps_the_layers_before_its_last_batchnorm_deterministic():
-    """Their draws would be normalised with statistics of other weights: by default only
-    the layers after the last BatchNorm are Bayesian; the ones before stay learned points."""
-    bnet = bn.bayesianize(make_net())
+    """With ``stochastic="head"`` only the layers after the last BatchNorm are Bayesian
+    (their draws would otherwise be normalised with statistics of other weights); the ones
+    before stay learned points. By default (``"auto"``) a BatchNorm network is Bayesian
+    throughout, each draw with its own statistics (fit_svi's ``normalization="auto"``)."""
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(make_net()))] == ["0", "4", "8"]
+    bnet = bn.bayesianize(make_net(), stochastic="head")
     assert [p for p, _ in bayesian_layers(bnet)] == ["4", "8"]
     assert type(bnet[0]) is nn.Conv2d and bnet[0].weight.requires_grad
     # two BatchNorms: the last one decides
@@ -62,17 +65,17 @@ def test_a_normalised_network_keeps_the_layers_before_its_last_batchnorm_determi
         nn.Flatten(),
         nn.Linear(8, 3),
     )
-    assert [p for p, _ in bayesian_layers(bn.bayesianize(net))] == ["5"]
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(net, stochastic="head"))] == ["5"]
     # nothing after the last BatchNorm, no BatchNorm, running statistics off, or "all":
     # every layer
     ends = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3), nn.BatchNorm1d(3))
-    assert [p for p, _ in bayesian_layers(bn.bayesianize(ends))] == ["0", "2"]
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(ends, stochastic="head"))] == ["0", "2"]
     plain = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3))
     assert [p for p, _ in bayesian_layers(bn.bayesianize(plain))] == ["0", "2"]
     batch = nn.Sequential(
         nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 3)
     )
-    assert [p for p, _ in bayesian_layers(bn.bayesianize(batch))] == ["0", "2"]
+    assert [p for p, _ in bayesian_layers(bn.bayesianize(batch, stochastic="head"))] == ["0", "2"]
     assert [p for p, _ in bayesian_layers(bn.bayesianize(net, stochastic="all"))] == ["0", "2", "5"]
     # an explicit choice wins over the default
     assert [p for p, _ in bayesian_layers(bn.bayesianize(net, include=[nn.Conv2d]))] == ["0", "2"]

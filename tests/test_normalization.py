@@ -89,7 +89,7 @@ def test_sync_batchnorm_is_a_normalisation_layer_everywhere():
         "5.running_mean",
         "5.running_var",
     ]
-    bayesian = dict(bn.nn.bayesian_layers(bn.bayesianize(net)))
+    bayesian = dict(bn.nn.bayesian_layers(bn.bayesianize(net, stochastic="head")))
     assert list(bayesian) == ["9", "11"]  # the convolutions before the last norm stay point
     x = torch.rand(16, 1, 8, 8)
     draws = {

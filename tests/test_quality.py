@@ -245,6 +245,7 @@ def test_a_normalised_network_keeps_its_posterior_near_the_map(digits, tmp_path)
         model,
         loader_of(x[:256], y[:256], 64),
         epochs=1,
+        normalization="map",  # the default ("auto") estimates each draw's statistics here
         run=bn.Run(checkpoint_dir=tmp_path, progress=False),
     )
     assert post.info["temperature"] == 0.003 and post.normalization is None
@@ -253,6 +254,19 @@ def test_a_normalised_network_keeps_its_posterior_near_the_map(digits, tmp_path)
     assert [len(g["params"]) for g in groups] == [1, 3]
     assert groups[0]["lr"] > groups[1]["lr"]  # both decayed by the same factor from 1e-2, 1e-3
     assert groups[1]["lr"] / groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_svis_defaults_for_a_batchnorm_network_make_every_layer_bayesian_per_draw(digits):
+    """Decided on the realistic battery (RESULTS): a BatchNorm network's every layer
+    Bayesian, each draw normalised with its own statistics; a plain one keeps the head."""
+    (x, y), _ = (t.tensors for t in digits)
+    model = bn.Classifier(bn.bayesianize(_bn_net()), 256)
+    assert [p for p, _ in bn.nn.bayesian_layers(model.net)] == ["0", "4"]
+    post = bn.fit_svi(model, loader_of(x[:256], y[:256], 64), epochs=1, progress=False)
+    assert post.normalization is not None and post.info["temperature"] == 0.003
+    head = bn.Classifier(bn.bayesianize(_bn_net(), stochastic="head"), 256)
+    post = bn.fit_svi(head, loader_of(x[:256], y[:256], 64), epochs=1, progress=False)
+    assert post.normalization is None  # nothing Bayesian before the BatchNorm: its MAP's
 
 
 def test_a_network_without_normalisation_trains_its_means_at_the_full_rate(digits, tmp_path):

@@ -89,7 +89,7 @@ class TrainConfig:
     prior: str = "normal"
     prior_scale: float | None = None
     last_layer: bool = False
-    stochastic: str = "head"
+    stochastic: str = "auto"
     out: Path = Path("runs/train")
     log_every: int = 0
     svi: dict[str, Any] = field(default_factory=dict)

@@ -24,7 +24,8 @@ from ...checkpoint import (
 from ...data.loaders import count_examples, takes_data
 from ...device import resolve
 from ...models import BayesianModel
-from ...nn.normalization import has_normalization
+from ...nn.convert import bayesian_layers
+from ...nn.normalization import has_normalization, normalization_layers
 from ...posterior import Posterior
 from ...run import SHORTHANDS, Run, run_settings
 from ..shared.collapse import check_collapse, training_null_nll
@@ -63,7 +64,7 @@ DEFAULT_TEMPERATURE = 0.01
 NORMALIZED_TEMPERATURE = 0.003
 DEFAULT_LR_DECAY = 0.1
 #: how BatchNorm statistics are kept in the SVI phase (see ``fit_svi``)
-NORMALIZATIONS = ("map", "per_draw")
+NORMALIZATIONS = ("auto", "map", "per_draw")
 #: the run settings ``fit_svi`` honours beyond device, seed and progress
 RUN_SETTINGS = (
     "log",
@@ -95,7 +96,7 @@ def fit_svi(
     step: str = "auto",
     kl_weight: float | Callable[[float], float] = 1.0,
     temperature: float | str | None = None,
-    normalization: str = "map",
+    normalization: str = "auto",
     optimizer: str | type[torch.optim.Optimizer] = "adam",
     lr: float = 1e-2,
     lr_decay: float = DEFAULT_LR_DECAY,
@@ -130,12 +131,15 @@ def fit_svi(
       the traced one elsewhere; ``"traced"`` forces Pyro's tracing, ``"functional"`` refuses
       what it cannot express. ``info["step"]`` says which ran (``info["step_fallback"]``
       why not the functional one);
-    - ``normalization``: how BatchNorm layers are treated in the SVI phase. ``"map"``
-      (default): after a MAP warm start they keep the MAP's running statistics (eval
-      mode), in training and at prediction; ``"per_draw"``: they normalise with their
-      batch's statistics in training, and every draw predicts with its own statistics,
-      estimated on ``NORMALIZATION_INPUTS`` training inputs (``Posterior.normalization``),
-      as SWAG does. Without a MAP warm start the statistics are always per draw;
+    - ``normalization``: how BatchNorm layers are treated in the SVI phase. ``"map"``:
+      after a MAP warm start they keep the MAP's running statistics (eval mode), in
+      training and at prediction; ``"per_draw"``: they normalise with their batch's
+      statistics in training, and every draw predicts with its own statistics, estimated
+      on ``NORMALIZATION_INPUTS`` training inputs (``Posterior.normalization``), as SWAG
+      does; ``"auto"`` (default): ``"per_draw"`` where a Bayesian layer comes before a
+      BatchNorm layer (``bayesianize``'s default makes every layer of a BatchNorm network
+      Bayesian: decided on the realistic battery, RESULTS), ``"map"`` otherwise. Without a
+      MAP warm start the statistics are always per draw;
     - ``kl_weight``: a number or ``f(progress in [0, 1]) -> weight`` (``linear_warmup``);
     - ``temperature``: the posterior is tempered to ``p(w | D)^(1/T)`` (None: the
       ``recommended_temperature`` for the network). An untempered
@@ -190,6 +194,8 @@ def fit_svi(
         raise ValueError(f"temperature must be > 0 or 'auto', got {temperature!r}")
     check_choice(init, (*INITS, "map"), "init")
     check_choice(normalization, NORMALIZATIONS, "normalization")
+    if normalization == "auto":
+        normalization = "per_draw" if draws_before_normalization(model) else "map"
     check_choice(step, STEPS, "step")
     if isinstance(optimizer, str):
         optimizer = OPTIMIZERS[check_choice(optimizer, OPTIMIZERS, "optimizer")]
@@ -284,6 +290,15 @@ def _multi_start(model, starts, temperature, run: Run, options) -> Posterior:
 
 def _start_log(path: Path, k: int) -> Path:
     return path if k == 0 else path.with_name(f"{path.stem}_start{k}{path.suffix}")
+
+
+def draws_before_normalization(model: BayesianModel) -> bool:
+    """Whether a Bayesian layer of ``model`` comes before one of its BatchNorm layers (in
+    registration order): its draws change what BatchNorm normalises."""
+    order = {path: k for k, (path, _) in enumerate(model.net.named_modules())}
+    norms = [order[path] for path, _ in normalization_layers(model.net)]
+    bayes = [order[path] for path, _ in bayesian_layers(model.net)]
+    return bool(norms and bayes and min(bayes) < max(norms))
 
 
 def recommended_temperature(model: BayesianModel, init: str = "map") -> float:
