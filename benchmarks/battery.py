@@ -24,9 +24,10 @@ Methods: ``recommended`` is ``bn.fit(net, loader)`` with its defaults (what the 
 a newcomer to call); the others are the baselines and the candidates it was chosen from
 (``METHODS``, ``CANDIDATES``).
 
-The rule, stated before the run (``choose``): among the candidates whose fit costs at most
-``COST_CAP`` (1.5) times the softmax's CPU seconds (median over the choosing cells), rank
-them on every choosing cell (``CHOOSING``: the four zoo networks on the 8x8 digits, the
+The rule (``choose``), stated before the run: among the candidates whose fit costs at most
+``COST_CAP`` (1.5) times the softmax's CPU seconds (median over the choosing cells) and
+(added after the first run, from DESIGN's requirement of a default, RESULTS says why)
+whose NLL is below the softmax's on every choosing cell, rank them on every choosing cell (``CHOOSING``: the four zoo networks on the 8x8 digits, the
 BatchNorm CNN and the plain CNN on the real digits; means over seeds) and every column
 (accuracy, NLL, ECE, and the AUROC of each OOD kind, the better of H and MI); the
 recommendation is the lowest mean rank. The same ranks over the BatchNorm cells and over the
@@ -187,6 +188,9 @@ CHOOSING = {
 BATCH_NORM = {"bn_cnn", "resnet8", "wide_bn"}
 #: the fit cost a candidate may have: CPU seconds over the softmax's, median over cells
 COST_CAP = 1.5
+#: the candidate the rule chose, what ``bn.fit`` runs with its defaults (this round's
+#: cells ran ``recommended`` before the choice: those rows are ``multiswag_s3_b1.5``)
+RECOMMENDED = "multiswag_s2_b1.5"
 
 
 def build(arch: str, num_classes: int, shape: tuple[int, ...]) -> torch.nn.Module:
@@ -399,7 +403,7 @@ def _best_mean(by_seed, method, kind) -> float | None:
     return statistics.mean(values) if values else None
 
 
-def targets(cells, method: str = "recommended") -> str:
+def targets(cells, method: str = RECOMMENDED) -> str:
     """The issue's targets for ``method``, mean over seeds, per (data set, arch), each cell
     marked as one the rule chose on or one that confirms it: NLL below the deep
     ensemble's, every OOD AUROC (best of H and MI) at least the ensemble's less 0.01, ECE
@@ -454,7 +458,8 @@ OVERVIEW = {
     "temperature": "temperature scaling",
     "dropout": "MC dropout",
     "ensemble": "deep ensemble (5)",
-    "recommended": "**`bn.fit`** (3 SWAG starts, 1.5 trainings)",
+    RECOMMENDED: "**`bn.fit`** (2 SWAG starts, 1.5 trainings)",
+    "multiswag_s3_b1.5": "`bn.fit(..., starts=3)` (3 starts, 1.5 trainings)",
     "multiswag_s5_b5": "`bn.fit(..., starts=5, budget=5)` (MultiSWAG, 5 trainings)",
     "swag": "`bn.fit(..., starts=1, budget=1)` (SWAG)",
     "cyclical_swag": "`bn.fit_swag(..., cycles=4)` (one run)",
@@ -501,39 +506,61 @@ def ranks(cells, methods) -> dict[str, list[float]]:
 
 
 def choose(cells) -> tuple[str, str]:
-    """The rule (the module's docstring): the table of the candidates' mean ranks and
-    costs on the choosing cells, and the verdict."""
+    """The rule (the module's docstring): the candidates' costs, whether each beats the
+    softmax's NLL on every choosing cell, their mean ranks among the candidates within the
+    cost cap (the first run's ranking) and among those that also beat the softmax
+    everywhere (the rule's), over all choosing cells and over the BatchNorm cells and the
+    others; and the verdict."""
     choosing = {c: v for c, v in cells.items() if c in CHOOSING}
     ran = [m for m in CANDIDATES if any(_values(v, m, "nll") for v in choosing.values())]
     cost = {
         m: statistics.median(c for v in choosing.values() if (c := _cost(v, m)) is not None)
         for m in ran
     }
-    eligible = [m for m in ran if cost[m] <= COST_CAP]
-    if not eligible:
-        return "", "no candidate within the cost cap has run"
+    beats = {
+        m: all(
+            _mean(v, m, "nll") < _mean(v, "softmax", "nll")
+            for v in choosing.values()
+            if _values(v, m, "nll")
+        )
+        for m in ran
+    }
+    capped = [m for m in ran if cost[m] <= COST_CAP]
+    eligible = [m for m in capped if beats[m]]
     groups = {
         "all": choosing,
         "BatchNorm": {c: v for c, v in choosing.items() if c[1] in BATCH_NORM},
         "no BatchNorm": {c: v for c, v in choosing.items() if c[1] not in BATCH_NORM},
     }
-    mean_ranks = {g: ranks(cs, eligible) for g, cs in groups.items()}
+
+    def mean_ranks(methods, group):
+        return {m: statistics.mean(r) for m, r in ranks(groups[group], methods).items() if r}
+
+    first = mean_ranks(capped, "all")
     lines = [
-        "| candidate | fit CPU (x softmax) | mean rank, all | BatchNorm | no BatchNorm |",
-        "|---|---|---|---|---|",
+        "| candidate | fit CPU (x softmax) | NLL < softmax on every cell | mean rank within the cap |",
+        "|---|---|---|---|",
     ]
-    table = {
-        g: {m: statistics.mean(r) if r else float("nan") for m, r in rs.items()}
-        for g, rs in mean_ranks.items()
-    }
-    for m in sorted(eligible, key=table["all"].get):
-        cols = " | ".join(f"{table[g][m]:.2f}" for g in groups)
-        lines.append(f"| {m} | {cost[m]:.2f} | {cols} |")
+    for m in sorted(capped, key=first.get):
+        lines.append(
+            f"| {m} | {cost[m]:.2f} | {'yes' if beats[m] else '**no**'} | {first[m]:.2f} |"
+        )
     for m in ran:
-        if m not in eligible:
-            lines.append(f"| {m} | {cost[m]:.2f} | over the cap | | |")
+        if m not in capped:
+            lines.append(
+                f"| {m} | {cost[m]:.2f} | {'yes' if beats[m] else '**no**'} | over the cap |"
+            )
+    verdict = f"Ranked within the cap alone (the rule as first stated), `{min(first, key=first.get)}` leads."
+    if not eligible:
+        return "\n".join(
+            lines
+        ), verdict + " No candidate within the cap beats the softmax everywhere."
+    table = {g: mean_ranks(eligible, g) for g in groups}
     winner = min(eligible, key=table["all"].get)
-    verdict = f"The rule chooses `{winner}` (mean rank {table['all'][winner]:.2f})."
+    verdict += (
+        f" Among the candidates within the cap that also beat the softmax's NLL on every "
+        f"choosing cell ({', '.join(f'`{m}`' for m in eligible)}), the rule chooses `{winner}`."
+    )
     for g in ("BatchNorm", "no BatchNorm"):
         best = min(eligible, key=table[g].get)
         if table[g][winner] - table[g][best] > 1:
@@ -599,7 +626,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/battery")
     parser.add_argument("--no-held-out", action="store_true", help="skip the second fits")
     parser.add_argument("--summary", action="store_true", help="only print the stored tables")
-    parser.add_argument("--method", default="recommended", help="whose targets to check")
+    parser.add_argument("--method", default=RECOMMENDED, help="whose targets to check")
     parser.add_argument(
         "--write",
         nargs="*",

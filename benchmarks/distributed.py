@@ -1,7 +1,7 @@
 """Several processes on this machine, one process against two gloo processes (torchrun,
 loopback):
 
-1. the recommended fit, `bn.fit` (its three starts spread over the processes), on the
+1. the recommended fit, `bn.fit` (its two starts spread over the processes), on the
    real 28x28 digits with the BatchNorm CNN: wall-clock seconds, and whether the two
    processes' posterior equals the one process's (the same test predictions);
 2. data-parallel SVI, the zoo digits CNN with fit_svi's defaults, examples per second and
@@ -90,7 +90,7 @@ def fit_across_processes(epochs: int, root: Path) -> None:
         subprocess.run(command, check=True, capture_output=True)
         found[processes] = torch.load(out, weights_only=True)
     same = torch.allclose(found[1]["probs"], found[2]["probs"], atol=1e-5)
-    print("| bn.fit (3 starts), real digits, bn_cnn | processes | wall-clock s | speed-up |")
+    print("| bn.fit (2 starts), real digits, bn_cnn | processes | wall-clock s | speed-up |")
     print("|---|---|---|---|")
     for k in (1, 2):
         ratio = found[1]["seconds"] / found[k]["seconds"]

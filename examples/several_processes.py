@@ -35,7 +35,7 @@ torch.manual_seed(0)
 net = bn.zoo.cnn(image_size=8, batch_norm=True)
 epochs = 2 if args.quick else 20
 run = bn.Run(distributed=True, seed=0, progress=False)
-post = bn.fit(net, train, epochs=epochs, run=run)  # its 3 starts over the processes
+post = bn.fit(net, train, epochs=epochs, run=run)  # its 2 starts over the processes
 x, y = test.tensors
 probs = post.predict(x, num_samples=30)
 rank = dist.get_rank()
