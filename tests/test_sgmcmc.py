@@ -201,14 +201,14 @@ def test_refuses_what_it_cannot_sample(conjugate):
 
 
 def test_samplers_say_when_point_estimate_layers_stay_as_they_are(digits):
-    """bayesianize keeps the layers before the last BatchNorm as point estimates; SVI
+    """bayesianize(stochastic="head") keeps the layers before the last BatchNorm as points; SVI
     trains them, a sampler holds them: fit_sgmcmc and fit_hmc say so by name, and a network
     with every layer Bayesian (or frozen layers, as last_layer=True makes) gets no warning."""
     x, y = (t[:64] for t in digits[0].tensors)
     net = nn.Sequential(
         nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(72, 10)
     )
-    partial = bn.Classifier(bn.bayesianize(net), num_data=64)
+    partial = bn.Classifier(bn.bayesianize(net, stochastic="head"), num_data=64)
     with pytest.warns(UserWarning, match=r"fit_sgmcmc .* point-estimate layers \['0'\]"):
         bn.fit_sgmcmc(
             partial, loader_of(x, y, 32), epochs=2, cycles=1, exploration=0.5, progress=False

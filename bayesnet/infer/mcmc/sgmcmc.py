@@ -18,10 +18,12 @@ the velocity lost per step (1 - the SGD momentum). The target is ``p(w | D)^(1/T
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,20 +117,9 @@ def fit_sgmcmc(
     chain, with per-draw ``step_size``, ``lp`` (the minibatch estimate of the log
     posterior) and ``epoch`` for ``to_arviz``; ``info`` records the schedule.
     """
-    check_choice(method, METHODS, "method")
-    check_choice(schedule, SCHEDULES, "schedule")
-    lr = DEFAULT_LR[method] if lr is None else lr
-    if epochs < 1 or lr <= 0 or temperature <= 0 or burn_in < 0 or burn_in >= epochs:
-        raise ValueError(
-            f"need epochs >= 1, lr > 0, temperature > 0 and 0 <= burn_in < epochs; got "
-            f"{epochs}, {lr}, {temperature}, {burn_in}"
-        )
-    if not 0 < momentum_decay < 1:
-        raise ValueError(f"momentum_decay must lie in (0, 1), got {momentum_decay}")
-    if schedule == "cyclical" and not (1 <= cycles <= epochs and 0 <= exploration < 1):
-        raise ValueError(
-            f"need 1 <= cycles <= epochs and 0 <= exploration < 1; got {cycles}, {exploration}"
-        )
+    plan = Schedule(
+        method, schedule, epochs, cycles, lr, momentum_decay, temperature, exploration, burn_in
+    ).checked()
     if thin is not None and thin < 1:
         raise ValueError(f"thin must be >= 1 or None, got {thin}")
     if not expressible(model):
@@ -138,7 +129,162 @@ def fit_sgmcmc(
         )
     warn_fixed_point_layers(model, "fit_sgmcmc")
     device = resolve(device)
-    store = torch.device(draws_device) if draws_device is not None else device
+    log_posterior = _log_posterior(model, loader, device)
+    steps = num_batches(loader)
+    if steps == 0:
+        raise ValueError("fit_sgmcmc needs a loader with a length (batches per epoch)")
+    plan = plan.over(steps, thin)
+    update, state = _sampler(plan.method, _start(model, init, device))
+    chain = Chain(plan, draws_device or device, model.num_data)
+    ckpt = Path(run.checkpoint_dir) / CHECKPOINT_NAME if run.checkpoint_dir is not None else None
+    start = 0
+    if ckpt is not None:
+        check_run_dir(ckpt.parent, (CHECKPOINT_NAME,), run.resume, run.overwrite)
+        if run.resume and ckpt.exists():
+            start = _restore(ckpt, model, state, chain, loader)
+    bar = tqdm(range(start, epochs), desc=method, disable=not progress, initial=start, total=epochs)
+    for epoch in bar:
+        state, row = _epoch(plan, chain, update, state, log_posterior, loader, epoch, device)
+        bar.set_postfix(
+            lr=f"{row['step_size']:.2e}", draws=row["draws"], ex_s=f"{row['examples_per_s']:.0f}"
+        )
+        if ckpt is not None:
+            _save(ckpt, epoch + 1, model, state, chain, loader)
+        if any(cb(epoch + 1, row, row["draws"]) for cb in run.callbacks):
+            break
+    if not chain.stats["lp"]:
+        raise ValueError("fit_sgmcmc kept no draws: lengthen the run, lower burn_in or exploration")
+    return _posterior(model, chain, loader)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the sampler does at every step: its method and step sizes, when it adds noise
+    and keeps draws (``sampling``), and how thinly (``thin``, set by ``over``)."""
+
+    method: str
+    schedule: str
+    epochs: int
+    cycles: int
+    lr: float | None
+    momentum_decay: float
+    temperature: float
+    exploration: float
+    burn_in: int
+    steps_per_epoch: int = 0
+    thin: int = 1
+
+    def checked(self) -> Schedule:
+        """This schedule, its ``lr`` defaulted by method, or a ValueError naming what is
+        wrong."""
+        check_choice(self.method, METHODS, "method")
+        check_choice(self.schedule, SCHEDULES, "schedule")
+        lr = DEFAULT_LR[self.method] if self.lr is None else self.lr
+        if (
+            self.epochs < 1
+            or lr <= 0
+            or self.temperature <= 0
+            or not 0 <= self.burn_in < self.epochs
+        ):
+            raise ValueError(
+                f"need epochs >= 1, lr > 0, temperature > 0 and 0 <= burn_in < epochs; got "
+                f"{self.epochs}, {lr}, {self.temperature}, {self.burn_in}"
+            )
+        if not 0 < self.momentum_decay < 1:
+            raise ValueError(f"momentum_decay must lie in (0, 1), got {self.momentum_decay}")
+        cyclical = self.schedule == "cyclical"
+        if cyclical and not (1 <= self.cycles <= self.epochs and 0 <= self.exploration < 1):
+            raise ValueError(
+                f"need 1 <= cycles <= epochs and 0 <= exploration < 1; got {self.cycles}, "
+                f"{self.exploration}"
+            )
+        return dataclasses.replace(
+            self,
+            lr=lr,
+            cycles=self.cycles if cyclical else 1,
+            exploration=self.exploration if cyclical else 0.0,
+        )
+
+    def over(self, steps_per_epoch: int, thin: int | None) -> Schedule:
+        """This schedule over ``steps_per_epoch`` steps an epoch, keeping a draw every
+        ``thin`` sampling steps (None: about ``DEFAULT_DRAWS`` in all)."""
+        plan = dataclasses.replace(self, steps_per_epoch=steps_per_epoch)
+        if thin is None:
+            sampling = sum(map(plan.sampling, range(plan.total)))
+            thin = max(1, sampling // DEFAULT_DRAWS)
+        return dataclasses.replace(plan, thin=thin)
+
+    @property
+    def total(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def per_cycle(self) -> int:
+        return math.ceil(self.total / self.cycles)
+
+    def step_size(self, step: int) -> float:
+        if self.schedule == "cyclical":
+            return cyclical_lr(self.lr, step, self.per_cycle)
+        return self.lr
+
+    def sampling(self, step: int) -> bool:
+        """Whether ``step`` adds the sampler's noise (and may keep a draw)."""
+        if step < self.burn_in * self.steps_per_epoch:
+            return False
+        return self.schedule == "constant" or (step % self.per_cycle) / self.per_cycle >= (
+            self.exploration
+        )
+
+    def info(self) -> dict[str, Any]:
+        sghmc = self.method == "sghmc"
+        return {
+            "engine": "sgmcmc",
+            "method": self.method,
+            "schedule": self.schedule,
+            "epochs": self.epochs,
+            "cycles": self.cycles,
+            "lr": self.lr,
+            "momentum_decay": self.momentum_decay if sghmc else None,
+            "integrator": "baoa" if sghmc else "euler-maruyama",
+            "temperature": self.temperature,
+            "exploration": self.exploration,
+            "burn_in": self.burn_in,
+            "thin": self.thin,
+            "steps_per_epoch": self.steps_per_epoch,
+        }
+
+    def settings(self) -> dict[str, Any]:
+        """What a resumed run must share with the checkpoint it resumes."""
+        names = ("method", "schedule", "epochs", "cycles", "lr", "temperature")
+        return {k: getattr(self, k) for k in names}
+
+
+class Chain:
+    """The draws kept so far (on ``store``), their per-draw statistics, and the per-epoch
+    history: what a checkpoint holds and the posterior is made of."""
+
+    def __init__(self, plan: Schedule, store, num_data: int) -> None:
+        self.plan, self.store, self.num_data = plan, torch.device(store), num_data
+        self.draws: dict[str, list[torch.Tensor]] = {}
+        self.stats: dict[str, list[float]] = {k: [] for k in STATS}
+        self.info: dict[str, Any] = {**plan.info(), "history": []}
+
+    def keep(self, params: dict[str, torch.Tensor], step: int, lp: float, epoch: int) -> None:
+        for k, v in params.items():
+            self.draws.setdefault(k, []).append(v.detach().to(self.store, copy=True))
+        row = {
+            "step_size": self.plan.step_size(step),
+            "lp": lp * self.num_data,
+            "epoch": epoch + 1,
+            "cycle": step // self.plan.per_cycle,
+        }
+        for k in STATS:
+            self.stats[k].append(float(row[k]))
+
+
+def _log_posterior(model: BayesianModel, loader: Iterable, device) -> Callable:
+    """``log p(w | D) / N`` on a minibatch, over the model's plain-torch network (BatchNorm
+    on its batch's statistics), after checking the first batch."""
     model.to(device)
     x0, y0 = first_batch(loader)
     check_finite(x0, "training inputs")
@@ -148,111 +294,45 @@ def fit_sgmcmc(
     net.train()
     for _, layer in normalization_layers(net):
         layer.track_running_stats = False  # batch statistics, no buffer writes under grad
-    log_joint = LogJoint(model, net)
-    n = model.num_data
+    log_joint, n = LogJoint(model, net), model.num_data
 
     def log_posterior(params, batch):
         x, y = batch
         return log_joint(params, x, y, n / len(x)) / n, torch.tensor([])
 
-    steps_per_epoch = num_batches(loader)
-    if steps_per_epoch == 0:
-        raise ValueError("fit_sgmcmc needs a loader with a length (batches per epoch)")
-    total = epochs * steps_per_epoch
-    per_cycle = math.ceil(total / cycles) if schedule == "cyclical" else total
+    return log_posterior
 
-    def step_size(step: int) -> float:
-        return cyclical_lr(lr, step, per_cycle) if schedule == "cyclical" else lr
 
-    def sampling(step: int) -> bool:
-        if step < burn_in * steps_per_epoch:
-            return False
-        return schedule == "constant" or (step % per_cycle) / per_cycle >= exploration
-
-    if thin is None:
-        thin = max(1, sum(map(sampling, range(total))) // DEFAULT_DRAWS)
-    update, state = _sampler(method, _start(model, init, device))
-    draws: dict[str, list[torch.Tensor]] = {}
-    stats: dict[str, list[float]] = {k: [] for k in STATS}
-    info: dict[str, Any] = {
-        "engine": "sgmcmc",
-        "method": method,
-        "schedule": schedule,
-        "epochs": epochs,
-        "cycles": cycles if schedule == "cyclical" else 1,
-        "lr": lr,
-        "momentum_decay": momentum_decay if method == "sghmc" else None,
-        "integrator": "baoa" if method == "sghmc" else "euler-maruyama",
-        "temperature": temperature,
-        "exploration": exploration if schedule == "cyclical" else 0.0,
-        "burn_in": burn_in,
-        "thin": thin,
-        "steps_per_epoch": steps_per_epoch,
-        "history": [],
-    }
-    settings = {k: info[k] for k in ("method", "schedule", "epochs", "cycles", "lr", "temperature")}
-    ckpt = Path(run.checkpoint_dir) / CHECKPOINT_NAME if run.checkpoint_dir is not None else None
-    start = 0
-    if ckpt is not None:
-        check_run_dir(ckpt.parent, (CHECKPOINT_NAME,), run.resume, run.overwrite)
-        if run.resume and ckpt.exists():
-            start = _restore(ckpt, model, state, draws, stats, info, settings, loader)
-
-    def keep(step: int, lp: float, epoch: int) -> None:
-        for k, v in state.params.items():
-            draws.setdefault(k, []).append(v.detach().to(store, copy=True))
-        row = {
-            "step_size": step_size(step),
-            "lp": lp * n,
-            "epoch": epoch + 1,
-            "cycle": step // per_cycle,
-        }
-        for k in STATS:
-            stats[k].append(float(row[k]))
-
-    bar = tqdm(range(start, epochs), desc=method, disable=not progress, initial=start, total=epochs)
-    for epoch in bar:
-        started, lps, examples = time.perf_counter(), [], 0
-        for i, (x, y) in enumerate(training_batches(loader)):
-            step = epoch * steps_per_epoch + i
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            noisy = sampling(step)
-            state, _ = update(
-                state,
-                (x, y),
-                log_posterior,
-                step_size(step),
-                momentum_decay,
-                temperature / n if noisy else 0.0,
+def _epoch(plan, chain, update, state, log_posterior, loader, epoch, device):
+    """One epoch of the sampler: its state after it and the epoch's row of the history."""
+    started, lps, examples = time.perf_counter(), [], 0
+    n = chain.num_data
+    for i, (x, y) in enumerate(training_batches(loader)):
+        step = epoch * plan.steps_per_epoch + i
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        noisy = plan.sampling(step)
+        size, decay = plan.step_size(step), plan.momentum_decay
+        heat = plan.temperature / n if noisy else 0.0
+        state, _ = update(state, (x, y), log_posterior, size, decay, heat)
+        lp = float(state.log_posterior)
+        if not math.isfinite(lp):
+            raise FloatingPointError(
+                f"SG-MCMC log posterior became {lp} at epoch {epoch + 1}, step {i + 1}: "
+                f"lower lr (now {plan.lr})"
             )
-            lp = float(state.log_posterior)
-            if not math.isfinite(lp):
-                raise FloatingPointError(
-                    f"SG-MCMC log posterior became {lp} at epoch {epoch + 1}, step {i + 1}: "
-                    f"lower lr (now {lr})"
-                )
-            lps.append(lp)
-            examples += len(x)
-            if noisy and (step + 1) % thin == 0:
-                keep(step, lp, epoch)
-        row = {
-            "epoch": epoch + 1,
-            "nll": -sum(lps) / len(lps),  # minus the mean log posterior per example
-            "step_size": step_size(step),
-            "draws": len(stats["lp"]),
-            "examples_per_s": examples / (time.perf_counter() - started),
-        }
-        info["history"].append(row)
-        bar.set_postfix(
-            lr=f"{row['step_size']:.2e}", draws=row["draws"], ex_s=f"{row['examples_per_s']:.0f}"
-        )
-        if ckpt is not None:
-            _save(ckpt, epoch + 1, step + 1, model, state, draws, stats, info, settings, loader)
-        if any(cb(epoch + 1, row, row["draws"]) for cb in run.callbacks):
-            break
-    if not stats["lp"]:
-        raise ValueError("fit_sgmcmc kept no draws: lengthen the run, lower burn_in or exploration")
-    return _posterior(model, draws, stats, info, loader)
+        lps.append(lp)
+        examples += len(x)
+        if noisy and (step + 1) % plan.thin == 0:
+            chain.keep(state.params, step, lp, epoch)
+    row = {
+        "epoch": epoch + 1,
+        "nll": -sum(lps) / len(lps),  # minus the mean log posterior per example
+        "step_size": plan.step_size(step),
+        "draws": len(chain.stats["lp"]),
+        "examples_per_s": examples / (time.perf_counter() - started),
+    }
+    chain.info["history"].append(row)
+    return state, row
 
 
 def _sampler(method: str, params: dict[str, torch.Tensor]):
@@ -304,28 +384,29 @@ def _momenta(state) -> dict[str, torch.Tensor]:
     return dict(getattr(state, "momenta", None) or {})
 
 
-def _save(ckpt, epoch, step, model, state, draws, stats, info, settings, loader) -> None:
+def _save(ckpt, epoch, model, state, chain: Chain, loader) -> None:
     save_atomic(
         {
             "format": CHECKPOINT_FORMAT,
             "epoch": epoch,
-            "step": step,
+            "step": epoch * chain.plan.steps_per_epoch,
             "params": dict(state.params),
             "momenta": _momenta(state),
-            "draws": draws,
-            "stats": stats,
-            "history": info["history"],
+            "draws": chain.draws,
+            "stats": chain.stats,
+            "history": chain.info["history"],
             "arch": architecture(model),
-            "settings": settings,
+            "settings": chain.plan.settings(),
             "rng": rng_state(loader),
         },
         ckpt,
     )
 
 
-def _restore(ckpt, model, state, draws, stats, info, settings, loader) -> int:
+def _restore(ckpt, model, state, chain: Chain, loader) -> int:
     saved = load_safe(ckpt, format=CHECKPOINT_FORMAT, keys=CHECKPOINT_KEYS)
     check_architecture(model, saved["arch"], ckpt)
+    settings = chain.plan.settings()
     if saved["settings"] != settings:
         raise ValueError(f"{ckpt} was written with {saved['settings']}, not {settings}")
     with torch.no_grad():
@@ -334,16 +415,17 @@ def _restore(ckpt, model, state, draws, stats, info, settings, loader) -> int:
         for k, v in saved["momenta"].items():
             state.momenta[k].copy_(v)
         state.step.fill_(saved["step"])
-    draws.update(saved["draws"])
-    stats.update(saved["stats"])
-    info["history"][:] = saved.get("history", [])
+    chain.draws.update(saved["draws"])
+    chain.stats.update(saved["stats"])
+    chain.info["history"][:] = saved.get("history", [])
     set_rng_state(saved["rng"], loader)
     return int(saved["epoch"])
 
 
-def _posterior(model, draws, stats, info, loader) -> Posterior:
+def _posterior(model, chain: Chain, loader) -> Posterior:
     """The kept draws as a posterior: one chain per cycle when every cycle kept as many
     draws (else one chain), cut to whole chains."""
+    draws, stats, info = chain.draws, chain.stats, chain.info
     cycles = [int(c) for c in stats["cycle"]]
     counts = [cycles.count(c) for c in sorted(set(cycles))]
     chains = len(counts) if len(set(counts)) == 1 else 1
