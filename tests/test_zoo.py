@@ -18,9 +18,13 @@ def test_forward_shapes_and_size():
 
 
 def test_bayesianize_resnet20_keeps_batchnorm_deterministic():
-    # by default only what follows the last BatchNorm: the classifier
-    assert list(dict(bn.nn.bayesian_layers(bn.bayesianize(bn.zoo.resnet20())))) == ["14"]
+    # "head" is only what follows the last BatchNorm: the classifier
+    head = bn.bayesianize(bn.zoo.resnet20(), stochastic="head")
+    assert list(dict(bn.nn.bayesian_layers(head))) == ["14"]
+    # a BatchNorm network is Bayesian throughout by default ("auto" is "all" here)
+    default = dict(bn.nn.bayesian_layers(bn.bayesianize(bn.zoo.resnet20())))
     net = bn.bayesianize(bn.zoo.resnet20(), stochastic="all")
+    assert list(default) == list(dict(bn.nn.bayesian_layers(net)))
     bayes = dict(bn.nn.bayesian_layers(net))
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     # 19 3x3 convolutions, 2 1x1 shortcut convolutions and the classifier

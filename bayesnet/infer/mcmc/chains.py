@@ -19,7 +19,7 @@ from ...models import BayesianModel
 from ...nn.normalization import normalization_inputs
 from ...posterior import DrawsSampler, Posterior
 
-__all__ = ["Chains", "STATS", "make_kernel"]
+__all__ = ["Chains", "Keeping", "STATS", "make_kernel"]
 
 #: what every kept draw records (``Posterior.to_arviz``'s ``sample_stats``)
 STATS = ("step_size", "diverging", "acceptance_rate", "n_steps", "lp", "energy")
@@ -86,39 +86,43 @@ class _Progress:
     mean_accept: float = 0.0
 
 
+@dataclass(frozen=True)
+class Keeping:
+    """Which draws a run keeps and who hears of them: every ``thinning``-th draw, kept on
+    ``store``; ``callbacks`` get ``(chain, draw, stats)``; every ``checkpoint_every`` kept
+    draws of a chain, the draws so far are saved to ``checkpoint_path``."""
+
+    store: torch.device
+    thinning: int = 1
+    callbacks: Sequence[Callback] = ()
+    checkpoint_path: Path | None = None
+    checkpoint_every: int = 50
+
+
 class Chains:
     """Every chain's kept draws and statistics.
 
     ``transforms`` map the kernel's unconstrained values back to each site's support;
     ``potential_fn`` counts its calls (``calls``: gradient evaluations per draw);
-    draws are kept on ``store``; every ``thinning``-th draw is kept; ``callbacks`` get
-    ``(chain, draw, stats)``; every ``checkpoint_every`` kept draws of a chain the draws
-    so far are saved to ``checkpoint_path``."""
+    ``keeping`` says which draws are kept, where, and who hears of them."""
 
     def __init__(
         self,
         model: BayesianModel,
         x: torch.Tensor,
         info: dict[str, Any],
-        *,
         transforms: dict,
         potential_fn,
-        store: torch.device,
-        thinning: int = 1,
-        callbacks: Sequence[Callback] = (),
-        checkpoint_path: str | Path | None = None,
-        checkpoint_every: int = 50,
+        keeping: Keeping,
     ) -> None:
         self.model, self.x, self.info = model, x, info
-        self.transforms, self.potential_fn, self.store = transforms, potential_fn, store
-        self.thinning, self.callbacks = thinning, list(callbacks)
-        self.checkpoint_path, self.checkpoint_every = checkpoint_path, checkpoint_every
+        self.transforms, self.potential_fn, self.keeping = transforms, potential_fn, keeping
         self.draws: list[dict[str, list[torch.Tensor]]] = []  # per chain: site -> draws
         self.stats: dict[str, list[list[float]]] = {k: [] for k in STATS}
 
     def add(self, draws: dict[str, torch.Tensor], stats: dict[str, list[list[float]]]) -> None:
         """A chain run elsewhere (a parallel worker): its draws and statistics."""
-        self.draws.append({k: list(v.to(self.store)) for k, v in draws.items()})
+        self.draws.append({k: list(v.to(self.keeping.store)) for k, v in draws.items()})
         for k in STATS:
             self.stats[k].append(stats[k][0])
 
@@ -145,7 +149,7 @@ class Chains:
                 mean = current.mean_accept_prob
                 acceptance = (i + 1) * mean - i * progress.mean_accept if i else mean
                 progress.mean_accept = mean
-                if i % self.thinning == 0:
+                if i % self.keeping.thinning == 0:
                     self._record(chain, kern, sample, progress, acceptance)
             progress.calls, progress.divergences = self.potential_fn.calls, current.divergences
 
@@ -161,7 +165,7 @@ class Chains:
     def _record(self, chain: int, kern, sample, before: _Progress, acceptance: float) -> None:
         for k, v in sample.items():
             value = self.transforms[k].inv(v) if k in self.transforms else v
-            self.draws[chain].setdefault(k, []).append(value.detach().to(self.store))
+            self.draws[chain].setdefault(k, []).append(value.detach().to(self.keeping.store))
         current = kernel_stats(kern)
         lp = -current.potential_energy
         if math.isnan(lp):
@@ -179,10 +183,11 @@ class Chains:
         for k in STATS:
             self.stats[k][chain].append(row[k])
         kept = len(self.stats["lp"][chain])
-        for cb in self.callbacks:
+        keeping = self.keeping
+        for cb in keeping.callbacks:
             cb(chain, kept - 1, row)
-        if self.checkpoint_path is not None and kept % self.checkpoint_every == 0:
-            self.posterior().save(self.checkpoint_path)
+        if keeping.checkpoint_path is not None and kept % keeping.checkpoint_every == 0:
+            self.posterior().save(keeping.checkpoint_path)
 
     @property
     def any_kept(self) -> bool:

@@ -39,7 +39,7 @@ from ...models import BayesianModel
 from ...nn.normalization import normalization_layers
 from ...posterior import Posterior
 from ...run import Run, run_settings
-from .chains import Chains, make_kernel
+from .chains import Chains, Keeping, make_kernel
 from .logjoint import expressible, warn_fixed_point_layers
 from .start import Counted, FunctionalPotential, check_memory, initial_points
 
@@ -108,64 +108,21 @@ def fit_hmc(
       ``keep_on_interrupt=True`` turns Ctrl-C into a Posterior holding the draws already
       made.
     """
-    check_choice(kernel, KERNELS, "kernel")
-    check_choice(potential, POTENTIALS, "potential")
-    check_choice(chain_method, CHAIN_METHODS, "chain_method")
-    if num_samples < 1 or warmup < 0 or num_chains < 1 or thinning < 1:
-        raise ValueError(
-            f"need num_samples >= 1, warmup >= 0, num_chains >= 1, thinning >= 1; got "
-            f"{num_samples}, {warmup}, {num_chains}, {thinning}"
-        )
-    if not model.weight_sites:
-        raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
-    warn_fixed_point_layers(model, "fit_hmc")
-    x, y = data = as_tensors(data)
-    if x.device != y.device:
-        raise ValueError(f"inputs are on {x.device} but targets on {y.device}")
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"need as many targets as inputs, and some: got {len(x)} and {len(y)}")
-    if model.num_data != len(x):
-        raise ValueError(
-            f"full-batch HMC needs num_data == len(x); the model has num_data={model.num_data}, the data {len(x)}"
-        )
+    _check_settings(kernel, potential, chain_method, num_samples, warmup, num_chains, thinning)
+    x, y = _checked_data(model, data)
     device = resolve(device)
-    checkpoint_path = None
-    if run.checkpoint_dir is not None:
-        check_run_dir(Path(run.checkpoint_dir), (DRAWS_NAME,), False, run.overwrite)
-        checkpoint_path = Path(run.checkpoint_dir) / DRAWS_NAME
+    checkpoint_path = _checkpoint_path(run)
     watched = bool(run.callbacks) or checkpoint_path is not None or keep_on_interrupt
-    devices = chain_devices(device, num_chains)
-    parallel = num_chains > 1 and (
-        chain_method == "parallel"
-        or (chain_method == "auto" and len(set(devices)) > 1 and not watched)
-    )
-    if not parallel:
-        devices = [device] * num_chains
-    if parallel and watched:
-        raise ValueError("parallel chains take no callbacks, checkpoint_dir or keep_on_interrupt")
-    model.to(device)
+    devices, parallel = _placement(device, num_chains, chain_method, watched)
     x, y = x.to(device), y.to(device)
-    check_finite(x, "inputs")
-    net = model.deterministic_net().to(device)
-    with torch.no_grad():
-        model.check_targets(y, net.eval()(x[:1]))
-    check_memory(net, x)
-    for _, layer in normalization_layers(net) + normalization_layers(model):
-        layer.train()  # the potential normalises with all of x, as each draw will
+    net = _placed(model, x, y, device)
 
     inits, pyro_potential, transforms, latent = initial_points(
         model, x, y, init, num_chains, init_jitter, seed
     )
     if initial_params is not None:
-        if num_chains != 1:
-            raise ValueError("initial_params sets the start of a single chain")
-        inits = [{k: v.to(device) for k, v in initial_params.items()}]
-    functional_ok = set(latent) == set(model.weight_sites) and expressible(model)
-    if potential == "functional" and not functional_ok:
-        raise ValueError(
-            "the functional potential needs fixed priors and no latent sites besides the weights"
-        )
-    use_functional = functional_ok and potential != "pyro"
+        inits = _single_start(initial_params, num_chains, device)
+    use_functional = _functional_potential(model, latent, potential)
     potential_fn = Counted(
         FunctionalPotential(model, x, y, net) if use_functional else pyro_potential
     )
@@ -183,18 +140,14 @@ def fit_hmc(
         "thinning": thinning,
         "interrupted": False,
     }
-    chains = Chains(
-        model,
-        x,
-        info,
-        transforms=transforms,
-        potential_fn=potential_fn,
+    keeping = Keeping(
         store=torch.device(draws_device) if draws_device is not None else device,
         thinning=thinning,
         callbacks=run.callbacks,
         checkpoint_path=checkpoint_path,
         checkpoint_every=checkpoint_every,
     )
+    chains = Chains(model, x, info, transforms, potential_fn, keeping)
     kernel_options = {
         "step_size": step_size,
         "target_accept": target_accept,
@@ -203,38 +156,145 @@ def fit_hmc(
         "trajectory_length": trajectory_length,
     }
     if parallel:
-        options = {
-            "num_samples": num_samples,
-            "warmup": warmup,
-            "kernel": kernel,
-            "thinning": thinning,
-            "potential": potential,
-            **kernel_options,
-        }
+        options = {"kernel": kernel, "thinning": thinning, "potential": potential}
+        options |= {"num_samples": num_samples, "warmup": warmup, **kernel_options}
         for chain_draws, chain_stats in _run_parallel(model, (x, y), inits, devices, options, seed):
             chains.add(chain_draws, chain_stats)
-        inits = []  # nothing left to run here
-    bar = tqdm(
-        total=num_chains * (warmup + num_samples),
-        desc=f"{kernel}",
-        disable=not progress or parallel,
-    )
-    try:
-        for start in inits:
-            kern = make_kernel(kernel, potential_fn, **kernel_options)
-            chains.run(kern, start, warmup, num_samples, bar)
-    except KeyboardInterrupt:
-        if not keep_on_interrupt or not chains.any_kept:
-            raise
-        info["interrupted"] = True
-    finally:
-        bar.close()
+    else:
+        _run_here(
+            chains,
+            inits,
+            (kernel, kernel_options),
+            (warmup, num_samples),
+            progress,
+            keep_on_interrupt,
+        )
     posterior = chains.posterior()
     record_input_shape(posterior, x)
     if checkpoint_path is not None:
         posterior.save(checkpoint_path)
     _check_divergent_chains(posterior, posterior.sampler.stats["diverging"])
     return posterior
+
+
+def _check_settings(
+    kernel: str,
+    potential: str,
+    chain_method: str,
+    num_samples: int,
+    warmup: int,
+    num_chains: int,
+    thinning: int,
+) -> None:
+    check_choice(kernel, KERNELS, "kernel")
+    check_choice(potential, POTENTIALS, "potential")
+    check_choice(chain_method, CHAIN_METHODS, "chain_method")
+    if num_samples < 1 or warmup < 0 or num_chains < 1 or thinning < 1:
+        raise ValueError(
+            f"need num_samples >= 1, warmup >= 0, num_chains >= 1, thinning >= 1; got "
+            f"{num_samples}, {warmup}, {num_chains}, {thinning}"
+        )
+
+
+def _checked_data(model: BayesianModel, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """All of ``data`` as one ``(x, y)`` pair that full-batch HMC can use with ``model``."""
+    if not model.weight_sites:
+        raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
+    warn_fixed_point_layers(model, "fit_hmc")
+    x, y = as_tensors(data)
+    if x.device != y.device:
+        raise ValueError(f"inputs are on {x.device} but targets on {y.device}")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"need as many targets as inputs, and some: got {len(x)} and {len(y)}")
+    if model.num_data != len(x):
+        raise ValueError(
+            f"full-batch HMC needs num_data == len(x); the model has num_data={model.num_data}, the data {len(x)}"
+        )
+    return x, y
+
+
+def _checkpoint_path(run: Run) -> Path | None:
+    if run.checkpoint_dir is None:
+        return None
+    check_run_dir(Path(run.checkpoint_dir), (DRAWS_NAME,), False, run.overwrite)
+    return Path(run.checkpoint_dir) / DRAWS_NAME
+
+
+def _placement(
+    device: torch.device, num_chains: int, chain_method: str, watched: bool
+) -> tuple[list[torch.device], bool]:
+    """Each chain's device, and whether they run in parallel processes: asked for, or
+    ``"auto"`` with several devices and nothing (callbacks, checkpoints, keeping draws on
+    Ctrl-C) that needs the chains in this process."""
+    devices = chain_devices(device, num_chains)
+    parallel = num_chains > 1 and (
+        chain_method == "parallel"
+        or (chain_method == "auto" and len(set(devices)) > 1 and not watched)
+    )
+    if parallel and watched:
+        raise ValueError("parallel chains take no callbacks, checkpoint_dir or keep_on_interrupt")
+    return (devices if parallel else [device] * num_chains), parallel
+
+
+def _placed(
+    model: BayesianModel, x: torch.Tensor, y: torch.Tensor, device: torch.device
+) -> torch.nn.Module:
+    """``model`` on ``device`` (where ``x`` and ``y`` are) and its plain-torch network,
+    checked against the data and its memory, normalisation layers in training mode: the
+    potential normalises with all of ``x``, as each draw will."""
+    model.to(device)
+    check_finite(x, "inputs")
+    net = model.deterministic_net().to(device)
+    with torch.no_grad():
+        model.check_targets(y, net.eval()(x[:1]))
+    check_memory(net, x)
+    for _, layer in normalization_layers(net) + normalization_layers(model):
+        layer.train()
+    return net
+
+
+def _single_start(
+    initial_params: dict[str, torch.Tensor], num_chains: int, device: torch.device
+) -> list[dict[str, torch.Tensor]]:
+    if num_chains != 1:
+        raise ValueError("initial_params sets the start of a single chain")
+    return [{k: v.to(device) for k, v in initial_params.items()}]
+
+
+def _functional_potential(model: BayesianModel, latent: dict, potential: str) -> bool:
+    """Whether the potential is the functional one: asked for or ``"auto"``, and the model
+    allows it (fixed priors, no latent sites besides the weights)."""
+    allowed = set(latent) == set(model.weight_sites) and expressible(model)
+    if potential == "functional" and not allowed:
+        raise ValueError(
+            "the functional potential needs fixed priors and no latent sites besides the weights"
+        )
+    return allowed and potential != "pyro"
+
+
+def _run_here(
+    chains: Chains,
+    inits: list[dict[str, torch.Tensor]],
+    kernel: tuple[str, dict[str, Any]],
+    lengths: tuple[int, int],
+    progress: bool,
+    keep_on_interrupt: bool,
+) -> None:
+    """The chains one after another in this process: ``kernel`` is its name and options,
+    ``lengths`` the warm-up and kept draws per chain; Ctrl-C keeps the draws made when
+    ``keep_on_interrupt`` says so."""
+    (name, options), (warmup, num_samples) = kernel, lengths
+    bar = tqdm(total=len(inits) * (warmup + num_samples), desc=name, disable=not progress)
+    try:
+        for start in inits:
+            kern = make_kernel(name, chains.potential_fn, **options)
+            chains.run(kern, start, warmup, num_samples, bar)
+    except KeyboardInterrupt:
+        if not keep_on_interrupt or not chains.any_kept:
+            raise
+        chains.info["interrupted"] = True
+    finally:
+        bar.close()
 
 
 class SamplingDiverged(RuntimeError):

@@ -35,7 +35,7 @@ from ...nn.dropout import MaskedDropout, insert_dropout, masked_dropout
 from ...nn.temperature import Temperature
 from ...posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
 from ...run import Run, run_settings
-from ..shared.loop import OPTIMIZERS, first_batch, run_epoch
+from ..shared.loop import OPTIMIZERS, Hooks, first_batch, run_epoch
 from ..shared.starts import reinitialized
 
 __all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
@@ -129,8 +129,8 @@ def train_net(
     """Train ``net`` in place by maximum likelihood; returns the per-epoch history and
     the number of training examples seen per epoch. ``optimizer`` is a name of
     ``OPTIMIZERS`` (built with ``lr`` and ``weight_decay``) or an optimizer over ``net``'s
-    parameters, used as it is; ``loop`` passes ``schedule``, ``around_gradient`` and
-    ``after_step`` to every epoch (``loop.run_epoch``)."""
+    parameters, used as it is; ``loop`` names the ``loop.Hooks`` of every epoch
+    (``schedule``, ``around_gradient``, ``after_backward``, ``after_step``)."""
     model_cls, loss_fn = TASKS[check_choice(task, TASKS, "task")]
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -164,10 +164,10 @@ def train_net(
             device,
             partial(objective, first=epoch == 0),
             opt,
-            on_nonfinite=lambda loss, terms, step, epoch=epoch: FloatingPointError(
+            lambda loss, terms, step, epoch=epoch: FloatingPointError(
                 f"{desc} loss became {loss.item()} at epoch {epoch + 1}"
             ),
-            **loop,
+            Hooks(**loop),
         )
         history.append({"epoch": epoch + 1, "loss": mean.item()})
         if largest:

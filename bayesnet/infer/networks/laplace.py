@@ -195,74 +195,45 @@ def fit_laplace(
     ``collapsed``: a network that does not fit its data (an untrained one) gives a
     Laplace posterior that ignores the data, and warns with ``CollapseWarning``.
     """
-    check_choice(subset, SUBSETS, "subset")
-    check_choice(hessian, HESSIANS, "hessian")
-    check_choice(task, TASKS, "task")
-    check_choice(predictive, PREDICTIVES, "predictive")
-    if isinstance(prior_precision, str):
-        check_choice(prior_precision, ("marglik",), "prior_precision")
-    elif prior_precision <= 0:
-        raise ValueError(f"prior_precision must be 'marglik' or > 0, got {prior_precision}")
-    if num_samples < 1 or noise <= 0 or temperature <= 0:
-        raise ValueError(
-            f"need num_samples >= 1, noise > 0 and temperature > 0; got {num_samples}, "
-            f"{noise}, {temperature}"
-        )
-    num_data = count_examples(loader)  # what the loader yields, not len(loader.dataset)
-    if isinstance(net, Posterior):
-        if net.sampler.sample(None):
-            raise ValueError("fit_laplace starts from one network: a point estimate, not draws")
-        net = net.model.net
-    device = resolve(device)
-    net = copy.deepcopy(net).to(device).eval().requires_grad_(True)
-    x0, y0 = first_batch(loader)
-    check_finite(x0, "training inputs")
-    linearize = predictive == "glm" and subset == "all"
-    predictor = Linearized(net) if linearize else net
-    model: BayesianModel = (
-        Classifier(predictor, num_data)
-        if task == "classification"
-        else Regressor(predictor, num_data, noise=noise)
-    )
-    with torch.no_grad():
-        model.check_targets(y0.to(device), net(x0[:1].to(device)))
     options = {
         "task": task,
         "subset": subset,
         "hessian": hessian,
         "noise": noise,
-        "prior_precision": 1.0 if prior_precision == "marglik" else float(prior_precision),
+        "prior_precision": prior_precision,
         "last_layer": last_layer,
         "num_samples": num_samples,
         "predictive": predictive,
         "temperature": temperature,
     }
+    _check_options(options)
+    marglik = prior_precision == "marglik"
+    options["prior_precision"] = 1.0 if marglik else float(prior_precision)
+    num_data = count_examples(loader)  # what the loader yields, not len(loader.dataset)
+    device = resolve(device)
+    net = _trained_copy(net, device)
+    x0, y0 = first_batch(loader)
+    check_finite(x0, "training inputs")
+    model = _model(net, options, num_data)
+    with torch.no_grad():
+        model.check_targets(y0.to(device), net(x0[:1].to(device)))
+
     start = time.perf_counter()
     fixed = _fix_unsupported(net, options)
     approximation = _build(net, options)
     approximation.fit(_Counted(loader, num_data), progress_bar=progress)
-    if prior_precision == "marglik":
+    if marglik:
         with warnings.catch_warnings():  # a notice about its own predictive, which we do not use
             warnings.filterwarnings("ignore", "By default `link_approx`", UserWarning)
             approximation.optimize_prior_precision(method="marglik")
-    chosen = approximation.prior_precision.detach().cpu()
-    if subset == "last_layer":
-        extractor = approximation.model  # laplace-torch's wrapper of its copy of net
-        layer = options["last_layer"] = next(
-            n for n, m in extractor.model.named_modules() if m is extractor.last_layer
-        )
-        names = [
-            (f"{layer}.{n}", list(p.shape)) for n, p in extractor.last_layer.named_parameters()
-        ]
-    else:
-        prefix = "net." if linearize else ""  # Linearized keeps net's parameters under net.
-        names = [(prefix + n, list(p.shape)) for n, p in net.named_parameters() if p.requires_grad]
-    nll, null = _training_nll(model, loader, device)
-    options["prior_precision"] = chosen
+    chosen = options["prior_precision"] = approximation.prior_precision.detach().cpu()
+    names = _covered(approximation, net, options)
     post = Posterior(model, LaplaceSampler(approximation, names, options), {})
+
+    nll, null = _training_nll(model, loader, device)
     x0, y0 = x0[:CHECK_EXAMPLES].to(device), y0[:CHECK_EXAMPLES].to(device)
-    predictive = predictive_nll(post, x0, y0, CHECK_DRAWS)
-    cause = _collapse_cause(nll, predictive, null, subset, chosen)
+    train_predictive = predictive_nll(post, x0, y0, CHECK_DRAWS)
+    cause = _collapse_cause(nll, train_predictive, null, subset, chosen)
     post.info = {
         "engine": "laplace",
         **{
@@ -270,11 +241,11 @@ def fit_laplace(
             for k in ("subset", "hessian", "predictive", "temperature", "task", "last_layer")
         },
         "prior_precision": chosen.item() if chosen.numel() == 1 else chosen.tolist(),
-        "prior_precision_method": "marglik" if prior_precision == "marglik" else "fixed",
+        "prior_precision_method": "marglik" if marglik else "fixed",
         "num_params": sum(int(torch.Size(s).numel()) for _, s in names),
         "fixed": fixed,
         "train_nll": nll,
-        "train_predictive_nll": predictive,
+        "train_predictive_nll": train_predictive,
         "null_nll": null,
         "collapsed": cause is not None,
         "seconds": time.perf_counter() - start,
@@ -282,6 +253,60 @@ def fit_laplace(
     if cause is not None:
         warnings.warn(cause, CollapseWarning, stacklevel=2)
     return post
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    check_choice(options["subset"], SUBSETS, "subset")
+    check_choice(options["hessian"], HESSIANS, "hessian")
+    check_choice(options["task"], TASKS, "task")
+    check_choice(options["predictive"], PREDICTIVES, "predictive")
+    precision = options["prior_precision"]
+    if isinstance(precision, str):
+        check_choice(precision, ("marglik",), "prior_precision")
+    elif precision <= 0:
+        raise ValueError(f"prior_precision must be 'marglik' or > 0, got {precision}")
+    if options["num_samples"] < 1 or options["noise"] <= 0 or options["temperature"] <= 0:
+        raise ValueError(
+            "need num_samples >= 1, noise > 0 and temperature > 0; got "
+            f"{options['num_samples']}, {options['noise']}, {options['temperature']}"
+        )
+
+
+def _trained_copy(net: nn.Module | Posterior, device: torch.device) -> nn.Module:
+    """A copy of the trained network (of a point estimate's), every weight differentiable:
+    the caller's is left untouched."""
+    if isinstance(net, Posterior):
+        if net.sampler.sample(None):
+            raise ValueError("fit_laplace starts from one network: a point estimate, not draws")
+        net = net.model.net
+    return copy.deepcopy(net).to(device).eval().requires_grad_(True)
+
+
+def _linearized(options: dict[str, Any]) -> bool:
+    """Whether the draws run the network linearised around its trained weights: the GLM
+    predictive over all weights (over the last layer the network is already linear)."""
+    return options["predictive"] == "glm" and options["subset"] == "all"
+
+
+def _model(net: nn.Module, options: dict[str, Any], num_data: int) -> BayesianModel:
+    """The likelihood of ``options["task"]`` over ``net``, or over ``net`` linearised."""
+    predictor = Linearized(net) if _linearized(options) else net
+    if options["task"] == "classification":
+        return Classifier(predictor, num_data)
+    return Regressor(predictor, num_data, noise=options["noise"])
+
+
+def _covered(approximation, net: nn.Module, options: dict[str, Any]) -> list[tuple[str, list]]:
+    """The names (as the posterior's model calls them) and shapes of the weights the
+    approximation covers; for the last layer, ``options["last_layer"]`` records its name."""
+    if options["subset"] == "last_layer":
+        extractor = approximation.model  # laplace-torch's wrapper of its copy of net
+        layer = options["last_layer"] = next(
+            n for n, m in extractor.model.named_modules() if m is extractor.last_layer
+        )
+        return [(f"{layer}.{n}", list(p.shape)) for n, p in extractor.last_layer.named_parameters()]
+    prefix = "net." if _linearized(options) else ""  # Linearized keeps net's under net.
+    return [(prefix + n, list(p.shape)) for n, p in net.named_parameters() if p.requires_grad]
 
 
 class _Counted:
@@ -347,17 +372,13 @@ def laplace_predictive(post: Posterior, predictive: str) -> Posterior:
     if options["predictive"] == predictive or options["subset"] != "all":
         return post
     net = post.model.net.net if isinstance(post.model.net, Linearized) else post.model.net
-    linearize = predictive == "glm"
-    predictor = Linearized(net) if linearize else net
-    model: BayesianModel = (
-        Classifier(predictor, post.model.num_data)
-        if options["task"] == "classification"
-        else Regressor(predictor, post.model.num_data, noise=options["noise"])
-    )
+    switched_options = {**options, "predictive": predictive}
+    model = _model(net, switched_options, post.model.num_data)
+    linearize = _linearized(switched_options)
     # Linearized keeps net's parameters under "net.": add the prefix, or take it off
     names = [
         (f"net.{name}" if linearize else name[len("net.") :], shape)
         for name, shape in sampler.names
     ]
-    switched = LaplaceSampler(sampler.approximation, names, {**options, "predictive": predictive})
+    switched = LaplaceSampler(sampler.approximation, names, switched_options)
     return Posterior(model, switched, {**post.info, "predictive": predictive})

@@ -10,12 +10,13 @@ import contextlib
 import inspect
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import torch
 
 from ...data.loaders import training_batches
 
-__all__ = ["OPTIMIZERS", "first_batch", "multi_tensor", "num_batches", "run_epoch"]
+__all__ = ["OPTIMIZERS", "Hooks", "first_batch", "multi_tensor", "num_batches", "run_epoch"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -51,44 +52,52 @@ def num_batches(loader: Iterable) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What a fit adds to the loop's step, each optional: ``check(x, y)`` before the
+    objective; ``around_gradient()``, a context the objective and backward run in (IVON
+    evaluates the gradient at a weight draw it restores on exit); ``after_backward()``
+    (averaging gradients across processes); ``schedule``, stepped after the optimiser;
+    ``after_step()`` (SWAG collects its iterates there)."""
+
+    check: Callable[[torch.Tensor, torch.Tensor], None] | None = None
+    around_gradient: Callable[[], AbstractContextManager] | None = None
+    after_backward: Callable[[], None] | None = None
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None
+    after_step: Callable[[], None] | None = None
+
+
 def run_epoch(
     loader: Iterable,
     device: torch.device,
     objective: Objective,
     optimizer: torch.optim.Optimizer,
-    *,
     on_nonfinite: Callable[[torch.Tensor, torch.Tensor, int], Exception],
-    check: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
-    after_backward: Callable[[], None] | None = None,
-    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
-    around_gradient: Callable[[], AbstractContextManager] | None = None,
-    after_step: Callable[[], None] | None = None,
+    hooks: Hooks = Hooks(),
 ) -> tuple[torch.Tensor, int]:
-    """One pass over ``loader``: per batch, ``check(x, y)`` (when given), the objective, a
-    refusal of a non-finite loss (``on_nonfinite(loss, terms, step)`` is raised), backward,
-    ``after_backward()`` (e.g. averaging gradients across processes), the optimiser's and
-    the schedule's steps, then ``after_step()`` (SWAG collects its iterates there). The
-    objective and backward run inside ``around_gradient()`` where one is given (IVON
-    evaluates the gradient at a weight draw it restores on exit). Returns the mean of
-    ``terms`` over the batches and the number of examples seen."""
+    """One pass over ``loader``: per batch, the ``hooks``' check, the objective, a refusal
+    of a non-finite loss (``on_nonfinite(loss, terms, step)`` is raised), backward, the
+    optimiser's step, each hook where ``Hooks`` says. Returns the mean of ``terms`` over
+    the batches and the number of examples seen."""
     sums, count, examples = None, 0, 0
     for step, (x, y) in enumerate(training_batches(loader)):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if check is not None:
-            check(x, y)
+        if hooks.check is not None:
+            hooks.check(x, y)
         optimizer.zero_grad(set_to_none=True)
-        with around_gradient() if around_gradient is not None else contextlib.nullcontext():
+        around = hooks.around_gradient
+        with around() if around is not None else contextlib.nullcontext():
             loss, terms = objective(x, y, step)
             if not torch.isfinite(loss):
                 raise on_nonfinite(loss, terms, step)
             loss.backward()
-        if after_backward is not None:
-            after_backward()
+        if hooks.after_backward is not None:
+            hooks.after_backward()
         optimizer.step()
-        if schedule is not None:
-            schedule.step()
-        if after_step is not None:
-            after_step()
+        if hooks.schedule is not None:
+            hooks.schedule.step()
+        if hooks.after_step is not None:
+            hooks.after_step()
         sums = terms.detach() if sums is None else sums + terms.detach()
         count += 1
         examples += x.shape[0]

@@ -186,34 +186,11 @@ def fit_svi(
         for name in ("model", "starts", "temperature", "run", "family", *SHORTHANDS):
             del options[name]
         return _multi_start(model, starts, temperature, run, options)
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if temperature is None:
-        temperature = recommended_temperature(model, init)
-    if temperature != "auto" and (isinstance(temperature, str) or not temperature > 0):
-        raise ValueError(f"temperature must be > 0 or 'auto', got {temperature!r}")
-    check_choice(init, (*INITS, "map"), "init")
-    check_choice(normalization, NORMALIZATIONS, "normalization")
-    if normalization == "auto":
-        normalization = "per_draw" if draws_before_normalization(model) else "map"
-    check_choice(step, STEPS, "step")
-    if isinstance(optimizer, str):
-        optimizer = OPTIMIZERS[check_choice(optimizer, OPTIMIZERS, "optimizer")]
-    if not 0 < lr_decay <= 1:
-        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
-    if not model.weight_sites:
-        raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
+    temperature, normalization, optimizer = _checked_settings(
+        model, epochs, temperature, init, normalization, step, optimizer, lr_decay
+    )
     device = resolve(device)
-    ranks, log = None, run.log
-    if run.distributed:
-        if temperature == "auto":
-            raise ValueError("temperature='auto' does not run distributed: pick T first")
-        ranks = setup(device)
-        model.to(device)
-        broadcast(model, ranks)
-        loader = shard(loader, ranks)
-        progress = progress and ranks.main
-        log = log if ranks.main else None
+    loader, ranks, progress, log = _distributed(model, loader, device, run, progress, temperature)
     model.to(device)
     x0, y0 = first_batch(loader)
     x0, y0 = x0.to(device), y0.to(device)
@@ -259,6 +236,60 @@ def fit_svi(
     post = train_guide(model, loader, spec, frozen, info, svi_phase)
     check_collapse(post.info, training_null_nll(loader, model), model)
     return post
+
+
+def _checked_settings(
+    model: BayesianModel,
+    epochs: int,
+    temperature: float | str | None,
+    init: str,
+    normalization: str,
+    step: str,
+    optimizer: str | type[torch.optim.Optimizer],
+    lr_decay: float,
+) -> tuple[float | str, str, type[torch.optim.Optimizer]]:
+    """The settings checked, with ``temperature``, ``normalization`` and ``optimizer``
+    resolved: the recommended temperature for None, the BatchNorm treatment for
+    ``"auto"``, the optimiser class for its name."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if temperature is None:
+        temperature = recommended_temperature(model, init)
+    if temperature != "auto" and (isinstance(temperature, str) or not temperature > 0):
+        raise ValueError(f"temperature must be > 0 or 'auto', got {temperature!r}")
+    check_choice(init, (*INITS, "map"), "init")
+    check_choice(normalization, NORMALIZATIONS, "normalization")
+    if normalization == "auto":
+        normalization = "per_draw" if draws_before_normalization(model) else "map"
+    check_choice(step, STEPS, "step")
+    if isinstance(optimizer, str):
+        optimizer = OPTIMIZERS[check_choice(optimizer, OPTIMIZERS, "optimizer")]
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
+    if not model.weight_sites:
+        raise ValueError("the model has no Bayesian layers: use bn.nn layers or bn.bayesianize")
+    return temperature, normalization, optimizer
+
+
+def _distributed(
+    model: BayesianModel,
+    loader: Iterable,
+    device: torch.device,
+    run: Run,
+    progress: bool,
+    temperature: float | str,
+) -> tuple[Iterable, Any, bool, Any]:
+    """Under ``run.distributed``: the process group joined, the model's weights the main
+    process's, this process's shard of ``loader``, progress and log on the main process
+    only. Otherwise everything as given (and no ranks)."""
+    if not run.distributed:
+        return loader, None, progress, run.log
+    if temperature == "auto":
+        raise ValueError("temperature='auto' does not run distributed: pick T first")
+    ranks = setup(device)
+    model.to(device)
+    broadcast(model, ranks)
+    return shard(loader, ranks), ranks, progress and ranks.main, run.log if ranks.main else None
 
 
 def _multi_start(model, starts, temperature, run: Run, options) -> Posterior:

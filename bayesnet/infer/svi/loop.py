@@ -23,8 +23,8 @@ from ...nn.normalization import freeze_statistics, has_normalization, inputs_fro
 from ...posterior import Posterior
 from ..shared.distributed import Ranks, average_gradients
 from ..shared.log import JsonLinesLog
-from ..shared.loop import multi_tensor, num_batches, run_epoch
-from .checkpoint import MAP_CHECKPOINT_NAME, optimizer_settings, restore, save
+from ..shared.loop import Hooks, multi_tensor, num_batches, run_epoch
+from .checkpoint import MAP_CHECKPOINT_NAME, RunObjects, optimizer_settings, restore, save
 from .families import Delta, family_from_spec, make_guide
 from .sampler import GuideSampler
 from .step import InvalidParameters, make_objective
@@ -147,13 +147,13 @@ def train_guide(
     )
 
     start = 0
+    objects = RunObjects(model, q, opt, schedule, loader)
     if t.resume and t.ckpt is not None and t.ckpt.exists():
-        settings = optimizer_settings(opt, t.lr)
-        start = restore(t.ckpt, model, q, opt, schedule, loader, info, spec, settings)
+        start = restore(t.ckpt, objects, info, spec, optimizer_settings(opt, t.lr))
 
     def checkpoint(epoch: int) -> None:
         if t.ckpt is not None and (t.ranks is None or t.ranks.main):
-            save(t.ckpt, epoch, spec, model, q, opt, schedule, t.lr, loader, info["history"])
+            save(t.ckpt, epoch, objects, spec, t.lr, info["history"])
 
     desc = "map" if info.get("engine") == "map" else "svi"
     bar = tqdm(
@@ -203,18 +203,14 @@ def train_guide(
                 sane if step else earlier,
             )
 
-        means, examples = run_epoch(
-            loader,
-            t.device,
-            objective,
-            opt,
-            on_nonfinite=nonfinite,
+        hooks = Hooks(
             check=(lambda x, y: check_batch(model, x, y, out0)) if epoch == start else None,
             after_backward=(lambda: average_gradients(trained, t.ranks))
             if t.ranks is not None
             else None,
             schedule=schedule if batches_per_epoch else None,
         )
+        means, examples = run_epoch(loader, t.device, objective, opt, nonfinite, hooks)
         if not batches_per_epoch:
             schedule.step()
         stats = dict(zip(("loss", "data", "kl"), means.tolist(), strict=True))
