@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,131 +56,167 @@ def _split(settings: CompareSettings):
     return train, val, test, ood
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """One method of the comparison, fitted when run."""
+
+    fit: Callable[[], Posterior]
+    on_softmax: bool = False  # built on the softmax: its training time counts too
+    save: bool = True
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What every method's fit is built from."""
+
+    settings: CompareSettings
+    train: Any
+    num_classes: int
+    out: Path
+
+    def net(self) -> torch.nn.Module:
+        shape = tuple(self.train.tensors[0].shape[1:])
+        return zoo.build(self.settings.model, self.num_classes, shape)
+
+    def loader(self):
+        return data.to_loader(self.train, self.settings.batch_size, seed=self.settings.seed)
+
+    def common(self) -> dict[str, Any]:
+        s = self.settings
+        return {"device": s.device, "progress": s.progress, "seed": s.seed}
+
+    def point(self) -> dict[str, Any]:
+        """The point estimate's training, shared by the softmax, dropout and the ensemble."""
+        return {"epochs": self.settings.epochs, "lr": self.settings.lr, **self.common()}
+
+    def bayesian(self, net: torch.nn.Module, num_data: int, **policy: Any) -> Classifier:
+        prior = priors.get(self.settings.prior, scale=self.settings.prior_scale)
+        return Classifier(bayesianize(net, prior=prior, **policy), num_data=num_data)
+
+    def run(self, name: str, **options: Any) -> Run:
+        """A run that checkpoints under the run directory, started over each time."""
+        checkpoints = self.out / "checkpoints" / name
+        return Run(checkpoint_dir=checkpoints, overwrite=True, **options, **self.common())
+
+
+def _baseline_fits(given: _Inputs, val, softmax: Posterior) -> dict[str, _Fit]:
+    """The usual fixes of the softmax: temperature scaling, MC dropout, a deep ensemble."""
+    s, point = given.settings, given.point()
+    return {
+        "temperature": _Fit(
+            lambda: baselines.temperature_scaled(softmax, val.tensors), on_softmax=True, save=False
+        ),
+        "dropout": _Fit(
+            lambda: baselines.mc_dropout(given.net(), given.loader(), p=s.dropout, **point),
+            save=False,
+        ),
+        "ensemble": _Fit(
+            lambda: baselines.deep_ensemble(
+                given.net(), given.loader(), members=s.members, **point
+            ),
+            save=False,
+        ),
+    }
+
+
+def _network_fits(given: _Inputs) -> dict[str, _Fit]:
+    """The recommended posterior (bn.fit) and the other engines of plain networks, each
+    with its defaults, from a fresh network."""
+    kw = {"epochs": given.settings.epochs, **given.common()}
+    return {
+        "multiswag": _Fit(lambda: fit(given.net(), given.loader(), **kw)),
+        "swag": _Fit(lambda: fit(given.net(), given.loader(), starts=1, **kw)),
+        "ivon": _Fit(lambda: fit_ivon(given.net(), given.loader(), **kw)),
+    }
+
+
+def _svi_fit(given: _Inputs, name: str, reparam: str | None) -> _Fit:
+    """An SVI posterior of Bayesian layers with ``fit_svi``'s defaults."""
+    s = given.settings
+    log = given.out / f"{name}_log.jsonl" if s.log_every else None
+    return _Fit(
+        lambda: fit_svi(
+            given.bayesian(given.net(), len(given.train)),
+            given.loader(),
+            epochs=s.svi_epochs,
+            lr=s.svi_lr,
+            temperature=s.svi_temperature(),
+            guide=MeanField(reparam=reparam),
+            run=given.run(name, log=log, log_every=max(1, s.log_every)),
+        )
+    )
+
+
+def _model_fits(given: _Inputs, softmax: Posterior) -> dict[str, _Fit]:
+    """The Bayesian networks of Bayesian layers: SVI, SG-MCMC, Laplace and HMC (the
+    samplers normalise every draw with its own statistics: every layer Bayesian)."""
+    s = given.settings
+    x_sub, y_sub = (t[: s.hmc_subset] for t in given.train.tensors)
+    fits = {name: _svi_fit(given, name, reparam) for name, reparam in SVI_REPARAM.items()}
+    fits["sgmcmc"] = _Fit(
+        lambda: fit_sgmcmc(
+            given.bayesian(given.net(), len(given.train), stochastic="all"),
+            given.loader(),
+            epochs=s.sgmcmc_epochs,
+            cycles=s.sgmcmc_cycles,
+            run=given.run("sgmcmc"),
+        )
+    )
+    fits["laplace"] = _Fit(  # around the softmax network
+        lambda: fit_laplace(
+            softmax,
+            given.loader(),
+            subset=s.laplace_subset,
+            hessian=s.laplace_hessian,
+            device=s.device,
+            progress=s.progress,
+        ),
+        on_softmax=True,
+    )
+    fits["hmc"] = _Fit(
+        lambda: fit_hmc(
+            given.bayesian(softmax.net, len(x_sub), stochastic="all"),
+            (x_sub, y_sub),
+            num_samples=s.hmc_samples,
+            warmup=s.hmc_warmup,
+            num_chains=s.hmc_chains,
+            max_tree_depth=s.hmc_tree_depth,
+            **given.common(),
+        ),
+        on_softmax=True,
+    )
+    return fits
+
+
 def _fit_methods(settings: CompareSettings, train, val, num_classes: int, out: Path):
-    """Fit every requested method on ``train``; returns posteriors and fit seconds."""
-    methods = settings.method_list()
+    """Fit every requested method on ``train`` (the softmax first: some are built on it);
+    returns posteriors and fit seconds."""
+    given = _Inputs(settings, train, num_classes, out)
+    given.net()  # a network that does not fit the data fails here, before any training
     fitted: dict[str, Posterior] = {}
     seconds: dict[str, float] = {}
-    prior = priors.get(settings.prior, scale=settings.prior_scale)
-    common = {"device": settings.device, "progress": settings.progress, "seed": settings.seed}
 
-    def loader():
-        return data.to_loader(train, settings.batch_size, seed=settings.seed)
-
-    def timed(name: str, fit, on_softmax: bool = False, save: bool = True) -> None:
-        """Fit ``name``; a method built on the softmax counts its training time too."""
+    def timed(name: str, method: _Fit) -> None:
         start = time.perf_counter()
-        fitted[name] = fit()
+        fitted[name] = method.fit()
         seconds[name] = time.perf_counter() - start
-        if on_softmax:
+        if method.on_softmax:
             seconds[name] += seconds["softmax"]
-        if save:
+        if method.save:
             fitted[name].save(out / f"posterior_{name}.pt")
 
-    shape = tuple(train.tensors[0].shape[1:])
-
-    def net():
-        return zoo.build(settings.model, num_classes, shape)
-
-    net()  # a network that does not fit the data fails here, before any training
-
-    point = {"epochs": settings.epochs, "lr": settings.lr, **common}
-    timed("softmax", lambda: baselines.point_estimate(net(), loader(), **point), save=False)
+    point = given.point()
+    timed(
+        "softmax",
+        _Fit(lambda: baselines.point_estimate(given.net(), given.loader(), **point), save=False),
+    )
     softmax = fitted["softmax"]
-    if "temperature" in methods:
-        timed(
-            "temperature",
-            lambda: baselines.temperature_scaled(softmax, val.tensors),
-            on_softmax=True,
-            save=False,
-        )
-    if "dropout" in methods:
-        timed(
-            "dropout",
-            lambda: baselines.mc_dropout(net(), loader(), p=settings.dropout, **point),
-            save=False,
-        )
-    if "ensemble" in methods:
-        timed(
-            "ensemble",
-            lambda: baselines.deep_ensemble(net(), loader(), members=settings.members, **point),
-            save=False,
-        )
-    # The recommended posterior (bn.fit) and the other engines of plain networks, each with
-    # its defaults, from a fresh network.
-    engines = {
-        "multiswag": lambda: fit(net(), loader(), epochs=settings.epochs, **common),
-        "swag": lambda: fit(net(), loader(), epochs=settings.epochs, starts=1, **common),
-        "ivon": lambda: fit_ivon(net(), loader(), epochs=settings.epochs, **common),
-    }
-    for name, engine in engines.items():
+    methods = settings.method_list()
+    fits = {**_baseline_fits(given, val, softmax), **_network_fits(given)}
+    fits.update(_model_fits(given, softmax))
+    for name, method in fits.items():
         if name in methods:
-            timed(name, engine)
-    # The SVI posteriors of Bayesian layers are fitted with fit_svi's defaults.
-    for name, reparam in SVI_REPARAM.items():
-        if name not in methods:
-            continue
-        model = Classifier(bayesianize(net(), prior=prior), num_data=len(train))
-        timed(
-            name,
-            lambda model=model, reparam=reparam, name=name: fit_svi(
-                model,
-                loader(),
-                epochs=settings.svi_epochs,
-                lr=settings.svi_lr,
-                temperature=settings.svi_temperature(),
-                guide=MeanField(reparam=reparam),
-                run=Run(
-                    checkpoint_dir=out / "checkpoints" / name,
-                    overwrite=True,  # a new compare run starts over in its directory
-                    log=out / f"{name}_log.jsonl" if settings.log_every else None,
-                    log_every=max(1, settings.log_every),
-                    **common,
-                ),
-            ),
-        )
-    # the samplers normalise every draw with its own statistics: every layer Bayesian
-    if "sgmcmc" in methods:
-        model = Classifier(bayesianize(net(), prior=prior, stochastic="all"), len(train))
-        timed(
-            "sgmcmc",
-            lambda: fit_sgmcmc(
-                model,
-                loader(),
-                epochs=settings.sgmcmc_epochs,
-                cycles=settings.sgmcmc_cycles,
-                run=Run(checkpoint_dir=out / "checkpoints" / "sgmcmc", overwrite=True, **common),
-            ),
-        )
-    if "laplace" in methods:  # around the softmax network
-        timed(
-            "laplace",
-            lambda: fit_laplace(
-                softmax,
-                loader(),
-                subset=settings.laplace_subset,
-                hessian=settings.laplace_hessian,
-                device=settings.device,
-                progress=settings.progress,
-            ),
-            on_softmax=True,
-        )
-    if "hmc" in methods:
-        x_sub, y_sub = (t[: settings.hmc_subset] for t in train.tensors)
-        model = Classifier(bayesianize(softmax.net, prior=prior, stochastic="all"), len(x_sub))
-        timed(
-            "hmc",
-            lambda: fit_hmc(
-                model,
-                (x_sub, y_sub),
-                num_samples=settings.hmc_samples,
-                warmup=settings.hmc_warmup,
-                num_chains=settings.hmc_chains,
-                max_tree_depth=settings.hmc_tree_depth,
-                **common,
-            ),
-            on_softmax=True,
-        )
+            timed(name, method)
     return fitted, seconds
 
 
