@@ -115,7 +115,7 @@ def fit_svi(
     with normalisation layers keeps their MAP statistics, and its posterior stays closer to
     the MAP: ``T = 0.003`` and the means at ``MAP_LR`` (``recommended_temperature``).
 
-    - ``guide``: the variational family (``guide_families.py``): ``MeanField(init_scale,
+    - ``guide``: the variational family (``families.py``): ``MeanField(init_scale,
       reparam)`` (the default: independent Normals, analytic KL against Normal priors;
       ``reparam="local"`` or ``"flipout"`` for local reparameterization or flipout),
       ``LowRank(rank)``, ``FullRank()``, ``Delta()`` (MAP), a ``GuideFamily`` of your own,

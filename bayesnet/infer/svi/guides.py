@@ -1,4 +1,4 @@
-"""The guides behind the variational families (``guide_families.py`` names them).
+"""The guides behind the variational families (``families.py`` names them).
 
 ``mean_field`` is our own variant of Pyro's ``AutoNormal``: AutoNormal routes every site
 through an auxiliary sample and a ``Delta``, which hides the Normal from the ELBO and
