@@ -416,18 +416,20 @@ def targets(cells, method: str = RECOMMENDED) -> str:
     )
     lines = [head, "|---|---|---|---|" + "---|" * (len(OOD) + 4)]
     order = sorted(cells, key=lambda c: (c not in CHOOSING, c))
-    met = total = 0
+    names = ["NLL", *(f"AUROC {k}" for k in OOD), "ECE", "accuracy", "fit cost"]
+    tally = {name: [0, 0] for name in names}  # met, total
     for data, arch in order:
         by_seed = cells[(data, arch)]
         if not _values(by_seed, method, "nll"):
             continue
+        column = iter(names)
 
-        def cell(ours, theirs, ok):
-            nonlocal met, total
+        def cell(ours, theirs, ok, column=column):
+            name = next(column)
             if ours is None or theirs is None:
                 return ""
-            total += 1
-            met += ok
+            tally[name][0] += ok
+            tally[name][1] += 1
             return f"{'yes' if ok else '**no**'} ({ours:.4f} vs {theirs:.4f})"
 
         row = [
@@ -448,7 +450,9 @@ def targets(cells, method: str = RECOMMENDED) -> str:
         row.append(cell(m, COST_CAP, m is not None and m <= COST_CAP))
         role = "chosen on" if (data, arch) in CHOOSING else "**confirms**"
         lines.append(f"| {data} | {arch} | {role} | {len(by_seed)} | " + " | ".join(row) + " |")
-    lines.append(f"\n{met} of {total} targets met.")
+    met, total = (sum(v[i] for v in tally.values()) for i in (0, 1))
+    per = "; ".join(f"{name} {m} of {n}" for name, (m, n) in tally.items())
+    lines.append(f"\n{met} of {total} targets met (cells meeting each: {per}).")
     return "\n".join(lines)
 
 
@@ -600,6 +604,36 @@ def overview(cells) -> str:
     return "\n".join(lines)
 
 
+def svi_defaults(cells) -> str:
+    """What decided ``fit_svi``'s defaults: per cell that ran both SVI candidates, the NLL
+    of the softmax, of the head Bayesian (``svi``) and of every layer with per-draw
+    BatchNorm statistics (``svi_all_per_draw``), each seed; the ``auto`` default takes the
+    second on a BatchNorm network and the first otherwise."""
+    methods = ("softmax", "svi", "svi_all_per_draw")
+    lines = [
+        "| data | arch | BatchNorm | "
+        + " | ".join(f"{m} NLL (per seed)" for m in methods)
+        + " | auto beats the softmax |",
+        "|---|---|---|" + "---|" * (len(methods) + 1),
+    ]
+    for (data, arch), by_seed in cells.items():
+        if not all(_values(by_seed, m, "nll") for m in methods):
+            continue
+        seeds = sorted(by_seed)
+        nll = {
+            m: [next(r["nll"] for r in by_seed[s] if r["method"] == m) for s in seeds]
+            for m in methods
+        }
+        auto = nll["svi_all_per_draw" if arch in BATCH_NORM else "svi"]
+        wins = sum(a < s for a, s in zip(auto, nll["softmax"], strict=True))
+        lines.append(
+            f"| {data} | {arch} | {'yes' if arch in BATCH_NORM else 'no'} | "
+            + " | ".join(" / ".join(f"{v:.4f}" for v in nll[m]) for m in methods)
+            + f" | {wins} of {len(seeds)} seeds |"
+        )
+    return "\n".join(lines)
+
+
 def write_blocks(path: Path, blocks: dict[str, str]) -> None:
     """Replace each ``<!-- battery:NAME -->`` ... ``<!-- /battery:NAME -->`` block of
     ``path`` with the generated text, so the README and RESULTS quote this run."""
@@ -631,7 +665,7 @@ def main() -> None:
         "--write",
         nargs="*",
         default=[],
-        help="files whose <!-- battery:overview|table|targets --> blocks to fill",
+        help="files whose <!-- battery:rule|overview|table|targets|svi --> blocks to fill",
     )
     args = parser.parse_args()
     out = Path(args.out)
@@ -662,6 +696,7 @@ def main() -> None:
         "overview": overview(cells),
         "table": table(cells),
         "targets": targets(cells, args.method),
+        "svi": svi_defaults(cells),
     }
     print("\n\n".join(blocks.values()))
     for path in args.write:
