@@ -113,6 +113,98 @@ class Training:
         return dataclasses.replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class _Guided:
+    """One SVI run's objects: the guide, its objective, the optimiser and its schedule, and
+    the posterior they make (the model is the caller's)."""
+
+    guide: nn.Module
+    elbo: Callable
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    posterior: Posterior
+    #: None where the loader cannot say (a generator): the schedule then decays per epoch
+    batches_per_epoch: int | None
+
+
+def _build(model, loader, spec, frozen_stats: bool, info, t: Training) -> _Guided:
+    """The guide of ``spec`` on ``t.device``, its objective, optimiser, schedule and
+    posterior (with per-draw statistics estimated on the loader's inputs unless frozen)."""
+    x0, _ = t.first
+    q = make_guide(model, family_from_spec(spec), spec["init"])
+    with torch.no_grad():
+        q(x0)
+    q.to(t.device)
+    objective = make_objective(model, q, t.reparam, t.step, info)
+    opt = t.optimizer(
+        param_groups(model, q, t.lr, frozen_stats), lr=t.lr, **multi_tensor(t.optimizer)
+    )
+    # The learning rate decays per step where the loader says how many it has, and per
+    # epoch where it cannot (a generator, an IterableDataset): per-step decay computed from
+    # an unknown length would spend all of it on the first step.
+    batches = num_batches(loader)
+    steps = t.epochs * batches if batches else t.epochs
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, t.lr_decay ** (1.0 / steps))
+    inputs = None if frozen_stats else inputs_from_loader(model, loader)
+    posterior = Posterior(
+        model,
+        GuideSampler(q, spec, tuple(x0.shape[1:])),
+        info,
+        None if inputs is None else inputs.to(t.device),  # predicting moves nothing
+    )
+    return _Guided(q, objective, opt, schedule, posterior, batches)
+
+
+def _epoch(model, loader, run: _Guided, t: Training, epoch: int, first: bool, kept) -> EpochStats:
+    """One epoch of SVI steps and its statistics. ``kept`` is the pair of snapshots a
+    divergence falls back to: this epoch's start, or the one before if it fails at once."""
+    sane, earlier = kept
+    batches = run.batches_per_epoch
+
+    def diverged(message: str, step: int) -> TrainingDiverged:
+        _restore_snapshot(model, run.guide, sane if step else earlier)
+        run.posterior.cached = {}
+        return TrainingDiverged(f"{message}; {_KEPT}", run.posterior)
+
+    def objective(x, y, step):
+        fraction = (epoch + step / batches) / t.epochs if batches else epoch / t.epochs
+        weight = t.kl_weight(fraction) if callable(t.kl_weight) else t.kl_weight
+        try:
+            terms = run.elbo(x, y, t.temperature != 1.0)
+        except InvalidParameters as err:
+            message = f"SVI parameters became invalid at {_where(epoch, step)} ({err})"
+            raise diverged(message, step) from err
+        loss = terms.loss(weight, t.temperature)
+        return loss, torch.stack([loss, terms.data, terms.kl])  # averaged over the epoch
+
+    def nonfinite(loss, terms, step):
+        return diverged(
+            f"SVI loss became {loss.item()} at {_where(epoch, step)} (data term "
+            f"{terms[1].item():.4g}, KL {terms[2].item():.4g})",
+            step,
+        )
+
+    trained = [p for group in run.optimizer.param_groups for p in group["params"]]
+    out0 = t.first[1]
+    hooks = Hooks(
+        check=(lambda x, y: check_batch(model, x, y, out0)) if first else None,
+        after_backward=(lambda: average_gradients(trained, t.ranks))
+        if t.ranks is not None
+        else None,
+        schedule=run.schedule if batches else None,
+    )
+    started = time.perf_counter()
+    means, examples = run_epoch(loader, t.device, objective, run.optimizer, nonfinite, hooks)
+    if not batches:
+        run.schedule.step()
+    stats = dict(zip(("loss", "data", "kl"), means.tolist(), strict=True))
+    stats["lr"] = run.optimizer.param_groups[0]["lr"]
+    stats["nll"] = -stats.pop("data") / model.num_data
+    stats["epoch"] = epoch + 1
+    stats["examples_per_s"] = examples / (time.perf_counter() - started)
+    return stats
+
+
 def train_guide(
     model: BayesianModel,
     loader: Iterable,
@@ -123,38 +215,11 @@ def train_guide(
 ) -> Posterior:
     """One SVI run of ``spec``'s guide; the loop behind both phases of ``fit_svi``."""
     t = training
-    x0, out0 = t.first
-    q = make_guide(model, family_from_spec(spec), spec["init"])
-    with torch.no_grad():
-        q(x0)
-    q.to(t.device)
-    elbo = make_objective(model, q, t.reparam, t.step, info)
-    opt = t.optimizer(
-        param_groups(model, q, t.lr, frozen_stats), lr=t.lr, **multi_tensor(t.optimizer)
-    )
-    # The learning rate decays per step where the loader says how many it has, and per
-    # epoch where it cannot (a generator, an IterableDataset): per-step decay computed from
-    # an unknown length would spend all of it on the first step.
-    batches_per_epoch = num_batches(loader)
-    steps = t.epochs * batches_per_epoch if batches_per_epoch else t.epochs
-    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, t.lr_decay ** (1.0 / steps))
-    inputs = None if frozen_stats else inputs_from_loader(model, loader)
-    posterior = Posterior(
-        model,
-        GuideSampler(q, spec, tuple(x0.shape[1:])),
-        info,
-        None if inputs is None else inputs.to(t.device),  # predicting moves nothing
-    )
-
+    run = _build(model, loader, spec, frozen_stats, info, t)
+    objects = RunObjects(model, run.guide, run.optimizer, run.schedule, loader)
     start = 0
-    objects = RunObjects(model, q, opt, schedule, loader)
     if t.resume and t.ckpt is not None and t.ckpt.exists():
-        start = restore(t.ckpt, objects, info, spec, optimizer_settings(opt, t.lr))
-
-    def checkpoint(epoch: int) -> None:
-        if t.ckpt is not None and (t.ranks is None or t.ranks.main):
-            save(t.ckpt, epoch, objects, spec, t.lr, info["history"])
-
+        start = restore(t.ckpt, objects, info, spec, optimizer_settings(run.optimizer, t.lr))
     desc = "map" if info.get("engine") == "map" else "svi"
     bar = tqdm(
         range(start, t.epochs), desc=desc, disable=not t.progress, initial=start, total=t.epochs
@@ -162,75 +227,28 @@ def train_guide(
     model.train()
     if frozen_stats:  # every weight draw is normalised as at prediction
         freeze_statistics(model)
-    # A diverged run keeps an epoch's starting state whose first loss was finite: the start
-    # of the current epoch, or of the one before if the current one failed at once.
-    sane = earlier = _snapshot(model, q)
-
-    def diverged(message: str, snapshot: tuple[dict, dict]) -> TrainingDiverged:
-        _restore_snapshot(model, q, snapshot)
-        posterior.cached = {}
-        return TrainingDiverged(f"{message}; {_KEPT}", posterior)
-
-    trained = [p for group in opt.param_groups for p in group["params"]]
+    sane = earlier = _snapshot(model, run.guide)
     for epoch in bar:
         if hasattr(getattr(loader, "sampler", None), "set_epoch"):
             loader.sampler.set_epoch(epoch)  # a distributed shard reshuffles every epoch
         if epoch > start:
-            earlier, sane = sane, _snapshot(model, q)
-        started = time.perf_counter()
-
-        def objective(x, y, step, epoch=epoch, sane=sane, earlier=earlier):
-            fraction = (
-                (epoch + step / batches_per_epoch) / t.epochs
-                if batches_per_epoch
-                else epoch / t.epochs
-            )
-            weight = t.kl_weight(fraction) if callable(t.kl_weight) else t.kl_weight
-            try:
-                terms = elbo(x, y, t.temperature != 1.0)
-            except InvalidParameters as err:
-                raise diverged(
-                    f"SVI parameters became invalid at {_where(epoch, step)} ({err})",
-                    sane if step else earlier,
-                ) from err
-            loss = terms.loss(weight, t.temperature)
-            return loss, torch.stack([loss, terms.data, terms.kl])  # averaged over the epoch
-
-        def nonfinite(loss, terms, step, epoch=epoch, sane=sane, earlier=earlier):
-            return diverged(
-                f"SVI loss became {loss.item()} at {_where(epoch, step)} (data term "
-                f"{terms[1].item():.4g}, KL {terms[2].item():.4g})",
-                sane if step else earlier,
-            )
-
-        hooks = Hooks(
-            check=(lambda x, y: check_batch(model, x, y, out0)) if epoch == start else None,
-            after_backward=(lambda: average_gradients(trained, t.ranks))
-            if t.ranks is not None
-            else None,
-            schedule=schedule if batches_per_epoch else None,
-        )
-        means, examples = run_epoch(loader, t.device, objective, opt, nonfinite, hooks)
-        if not batches_per_epoch:
-            schedule.step()
-        stats = dict(zip(("loss", "data", "kl"), means.tolist(), strict=True))
-        stats["lr"] = opt.param_groups[0]["lr"]
-        seconds = time.perf_counter() - started
-        stats["nll"] = -stats.pop("data") / model.num_data
-        stats["epoch"] = epoch + 1
-        stats["examples_per_s"] = examples / seconds
+            earlier, sane = sane, _snapshot(model, run.guide)
+        stats = _epoch(model, loader, run, t, epoch, epoch == start, (sane, earlier))
         info["history"].append(stats)
         bar.set_postfix(
-            nll=f"{stats['nll']:.4f}", kl=f"{stats['kl']:.4g}", ex_s=f"{examples / seconds:.0f}"
+            nll=f"{stats['nll']:.4f}",
+            kl=f"{stats['kl']:.4g}",
+            ex_s=f"{stats['examples_per_s']:.0f}",
         )
         if t.log is not None:
             t.log.write(desc, stats, last=epoch + 1 == t.epochs)
-        checkpoint(epoch + 1)
-        posterior.cached = {}  # draws a callback kept belong to the guide before this epoch
-        if any(cb(epoch + 1, stats, posterior) for cb in t.callbacks):
+        if t.ckpt is not None and (t.ranks is None or t.ranks.main):
+            save(t.ckpt, epoch + 1, objects, spec, t.lr, info["history"])
+        run.posterior.cached = {}  # draws a callback kept belong to the guide before this epoch
+        if any(cb(epoch + 1, stats, run.posterior) for cb in t.callbacks):
             break
     model.eval()
-    return posterior
+    return run.posterior
 
 
 def param_groups(model, guide, lr: float, frozen_stats: bool) -> list[dict[str, Any]]:
