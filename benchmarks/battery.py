@@ -456,7 +456,8 @@ def targets(cells, method: str = RECOMMENDED) -> str:
     return "\n".join(lines)
 
 
-#: the methods of the overview, as the README names them
+#: the methods of the overview, as the README names them: those run on every cell (the SVI
+#: candidates ran on the choosing cells only: ``svi_defaults`` has them)
 OVERVIEW = {
     "softmax": "softmax",
     "temperature": "temperature scaling",
@@ -469,7 +470,6 @@ OVERVIEW = {
     "cyclical_swag": "`bn.fit_swag(..., cycles=4)` (one run)",
     "ivon": "`bn.fit_ivon` defaults",
     "sgmcmc": "`bn.fit_sgmcmc` (cyclical, 20 epochs)",
-    "svi": "`bn.fit_svi` defaults (the head)",
     "laplace": "`bn.fit_laplace` (on the softmax)",
 }
 
