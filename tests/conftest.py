@@ -10,6 +10,17 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def two_threads():
+    """Two intra-op threads, whatever OMP_NUM_THREADS says: a statistical bound checked on
+    one long chain holds for one arithmetic, and a different thread count sums in another
+    order (the chain then drifts to other draws)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def digits():
     return bn.data.digits(seed=0)

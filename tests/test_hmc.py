@@ -54,7 +54,7 @@ def test_functional_potential_equals_pyros(conjugate, digits):
 
 
 @pytest.mark.slow
-def test_small_cnn_chains_agree_in_function_space_and_beat_the_softmax(digits):
+def test_small_cnn_chains_agree_in_function_space_and_beat_the_softmax(digits, two_threads):
     """Two NUTS chains on a small CNN (690 weights, 500 images) agree on its predictions
     (function-space R-hat) and give a better test NLL than the softmax of the same
     architecture, at accuracy within a point; far from the data they are less confident.

@@ -51,7 +51,7 @@ def _noise_auroc(post, x, noise):
 
 
 @pytest.mark.slow
-def test_the_recommendation_beats_the_softmax_on_real_digits_with_batchnorm():
+def test_the_recommendation_beats_the_softmax_on_real_digits_with_batchnorm(two_threads):
     """``bn.fit`` with nothing set but the epochs, on a BatchNorm CNN and 2,000 real 28x28
     MNIST digits, against the softmax of the same network trained as long: lower NLL and
     ECE, better noise detection, accuracy within a point (the 8x8 digits alone did not
