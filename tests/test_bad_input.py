@@ -141,3 +141,11 @@ def test_inputs_predict_cannot_take_are_named_with_the_fix(
     _, test = digits
     with pytest.raises(error, match=says):
         fitted_softmax.predict(change(test.tensors[0][:20]))
+
+
+def test_a_network_built_for_other_images_names_the_input_shape_at_fit_time(digits):
+    train, _ = digits  # 8x8 digits; bn.zoo.cnn is built for 28x28 by default
+    with pytest.raises(ValueError, match=r"first training batch \(inputs of shape \(1, 8, 8\)\)"):
+        bn.fit(bn.zoo.cnn(batch_norm=True), train, epochs=1, progress=False, seed=0)
+    with pytest.raises(ValueError, match="image_size="):
+        bn.baselines.point_estimate(bn.zoo.cnn(), train, epochs=1, progress=False, seed=0)

@@ -147,7 +147,16 @@ def train_net(
     largest: list[torch.Tensor] = []  # each first-epoch batch's largest label
 
     def objective(x, y, step, first=True):
-        out = net(x)
+        try:
+            out = net(x)
+        except RuntimeError as err:
+            if not (first and step == 0):
+                raise
+            raise ValueError(
+                f"the network fails on the first training batch (inputs of shape "
+                f"{tuple(x.shape[1:])}): {err}. Build it for inputs of that shape (bn.zoo's "
+                f"networks take image_size= and in_channels=)"
+            ) from err
         if first:
             check_finite(x, "training inputs")
             model.check_targets(y, out)
