@@ -150,7 +150,8 @@ def train_net(
         try:
             out = net(x)
         except RuntimeError as err:
-            if not (first and step == 0):
+            mismatch = any(word in str(err) for word in ("shape", "size", "channels"))
+            if not (first and step == 0 and mismatch):
                 raise
             raise ValueError(
                 f"the network fails on the first training batch (inputs of shape "
