@@ -5,8 +5,9 @@ MNIST digits and the 8x8 digits, four architectures, two seeds, four kinds of
 out-of-distribution inputs, every column; the candidates within 1.5 trainings that beat
 the softmax's NLL on every choosing cell, ranked over every column; confirmed on cells
 that played no part in the choice): two SWAG fits from independent initial weights, each
-three quarters of a training, mixed (MultiSWAG within one and a half trainings). ``benchmarks/RESULTS.md`` has the
-numbers, the candidates it was chosen from and the targets it misses.
+three quarters of a training, mixed (MultiSWAG within one and a half trainings).
+``benchmarks/RESULTS.md`` has the numbers, the candidates it was chosen from and the
+targets it misses.
 """
 
 from __future__ import annotations
