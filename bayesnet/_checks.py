@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
+
+#: words of torch's errors for a network that cannot take inputs of their shape
+SHAPE_WORDS = ("shape", "size", "channels")
 
 
 def check_finite(x: torch.Tensor, what: str = "inputs") -> None:
@@ -39,3 +45,21 @@ def check_draws(num_samples: int) -> None:
     """A number of draws a posterior predicts with by default: a positive int."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+
+
+@contextlib.contextmanager
+def names_input_shape(x: torch.Tensor) -> Iterator[None]:
+    """Within: torch's error for a network built for other inputs (a ``RuntimeError``
+    about shapes, sizes or channels) becomes a ``ValueError`` that names the shape of the
+    inputs ``x`` and how ``bn.zoo``'s networks are built for it; any other error passes
+    through as it is."""
+    try:
+        yield
+    except RuntimeError as err:
+        if not any(word in str(err) for word in SHAPE_WORDS):
+            raise
+        raise ValueError(
+            f"the network fails on a batch of inputs of shape {tuple(x.shape[1:])}: {err}. "
+            "Build it for inputs of that shape (bn.zoo's networks take image_size= and "
+            "in_channels=)"
+        ) from err

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from ._checks import check_batch_size, check_finite, check_labels
+from ._checks import check_batch_size, check_finite, check_labels, names_input_shape
 from ._compat import Scope, name_module, new_scope
 from ._pyro import local_params
 from .nn.convert import bayesian_layers, deterministic
@@ -146,8 +146,18 @@ class BayesianModel(nn.Module, ABC):
             "data", self.num_data, subsample=torch.arange(x.shape[0], device=x.device)
         )
 
+    @torch.no_grad()
+    def first_output(self, x: torch.Tensor, net: nn.Module | None = None) -> torch.Tensor:
+        """The plain-torch network's output (eval mode) on the first input of a batch ``x``:
+        what a fit checks the batch's targets against before it trains. Inputs the network
+        was not built for fail here with a ValueError that names their shape. ``net``: the
+        fit's plain network where it has one (left in eval mode)."""
+        net = self.deterministic_net().to(x.device) if net is None else net
+        with names_input_shape(x):
+            return net.eval()(x[:1])
+
     def _net(self, x: torch.Tensor) -> torch.Tensor:
-        with local_params(), self._context:
+        with local_params(), self._context, names_input_shape(x):
             return self.net(x)
 
     @abstractmethod

@@ -145,7 +145,23 @@ def test_inputs_predict_cannot_take_are_named_with_the_fix(
 
 def test_a_network_built_for_other_images_names_the_input_shape_at_fit_time(digits):
     train, _ = digits  # 8x8 digits; bn.zoo.cnn is built for 28x28 by default
-    with pytest.raises(ValueError, match=r"first training batch \(inputs of shape \(1, 8, 8\)\)"):
-        bn.fit(bn.zoo.cnn(batch_norm=True), train, epochs=1, progress=False, seed=0)
-    with pytest.raises(ValueError, match="image_size="):
-        bn.baselines.point_estimate(bn.zoo.cnn(), train, epochs=1, progress=False, seed=0)
+    says = r"inputs of shape \(1, 8, 8\): .*image_size="
+    pair = train.tensors
+    model = bn.Classifier(bn.bayesianize(bn.zoo.cnn(), last_layer=True), len(train))
+    fits = [
+        lambda: bn.fit(bn.zoo.cnn(batch_norm=True), train, epochs=1, progress=False, seed=0),
+        lambda: bn.baselines.point_estimate(bn.zoo.cnn(), train, epochs=1, progress=False),
+        lambda: bn.fit_svi(model, train, epochs=1, init="prior", progress=False),
+        lambda: bn.fit_svi(model, train, epochs=1, step="traced", init="prior", progress=False),
+        lambda: bn.fit_sgmcmc(model, train, epochs=4, progress=False),
+        lambda: bn.fit_hmc(
+            bn.Classifier(bn.bayesianize(bn.zoo.cnn(), last_layer=True), 50),
+            (pair[0][:50], pair[1][:50]),
+            num_samples=2,
+            warmup=2,
+            progress=False,
+        ),
+    ]
+    for fit in fits:
+        with pytest.raises(ValueError, match=says):
+            fit()

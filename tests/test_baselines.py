@@ -70,6 +70,7 @@ def test_mc_dropout_inserts_dropout_and_samples_masks(digits):
     assert values.mean().item() == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.slow
 def test_mc_dropout_masks_match_train_mode_dropout():
     """Each example's S predictions have the distribution of S stochastic passes."""
     torch.manual_seed(0)

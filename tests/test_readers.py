@@ -211,6 +211,7 @@ def test_a_read_data_set_trains(tmp_path):
     assert post.predict(train.tensors[0][:4], num_samples=2).shape == (2, 4, 10)
 
 
+@pytest.mark.slow
 def test_compare_takes_a_users_data_and_network_from_the_command_line(
     tmp_path, monkeypatch, capsys
 ):

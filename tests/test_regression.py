@@ -85,7 +85,7 @@ def test_pit_of_calibrated_draws_is_uniform_and_miscalibration_shows():
     assert width == pytest.approx((2 * 1.6449 * var.sqrt()).mean().item(), rel=1e-3)
 
 
-@pytest.mark.parametrize("score", ["residual", "cqr"])
+@pytest.mark.parametrize("score", ["residual", pytest.param("cqr", marks=pytest.mark.slow)])
 def test_split_conformal_intervals_cover_within_their_finite_sample_bounds(score):
     """Over exchangeable splits, coverage is at least 1 - alpha and at most
     1 - alpha + 1 / (n + 1), whatever the (here wrong: overconfident) predictive."""
@@ -182,14 +182,17 @@ def _pyro_model(likelihood="heteroscedastic"):
         lambda data: bn.fit_svi(_pyro_model(), data, epochs=30, progress=False, seed=0),
         lambda data: bn.fit_svi(_pyro_model("student_t"), data, epochs=30, progress=False, seed=0),
         lambda data: bn.fit_sgmcmc(_pyro_model(), data, epochs=8, cycles=2, progress=False, seed=0),
-        lambda data: bn.fit_hmc(
-            _pyro_model(),
-            data,
-            num_samples=20,
-            warmup=100,
-            max_tree_depth=5,
-            progress=False,
-            seed=0,
+        pytest.param(
+            lambda data: bn.fit_hmc(
+                _pyro_model(),
+                data,
+                num_samples=20,
+                warmup=100,
+                max_tree_depth=5,
+                progress=False,
+                seed=0,
+            ),
+            marks=pytest.mark.slow,
         ),
         lambda data: bn.fit_ivon(
             _mlp(2), data, epochs=30, lr=0.05, task="heteroscedastic", progress=False, seed=0

@@ -21,7 +21,7 @@ def _outputs(model, guide, x, reparam, draws):
 
 
 @pytest.mark.parametrize("reparam", METHODS)
-@pytest.mark.parametrize("conv", [False, True])
+@pytest.mark.parametrize("conv", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_same_output_mean_and_variance(reparam, conv):
     layer = bn.nn.BayesConv2d(2, 3, 3, padding=1) if conv else bn.nn.BayesLinear(6, 3)
     model = bn.Classifier(torch.nn.Sequential(layer), num_data=100)

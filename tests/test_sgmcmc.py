@@ -200,6 +200,7 @@ def test_refuses_what_it_cannot_sample(conjugate):
         )
 
 
+@pytest.mark.slow
 def test_samplers_say_when_point_estimate_layers_stay_as_they_are(digits):
     """bayesianize(stochastic="head") keeps the layers before the last BatchNorm as points; SVI
     trains them, a sampler holds them: fit_sgmcmc and fit_hmc say so by name, and a network

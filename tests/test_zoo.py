@@ -33,6 +33,7 @@ def test_bayesianize_resnet20_keeps_batchnorm_deterministic():
     assert "6.shortcut.0" in bayes and "6.shortcut.1" not in bayes and "3.bn1" not in bayes
 
 
+@pytest.mark.slow
 def test_svi_hmc_and_baselines_run_on_the_new_architectures():
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(32, 3, 32, 32, generator=g), torch.randint(0, 10, (32,), generator=g)

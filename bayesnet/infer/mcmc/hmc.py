@@ -245,8 +245,7 @@ def _placed(
     model.to(device)
     check_finite(x, "inputs")
     net = model.deterministic_net().to(device)
-    with torch.no_grad():
-        model.check_targets(y, net.eval()(x[:1]))
+    model.check_targets(y, model.first_output(x, net))
     check_memory(net, x)
     for _, layer in normalization_layers(net) + normalization_layers(model):
         layer.train()

@@ -289,8 +289,7 @@ def _log_posterior(model: BayesianModel, loader: Iterable, device) -> Callable:
     x0, y0 = first_batch(loader)
     check_finite(x0, "training inputs")
     net = model.deterministic_net().to(device)
-    with torch.no_grad():
-        model.check_targets(y0.to(device), net.eval()(x0[:1].to(device)))
+    model.check_targets(y0.to(device), model.first_output(x0.to(device), net))
     net.train()
     for _, layer in normalization_layers(net):
         layer.track_running_stats = False  # batch statistics, no buffer writes under grad

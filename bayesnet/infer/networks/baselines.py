@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..._checks import check_choice, check_finite
+from ..._checks import check_choice, check_finite, names_input_shape
 from ..._state import keeps_caller_state, seeded
 from ...data.loaders import takes_data, training_batches
 from ...device import resolve
@@ -147,17 +147,8 @@ def train_net(
     largest: list[torch.Tensor] = []  # each first-epoch batch's largest label
 
     def objective(x, y, step, first=True):
-        try:
+        with names_input_shape(x):
             out = net(x)
-        except RuntimeError as err:
-            mismatch = any(word in str(err) for word in ("shape", "size", "channels"))
-            if not (first and step == 0 and mismatch):
-                raise
-            raise ValueError(
-                f"the network fails on the first training batch (inputs of shape "
-                f"{tuple(x.shape[1:])}): {err}. Build it for inputs of that shape (bn.zoo's "
-                f"networks take image_size= and in_channels=)"
-            ) from err
         if first:
             check_finite(x, "training inputs")
             model.check_targets(y, out)

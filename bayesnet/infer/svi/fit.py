@@ -194,8 +194,7 @@ def fit_svi(
     model.to(device)
     x0, y0 = first_batch(loader)
     x0, y0 = x0.to(device), y0.to(device)
-    with torch.no_grad():
-        out0 = model.deterministic_net().to(device).eval()(x0[:1])
+    out0 = model.first_output(x0)
     check_batch(model, x0, y0, out0)
 
     ckpt = Path(run.checkpoint_dir) if run.checkpoint_dir is not None else None
