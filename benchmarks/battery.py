@@ -634,12 +634,12 @@ def svi_defaults(cells) -> str:
     return "\n".join(lines)
 
 
-def write_blocks(path: Path, blocks: dict[str, str]) -> None:
-    """Replace each ``<!-- battery:NAME -->`` ... ``<!-- /battery:NAME -->`` block of
+def write_blocks(path: Path, blocks: dict[str, str], prefix: str = "battery") -> None:
+    """Replace each ``<!-- PREFIX:NAME -->`` ... ``<!-- /PREFIX:NAME -->`` block of
     ``path`` with the generated text, so the README and RESULTS quote this run."""
     text = path.read_text()
     for name, content in blocks.items():
-        start, end = f"<!-- battery:{name} -->", f"<!-- /battery:{name} -->"
+        start, end = f"<!-- {prefix}:{name} -->", f"<!-- /{prefix}:{name} -->"
         if start not in text:
             continue
         head, rest = text.split(start, 1)
