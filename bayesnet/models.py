@@ -269,13 +269,20 @@ class Regressor(BayesianModel):
       target, ``N(mean, softplus(raw)^2 + 1e-6)`` (Lakshminarayanan et al. 2017): the noise
       depends on the input;
     - ``"student_t"``: Student's t with ``df`` degrees of freedom around the output, its
-      scale ``noise`` as for the Gaussian (heavy tails).
+      scale ``noise`` as for the Gaussian (heavy tails);
+    - ``"heteroscedastic_t"``: Student's t with ``df`` degrees of freedom whose location
+      and scale the network outputs as for ``"heteroscedastic"``: input-dependent noise
+      with heavy tails (outliers pull the mean less than under a Gaussian).
 
     ``link`` gives the mean; ``moments`` the mean and the variance of one draw's
     likelihood, what the split into aleatoric and epistemic parts needs.
     """
 
-    LIKELIHOODS = ("gaussian", "heteroscedastic", "student_t")
+    LIKELIHOODS = ("gaussian", "heteroscedastic", "student_t", "heteroscedastic_t")
+    #: the likelihoods whose scale the network outputs beside the mean, ``[B, 2 D]``
+    INPUT_SCALED = ("heteroscedastic", "heteroscedastic_t")
+    #: the likelihoods with Student-t tails
+    HEAVY_TAILED = ("student_t", "heteroscedastic_t")
     #: the variance floor of a heteroscedastic output
     MIN_VARIANCE = 1e-6
 
@@ -293,10 +300,10 @@ class Regressor(BayesianModel):
             raise ValueError(f"unknown likelihood {likelihood!r}; choose from {self.LIKELIHOODS}")
         if noise != "learned" and (isinstance(noise, str) or noise <= 0):
             raise ValueError(f"noise must be 'learned' or a positive float, got {noise!r}")
-        if likelihood == "student_t" and not df > 2:
+        if likelihood in self.HEAVY_TAILED and not df > 2:
             raise ValueError(f"the Student-t likelihood needs df > 2 (a variance), got {df}")
         self.likelihood_name, self.df = likelihood, df
-        self.noise = noise if likelihood != "heteroscedastic" else 1.0
+        self.noise = noise if likelihood not in self.INPUT_SCALED else 1.0
         self.noise_scale = noise_scale
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -312,7 +319,7 @@ class Regressor(BayesianModel):
 
     def _scale(self, output: torch.Tensor, draw) -> tuple[torch.Tensor, torch.Tensor]:
         """The location and the scale of one draw's likelihood."""
-        if self.likelihood_name == "heteroscedastic":
+        if self.likelihood_name in self.INPUT_SCALED:
             mean, raw = output.chunk(2, dim=-1)
             return mean, (torch.nn.functional.softplus(raw).square() + self.MIN_VARIANCE).sqrt()
         if self.noise == "learned":
@@ -323,7 +330,7 @@ class Regressor(BayesianModel):
 
     def likelihood(self, output, draw=None):
         loc, scale = self._scale(output, draw)
-        if self.likelihood_name == "student_t":
+        if self.likelihood_name in self.HEAVY_TAILED:
             base = dist.StudentT(torch.tensor(self.df).to(loc), loc, scale)
         else:
             base = dist.Normal(loc, scale)
@@ -333,18 +340,18 @@ class Regressor(BayesianModel):
         """The mean and the variance of one draw's likelihood, each ``[B, D]``."""
         loc, scale = self._scale(output, draw)
         variance = scale.square()
-        if self.likelihood_name == "student_t":
+        if self.likelihood_name in self.HEAVY_TAILED:
             variance = variance * self.df / (self.df - 2)
         return loc, variance
 
     def link(self, output):
-        if self.likelihood_name == "heteroscedastic":
+        if self.likelihood_name in self.INPUT_SCALED:
             return output.chunk(2, dim=-1)[0]
         return output
 
     def check_output(self, output: torch.Tensor, y: torch.Tensor | None) -> None:
         mean = self.link(output)
-        if self.likelihood_name == "heteroscedastic" and output.shape[-1] % 2:
+        if self.likelihood_name in self.INPUT_SCALED and output.shape[-1] % 2:
             raise ValueError(
                 f"a heteroscedastic regressor's network outputs a mean and a scale per target "
                 f"([B, 2 D]); it outputs {tuple(output.shape)}"
@@ -358,5 +365,5 @@ class Regressor(BayesianModel):
         check_finite(y, "regression targets")
 
     def _other_sites(self) -> list[str]:
-        learned = self.noise == "learned" and self.likelihood_name != "heteroscedastic"
+        learned = self.noise == "learned" and self.likelihood_name not in self.INPUT_SCALED
         return ["noise"] if learned else []

@@ -161,6 +161,14 @@ def test_likelihoods_say_what_they_need():
     t = bn.Regressor(nn.Linear(1, 1), 10, noise=2.0, likelihood="student_t", df=5.0)
     mean, variance = t.moments(torch.zeros(3, 1))
     torch.testing.assert_close(variance, torch.full((3, 1), 4.0 * 5 / 3))
+    het_t = bn.Regressor(nn.Linear(1, 2), 10, likelihood="heteroscedastic_t", df=5.0)
+    raw = torch.tensor([[0.5, -1.0], [2.0, 0.3]])
+    mean, variance = het_t.moments(raw)
+    scale2 = torch.nn.functional.softplus(raw[:, 1:]).square() + 1e-6
+    torch.testing.assert_close(mean, raw[:, :1])
+    torch.testing.assert_close(variance, scale2 * 5 / 3)
+    with pytest.raises(ValueError, match="df > 2"):
+        bn.Regressor(nn.Linear(1, 2), 10, likelihood="heteroscedastic_t", df=1.5)
     with pytest.raises(ValueError, match="regressor's"):
         bn.Posterior(
             bn.Classifier(nn.Linear(1, 2), 4), bn.posterior.DrawsSampler({})
@@ -203,8 +211,24 @@ def _pyro_model(likelihood="heteroscedastic"):
         lambda data: bn.baselines.deep_ensemble(
             _mlp(2), data, members=2, epochs=30, lr=5e-3, task="heteroscedastic", progress=False
         ),
+        lambda data: bn.fit_ivon(
+            _mlp(2), data, epochs=30, lr=0.05, task="heteroscedastic_t", progress=False, seed=0
+        ),
+        lambda data: bn.baselines.mc_dropout(
+            _mlp(2), data, epochs=30, lr=5e-3, task="heteroscedastic_t", progress=False, seed=0
+        ),
     ],
-    ids=["svi", "svi student_t", "sgmcmc", "hmc", "ivon", "mc_dropout", "deep_ensemble"],
+    ids=[
+        "svi",
+        "svi student_t",
+        "sgmcmc",
+        "hmc",
+        "ivon",
+        "mc_dropout",
+        "deep_ensemble",
+        "ivon heteroscedastic_t",
+        "mc_dropout heteroscedastic_t",
+    ],
 )
 def test_every_engine_fits_and_predicts_a_regression_likelihood(fit):
     x, y, _ = _noisy(200)
@@ -212,3 +236,21 @@ def test_every_engine_fits_and_predicts_a_regression_likelihood(fit):
     means, variances = post.predict_moments(x[:10], num_samples=6)
     assert means.shape[1:] == (10, 1) == variances.shape[1:] and (variances > 0).all()
     assert reg.rmse(means, y[:10]) < 0.8  # it learned the function, roughly
+
+
+@pytest.mark.parametrize("fit", [bn.baselines.point_estimate, bn.fit], ids=["point", "bn.fit"])
+def test_a_heteroscedastic_student_t_keeps_the_mean_on_the_function_under_outliers(fit):
+    """Noise with heavy tails (Student-t, 1.5 degrees of freedom: outliers): the Student-t
+    likelihood's mean stays nearer the function than the Gaussian one's, which the
+    outliers pull (measured: 0.06-0.09 against 0.11-0.12 mean absolute error)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1000, 1, generator=g) * 2 - 1
+    torch.manual_seed(0)
+    y = torch.sin(3 * x) + 0.1 * torch.distributions.StudentT(1.5).sample((1000, 1))
+    grid = torch.linspace(-0.9, 0.9, 19)[:, None]
+    error = {}
+    for task in ("heteroscedastic", "heteroscedastic_t"):
+        post = fit(_mlp(2), (x, y), epochs=60, lr=5e-3, task=task, progress=False, seed=0)
+        means, _ = post.predict_moments(grid, num_samples=10)
+        error[task] = (means.mean(0) - torch.sin(3 * grid)).abs().mean().item()
+    assert error["heteroscedastic_t"] < 0.8 * error["heteroscedastic"]

@@ -56,6 +56,12 @@ def _heteroscedastic_nll(out: torch.Tensor, y: torch.Tensor, model: Regressor) -
     return F.gaussian_nll_loss(mean, y, variance, full=True)
 
 
+def _likelihood_nll(out: torch.Tensor, y: torch.Tensor, model: Regressor) -> torch.Tensor:
+    """The model's negative log likelihood per target value (Student-t's has no fused
+    torch loss)."""
+    return -model.likelihood(out).log_prob(y).mean() / y.shape[-1]
+
+
 #: each task: its model of a network (given the number of examples) and its training loss
 #: ``loss(output, targets, model)``; a regression network's noise is fitted after training
 TASKS = {
@@ -67,6 +73,10 @@ TASKS = {
     "heteroscedastic": (
         lambda net, n: Regressor(net, n, likelihood="heteroscedastic"),
         _heteroscedastic_nll,
+    ),
+    "heteroscedastic_t": (
+        lambda net, n: Regressor(net, n, likelihood="heteroscedastic_t"),
+        _likelihood_nll,
     ),
 }
 #: draws of the predictive mean a regression baseline's noise is estimated around
