@@ -176,7 +176,7 @@ def test_likelihoods_say_what_they_need():
 
 
 def _pyro_model(likelihood="heteroscedastic"):
-    outputs = 2 if likelihood == "heteroscedastic" else 1
+    outputs = 2 if likelihood in bn.Regressor.INPUT_SCALED else 1
     net = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, outputs))
     torch.manual_seed(0)
     return bn.Regressor(
@@ -211,6 +211,9 @@ def _pyro_model(likelihood="heteroscedastic"):
         lambda data: bn.baselines.deep_ensemble(
             _mlp(2), data, members=2, epochs=30, lr=5e-3, task="heteroscedastic", progress=False
         ),
+        lambda data: bn.fit_svi(
+            _pyro_model("heteroscedastic_t"), data, epochs=30, progress=False, seed=0
+        ),
         lambda data: bn.fit_ivon(
             _mlp(2), data, epochs=30, lr=0.05, task="heteroscedastic_t", progress=False, seed=0
         ),
@@ -226,6 +229,7 @@ def _pyro_model(likelihood="heteroscedastic"):
         "ivon",
         "mc_dropout",
         "deep_ensemble",
+        "svi heteroscedastic_t",
         "ivon heteroscedastic_t",
         "mc_dropout heteroscedastic_t",
     ],
