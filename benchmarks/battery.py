@@ -293,9 +293,16 @@ def _aurocs(kind: str, p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
     return row
 
 
-def run_cell(data: str, arch: str, seed: int, methods, epochs: int, held_out: bool) -> list[dict]:
-    """Every method on one (data set, architecture, seed); then again without the held-out
-    classes for their AUROC."""
+def every_method(methods) -> Callable:
+    """The battery's scorer: every method of ``methods`` fitted on the cell, then scored."""
+    return lambda cell, test, ood: scores(cell, fit_all(cell, methods), test, ood)
+
+
+def run_cell(
+    data: str, arch: str, seed: int, epochs: int, held_out: bool, score: Callable
+) -> list[dict]:
+    """``score(cell, test, ood)``'s rows on one (data set, architecture, seed); then again
+    without the held-out classes for their AUROC."""
     full, test = DATA[data](seed=seed)
     train, val = bn.data.validation_split(full, 0.1, seed=seed)
     x = test.tensors[0]
@@ -305,14 +312,14 @@ def run_cell(data: str, arch: str, seed: int, methods, epochs: int, held_out: bo
         "natural": natural_patches(x, seed=seed),
     }
     cell = Cell(arch, seed, train, val, epochs, 10)
-    rows = scores(cell, fit_all(cell, methods), test, ood)
+    rows = score(cell, test, ood)
     if not held_out:
         return rows
     train_k, _ = bn.data.held_out_classes(train, HELD_OUT)
     val_k, _ = bn.data.held_out_classes(val, HELD_OUT)
     test_k, x_out = bn.data.held_out_classes(test, HELD_OUT)
     cell_k = Cell(arch, seed, train_k, val_k, epochs, 10 - len(HELD_OUT))
-    rows_k = scores(cell_k, fit_all(cell_k, methods), test_k, {"held_out": x_out})
+    rows_k = score(cell_k, test_k, {"held_out": x_out})
     for row, row_k in zip(rows, rows_k, strict=True):
         row.update({k: v for k, v in row_k.items() if k.startswith("auroc_held_out")})
         row["fit_cpu_seconds_held_out"] = row_k["fit_cpu_seconds"]
@@ -324,7 +331,7 @@ def _job(args) -> str:
     torch.set_num_threads(threads)
     path = Path(out) / f"{data}_{arch}_seed{seed}.json"
     start = time.perf_counter()
-    rows = run_cell(data, arch, seed, methods, epochs, held_out)
+    rows = run_cell(data, arch, seed, epochs, held_out, every_method(methods))
     path.write_text(json.dumps(rows, indent=1))
     return f"done: {data} {arch} seed {seed} ({time.perf_counter() - start:.0f} s)"
 

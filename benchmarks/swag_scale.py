@@ -38,17 +38,13 @@ from pathlib import Path
 import torch
 from battery import (
     CHOOSING,
-    DATA,
-    HELD_OUT,
     OOD,
     RANKED,
     Cell,
     _best_mean,
     _mean,
-    invert,
     load,
-    natural_patches,
-    noise_like,
+    run_cell,
     scores,
     write_blocks,
 )
@@ -85,34 +81,18 @@ def _scored(cell: Cell, post: bn.Posterior, test, ood) -> list[dict]:
     return rows
 
 
-def run_cell(data: str, arch: str, seed: int, epochs: int) -> list[dict]:
-    """``bn.fit`` once per (cell, seed), scored at every scale, as ``battery.run_cell``."""
-    full, test = DATA[data](seed=seed)
-    train, val = bn.data.validation_split(full, 0.1, seed=seed)
-    x = test.tensors[0]
-    ood = {
-        "noise": noise_like(x, seed=seed),
-        "inverted": invert(x, 1.0),
-        "natural": natural_patches(x, seed=seed),
-    }
-    cell = Cell(arch, seed, train, val, epochs, 10)
-    rows = _scored(cell, bn.fit(cell.net, cell.loader(), epochs=epochs, **cell.common), test, ood)
-    train_k, _ = bn.data.held_out_classes(train, HELD_OUT)
-    val_k, _ = bn.data.held_out_classes(val, HELD_OUT)
-    test_k, x_out = bn.data.held_out_classes(test, HELD_OUT)
-    cell_k = Cell(arch, seed, train_k, val_k, epochs, 10 - len(HELD_OUT))
-    post_k = bn.fit(cell_k.net, cell_k.loader(), epochs=epochs, **cell_k.common)
-    rows_k = _scored(cell_k, post_k, test_k, {"held_out": x_out})
-    for row, row_k in zip(rows, rows_k, strict=True):
-        row.update({k: v for k, v in row_k.items() if k.startswith("auroc_held_out")})
-    return rows
+def _fit_and_widen(cell: Cell, test, ood) -> list[dict]:
+    """``bn.fit`` once on the cell, scored at every scale."""
+    post = bn.fit(cell.net, cell.loader(), epochs=cell.epochs, **cell.common)
+    return _scored(cell, post, test, ood)
 
 
 def _job(args) -> str:
     data, arch, seed, epochs, out = args
     torch.set_num_threads(1)
     path = Path(out) / f"{data}_{arch}_seed{seed}.json"
-    path.write_text(json.dumps(run_cell(data, arch, seed, epochs), indent=1))
+    rows = run_cell(data, arch, seed, epochs, True, _fit_and_widen)
+    path.write_text(json.dumps(rows, indent=1))
     return f"done: {data} {arch} seed {seed}"
 
 
