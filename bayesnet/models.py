@@ -157,7 +157,7 @@ class BayesianModel(nn.Module, ABC):
             return net.eval()(x[:1])
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
-        with local_params(), self._context, names_input_shape(x):
+        with local_params(), self._context:
             return self.net(x)
 
     @abstractmethod

@@ -12,7 +12,6 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..._checks import names_input_shape
 from ...models import BayesianModel
 from ...nn.convert import bayesian_layers, point_layers
 
@@ -61,8 +60,7 @@ class LogJoint:
     def __call__(
         self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, scale: float = 1.0
     ) -> torch.Tensor:
-        with names_input_shape(x):
-            output = functional_call(self.net, params, (x,))
+        output = functional_call(self.net, params, (x,))
         log_lik = self.model.log_likelihood(output, y, params).sum()
         log_prior = sum(prior.log_prob(params[name]) for name, prior in self.priors.items())
         return log_prior + scale * log_lik

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..._checks import check_choice, check_finite, names_input_shape
+from ..._checks import check_choice, check_finite
 from ..._state import keeps_caller_state, seeded
 from ...data.loaders import takes_data, training_batches
 from ...device import resolve
@@ -144,8 +144,9 @@ def train_net(
     model_cls, loss_fn = TASKS[check_choice(task, TASKS, "task")]
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    first_batch(loader)  # raises on an empty loader
     device = next(net.parameters()).device
+    model = model_cls(net, 1)
+    model.first_output(first_batch(loader)[0].to(device), net)  # names a shape mismatch
     opt = (
         optimizer
         if isinstance(optimizer, torch.optim.Optimizer)
@@ -153,12 +154,10 @@ def train_net(
             [p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
         )
     )
-    model = model_cls(net, 1)
     largest: list[torch.Tensor] = []  # each first-epoch batch's largest label
 
     def objective(x, y, step, first=True):
-        with names_input_shape(x):
-            out = net(x)
+        out = net(x)
         if first:
             check_finite(x, "training inputs")
             model.check_targets(y, out)

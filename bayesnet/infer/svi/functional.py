@@ -28,7 +28,6 @@ from torch import nn
 from torch.distributions import kl_divergence
 from torch.func import functional_call
 
-from ..._checks import names_input_shape
 from ...models import BayesianModel
 from ...nn.convert import bayesian_layers
 from ...nn.layers import BayesianLayer
@@ -117,8 +116,7 @@ class FunctionalELBO:
             }
             params.update({name: locs[name] for name in self.reparam_sites})
         self.model.check_inputs(x)
-        with names_input_shape(x):
-            output = functional_call(self.twin, params, (x,))
+        output = functional_call(self.twin, params, (x,))
         self.model.check_output(output, y)
         data = self.model.log_likelihood(output, y, values).sum() * (
             self.model.num_data / x.shape[0]
