@@ -4,6 +4,8 @@ the battery's cells.
     python benchmarks/swag_scale.py --jobs 2           # every battery cell (about an hour)
     python benchmarks/swag_scale.py --summary          # the tables from the stored rows
     python benchmarks/swag_scale.py --summary --write benchmarks/RESULTS.md
+    python benchmarks/swag_scale.py --scales 0.5 0.75 1 --out benchmarks/swag_scale_narrow \
+        --block swag_scale_narrow --jobs 2            # narrower than the fitted covariance
 
 Why: at 1.5 trainings ``bn.fit``'s two SWAG modes disagree less far from the data than
 five networks (its OOD AUROCs trail the deep ensemble's on many cells). The spread of each
@@ -13,6 +15,12 @@ once (and once more without the held-out classes); its Gaussians are then sample
 each ``SCALES`` value times the fitted covariance (the same seeded draws for every scale)
 and scored as the battery scores (``battery.scores``). The softmax and ensemble rows the
 targets compare with are the battery's stored rows of the same cell and seed.
+
+Narrower (``--scales 0.5 0.75 1``): Maddox et al. sample at half the fitted covariance;
+``fit_swag`` samples at the whole of it, and the wider run found ECE and NLL falling as the
+scale falls towards 1 on most cells (the 8x8 digits, where the mixture is underconfident
+and misses the softmax's ECE, among them). The same rule decides it, with the same
+confirmation against the fitted covariance; stated and committed before that run.
 
 The rule, stated before the run: on the battery's choosing cells (``battery.CHOOSING``,
 two seeds each; means over seeds), count the issue's targets each scale meets (NLL below
@@ -72,26 +80,26 @@ def widened(post: bn.Posterior, factor: float) -> bn.Posterior:
     return wide
 
 
-def _scored(cell: Cell, post: bn.Posterior, test, ood) -> list[dict]:
+def _scored(cell: Cell, post: bn.Posterior, test, ood, scales=SCALES) -> list[dict]:
     rows = []
-    for factor in SCALES:
+    for factor in scales:
         cell.posts = {f"scale_{factor:g}": widened(post, factor)}
         torch.manual_seed(cell.seed)  # the same draws at every scale
         rows += scores(cell, {f"scale_{factor:g}": (0.0, 0.0)}, test, ood)
     return rows
 
 
-def _fit_and_widen(cell: Cell, test, ood) -> list[dict]:
-    """``bn.fit`` once on the cell, scored at every scale."""
-    post = bn.fit(cell.net, cell.loader(), epochs=cell.epochs, **cell.common)
-    return _scored(cell, post, test, ood)
-
-
 def _job(args) -> str:
-    data, arch, seed, epochs, out = args
+    data, arch, seed, epochs, out, scales = args
     torch.set_num_threads(1)
     path = Path(out) / f"{data}_{arch}_seed{seed}.json"
-    rows = run_cell(data, arch, seed, epochs, True, _fit_and_widen)
+
+    def fit_and_scale(cell: Cell, test, ood) -> list[dict]:
+        """``bn.fit`` once on the cell, scored at every scale."""
+        post = bn.fit(cell.net, cell.loader(), epochs=cell.epochs, **cell.common)
+        return _scored(cell, post, test, ood, scales)
+
+    rows = run_cell(data, arch, seed, epochs, True, fit_and_scale)
     path.write_text(json.dumps(rows, indent=1))
     return f"done: {data} {arch} seed {seed}"
 
@@ -112,14 +120,14 @@ def targets_met(by_seed, baseline, method) -> list[bool]:
     return met
 
 
-def summary(rows_by_cell, battery) -> str:
+def summary(rows_by_cell, battery, scales=SCALES) -> str:
     """Per cell: each scale's targets met (of 7) and its NLL and AUROCs; then the rule."""
-    names = [f"scale_{f:g}" for f in SCALES]
+    names = [f"scale_{f:g}" for f in scales]
     lines = [
         "| data | arch | cell | seeds | "
-        + " | ".join(f"x{f:g}: targets, NLL, noise/inv/nat/held AUROC" for f in SCALES)
+        + " | ".join(f"x{f:g}: targets, NLL, noise/inv/nat/held AUROC" for f in scales)
         + " |",
-        "|---|---|---|---|" + "---|" * len(SCALES),
+        "|---|---|---|---|" + "---|" * len(scales),
     ]
     tally = {role: {n: 0 for n in names} for role in ("chosen on", "confirms")}
     nll_over_softmax = {n: 0 for n in names}
@@ -182,13 +190,17 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/swag_scale")
     parser.add_argument("--battery", default="benchmarks/battery")
     parser.add_argument("--summary", action="store_true", help="only the stored rows' tables")
+    parser.add_argument("--scales", type=float, nargs="+", default=list(SCALES))
+    parser.add_argument("--block", default="swag_scale", help="the <!-- NAME:summary --> block")
     parser.add_argument("--write", nargs="*", default=[], help="files to fill")
     args = parser.parse_args()
+    if 1.0 not in args.scales:
+        parser.error("--scales must include 1 (the fitted covariance the rule compares with)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.summary:
         jobs = [
-            (d, a, s, args.epochs, str(out))
+            (d, a, s, args.epochs, str(out), tuple(args.scales))
             for d, a in CELLS
             for s in args.seeds
             if not (out / f"{d}_{a}_seed{s}.json").exists()
@@ -196,10 +208,10 @@ def main() -> None:
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             for message in pool.imap_unordered(_job, jobs):
                 print(message, flush=True)
-    text = summary(load(out), load(Path(args.battery)))
+    text = summary(load(out), load(Path(args.battery)), args.scales)
     print(text)
     for path in args.write:
-        write_blocks(Path(path), {"summary": text}, prefix="swag_scale")
+        write_blocks(Path(path), {"summary": text}, prefix=args.block)
 
 
 if __name__ == "__main__":
