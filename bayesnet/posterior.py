@@ -226,6 +226,10 @@ class Posterior:
     reuse them and cost the forward passes alone. ``predict(x, S)`` then predicts with
     ``S`` of the kept draws (evenly spaced through them), drawing and estimating more only
     when ``S`` exceeds what is kept.
+
+    ``temperature``: a classifier's logits are divided by it in every draw before the
+    softmax (``bn.baselines.temperature_scaled`` fits it on held-out data); saved with the
+    posterior. 1 leaves the predictive as the engine fitted it.
     """
 
     def __init__(
@@ -235,12 +239,18 @@ class Posterior:
         info: dict[str, Any] | None = None,
         normalization: torch.Tensor | None = None,
         cached: dict[str, torch.Tensor] | None = None,
+        temperature: float = 1.0,
     ) -> None:
+        if not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        if temperature != 1 and not isinstance(model, Classifier):
+            raise ValueError("a temperature divides a classifier's logits; this is a regressor")
         self.model = model
         self.sampler = sampler
         self.info = dict(info or {})
         self.normalization = normalization
         self.cached: dict[str, torch.Tensor] = dict(cached or {})
+        self.temperature = float(temperature)
         self._net: nn.Module | None = None
         self._links: list[tuple[torch.Tensor, nn.Module, str]] = []
         self._names: set[str] = set()  # the twin's parameters and buffers
@@ -271,11 +281,17 @@ class Posterior:
                     "mixture components must all (or none) estimate each draw's normalisation "
                     f"statistics; component {k} differs from component 0"
                 )
+            if post.temperature != first.temperature:
+                raise ValueError(
+                    f"mixture components must share one temperature; component {k} has "
+                    f"{post.temperature:g}, component 0 {first.temperature:g}: mix, then scale"
+                )
         return cls(
             first.model,
             MixtureSampler([p.sampler for p in posteriors], [p._fixed() for p in posteriors]),
             first.info if info is None else info,
             first.normalization,
+            temperature=first.temperature,
         )
 
     def _fixed(self) -> dict[str, torch.Tensor]:
@@ -409,7 +425,7 @@ class Posterior:
         net = self.net  # its names are what a draw may replace
         draws = {k: v for k, v in self.sample_params(num_samples).items() if k in self._names}
         link = "softmax" if isinstance(self.model, Classifier) else "identity"
-        return MeanPredictive(net, draws, link)
+        return MeanPredictive(net, draws, link, self.temperature)
 
     def predict_loader(
         self,
@@ -435,7 +451,8 @@ class Posterior:
         link: bool = True,
     ) -> torch.Tensor:
         """The network on ``x`` for each of the given draws ``[S, N, ...]``; ``link=False``
-        returns the raw outputs (logits) instead of probabilities. Draws may name
+        returns the outputs (logits, divided by the ``temperature``) instead of
+        probabilities. Draws may name
         parameters or buffers (dropout masks, ensemble members' statistics). Gradients flow
         to ``x`` (attacks use them); ``predict`` runs it without autograd."""
         check_choice(strategy, STRATEGIES, "predict strategy")
@@ -447,6 +464,8 @@ class Posterior:
         if strategy == "auto":
             strategy = "vmap" if device.type == "cuda" else "loop"
         fn = self.model.link if link else _identity
+        if self.temperature != 1:
+            fn = _tempered(fn, self.temperature)
         chunks = x.split(batch_size or x.shape[0])
         try:
             return torch.cat([_forward(net, params, xb, strategy, fn) for xb in chunks], dim=1)
@@ -529,6 +548,7 @@ class Posterior:
                 "info": self.info,
                 "normalization": self.normalization,
                 "cached": self.cached,
+                "temperature": self.temperature,
             },
             path,
         )
@@ -569,7 +589,13 @@ class Posterior:
             for v in cached.values()
         ):
             raise CheckpointError(f"{path}: its kept draws are not tensors of one number of draws")
-        return cls(model, sampler, payload["info"], payload.get("normalization"), cached)
+        temperature = payload.get("temperature", 1.0)
+        try:
+            return cls(
+                model, sampler, payload["info"], payload.get("normalization"), cached, temperature
+            )
+        except ValueError as err:
+            raise CheckpointError(f"{path}: {err}") from err
 
 
 def _forward(net: nn.Module, params, x, strategy, link) -> torch.Tensor:
@@ -602,6 +628,11 @@ def log_mean_softmax(logits: torch.Tensor) -> torch.Tensor:
     """``log mean_s softmax(logits_s)`` over the draws of ``logits [S, N, C]``: the log
     posterior predictive ``[N, C]``, computed stably (log-sum-exp)."""
     return logits.log_softmax(-1).logsumexp(0) - math.log(logits.shape[0])
+
+
+def _tempered(link, temperature: float):
+    """``link`` of the outputs divided by ``temperature``."""
+    return lambda out: link(out / temperature)
 
 
 def _identity(t: torch.Tensor) -> torch.Tensor:

@@ -39,17 +39,52 @@ def test_temperature_scaling_lowers_held_out_nll_and_keeps_accuracy(overconfiden
     assert val_nll(t) <= min(val_nll(t * 0.95), val_nll(t * 1.05))
 
 
-def test_temperature_scaling_round_trips_and_rejects_guides(overconfident, digits, tmp_path):
+def test_temperature_scaling_round_trips_and_rejects_regressors(overconfident, digits, tmp_path):
     x, y = digits[1].tensors
     scaled = baselines.temperature_scaled(overconfident, (x, y))
+    assert scaled.temperature == scaled.info["temperature"] > 1
     scaled.save(tmp_path / "t.pt")
-    fresh = bn.Classifier(nn.Sequential(bn.zoo.digits_cnn(), bn.nn.Temperature()), num_data=1)
-    loaded = bn.Posterior.load(tmp_path / "t.pt", fresh)
+    loaded = bn.Posterior.load(tmp_path / "t.pt", bn.Classifier(bn.zoo.digits_cnn(), num_data=1))
+    assert loaded.temperature == scaled.temperature
     assert torch.allclose(loaded.predict(x[:20]), scaled.predict(x[:20]))
-    with pytest.raises(ValueError, match="stored draws"):
-        baselines.temperature_scaled(bn.Posterior(fresh, bn.posterior.PriorSampler(fresh)), (x, y))
+    assert torch.allclose(scaled.as_module()(x[:20]), scaled.predict(x[:20])[0], atol=1e-6)
+    assert not torch.allclose(overconfident.predict(x[:20]), scaled.predict(x[:20]))
+    regressor = bn.Regressor(nn.Linear(3, 1), num_data=1, noise=0.1)
+    with pytest.raises(ValueError, match="regressor"):
+        baselines.temperature_scaled(bn.Posterior.from_prior(regressor), (x, y))
     with pytest.raises(ValueError, match="validation set has 5 inputs and 4 labels"):
         baselines.temperature_scaled(overconfident, (x[:5], y[:4]))
+    with pytest.raises(ValueError, match="share one temperature"):
+        bn.Posterior.mixture([scaled, overconfident])
+    with pytest.raises(ValueError, match="positive"):
+        bn.Posterior(overconfident.model, overconfident.sampler, temperature=0.0)
+
+
+def test_temperature_scaling_of_a_mixture_fits_the_mixture(digits, tmp_path):
+    """``bn.fit``'s SWAG mixture (BatchNorm, statistics per draw): the temperature divides
+    every draw's logits, minimises the validation NLL of the mixture (not of one draw),
+    and is kept, with the draws, through save and load."""
+    train, test = digits
+    x, y = test.tensors
+    val, rest = (x[::2], y[::2]), (x[1::2], y[1::2])
+    torch.manual_seed(0)
+    net = bn.zoo.cnn(batch_norm=True, image_size=8)
+    post = bn.fit(net, train, epochs=8, seed=0, progress=False)
+    scaled = baselines.temperature_scaled(post, val)
+    t = scaled.temperature
+    draws = post.sample_params(None)
+    logits = post.forward(val[0], draws, link=False)
+    torch.testing.assert_close(scaled.forward(val[0], draws, link=False), logits / t)
+
+    def mixture_nll(temp):
+        return nn.functional.nll_loss(bn.posterior.log_mean_softmax(logits / temp), val[1]).item()
+
+    assert mixture_nll(t) <= min(mixture_nll(t * 0.95), mixture_nll(t * 1.05))
+    assert abs(t - 1) > 0.05  # a mixture on 700 images is not calibrated as fitted
+    scaled.save(tmp_path / "mix.pt")
+    fresh = bn.Classifier(bn.zoo.cnn(batch_norm=True, image_size=8), num_data=1)
+    loaded = bn.Posterior.load(tmp_path / "mix.pt", fresh)
+    torch.testing.assert_close(loaded.predict(rest[0], 30), scaled.predict(rest[0], 30))
 
 
 def test_mc_dropout_inserts_dropout_and_samples_masks(digits):

@@ -13,7 +13,6 @@ from .layers import (
 )
 from .linearized import Linearized
 from .normalization import NORMALIZATION, normalization_layers, statistics_per_draw
-from .temperature import Temperature
 
 __all__ = [
     "BAYES_OF",
@@ -26,7 +25,6 @@ __all__ = [
     "Linearized",
     "MaskedDropout",
     "NORMALIZATION",
-    "Temperature",
     "bayesian_layers",
     "bayesianize",
     "deterministic",

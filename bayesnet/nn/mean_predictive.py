@@ -14,15 +14,21 @@ __all__ = ["MeanPredictive"]
 
 
 class MeanPredictive(nn.Module):
-    """``mean_s link(net(x; draw_s))`` over the ``S`` draws given as ``{name: [S, ...]}``
-    (parameters and buffers of ``net``, normalisation statistics included); ``link`` is
-    ``"softmax"`` (class probabilities over dimension 1) or ``"identity"``. The draws are
-    buffers: the module moves, saves and exports with them."""
+    """``mean_s link(net(x; draw_s) / temperature)`` over the ``S`` draws given as
+    ``{name: [S, ...]}`` (parameters and buffers of ``net``, normalisation statistics
+    included); ``link`` is ``"softmax"`` (class probabilities over dimension 1) or
+    ``"identity"`` (then ``temperature`` is 1). The draws and the temperature are buffers:
+    the module moves, saves and exports with them."""
 
-    def __init__(self, net: nn.Module, draws: dict[str, torch.Tensor], link: str) -> None:
+    def __init__(
+        self, net: nn.Module, draws: dict[str, torch.Tensor], link: str, temperature: float = 1.0
+    ) -> None:
         super().__init__()
         if link not in ("softmax", "identity"):
             raise ValueError(f"link must be 'softmax' or 'identity', got {link!r}")
+        if not temperature > 0 or (link == "identity" and temperature != 1):
+            raise ValueError(f"a softmax's temperature must be positive, got {temperature!r}")
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
         self.net = copy.deepcopy(net).eval().requires_grad_(False)
         self.names = list(draws)
         self.link = link
@@ -36,7 +42,7 @@ class MeanPredictive(nn.Module):
         for s in range(self.num_draws):
             params = {n: getattr(self, f"draw_{i}")[s] for i, n in enumerate(self.names)}
             out = functional_call(self.net, params, (x,)) if params else self.net(x)
-            out = out.softmax(1) if self.link == "softmax" else out
+            out = (out / self.temperature).softmax(1) if self.link == "softmax" else out
             total = out if total is None else total + out
         return total / self.num_draws
 

@@ -2,8 +2,9 @@
 
 - ``point_estimate``: the plain network trained by maximum likelihood; no draws, so
   ``predict`` returns its softmax ``[1, N, C]``.
-- ``temperature_scaled``: a point estimate (or any stored-draws posterior) whose logits are
-  divided by a temperature fitted by NLL on held-out data (Guo et al. 2017).
+- ``temperature_scaled``: any classifier posterior (a point estimate, an ensemble,
+  ``bn.fit``'s mixture ...) whose logits are divided by a temperature fitted by NLL on
+  held-out data (Guo et al. 2017).
 - ``mc_dropout``: dropout kept on at test time (inserted when the network has none);
   draws are dropout masks (Gal & Ghahramani 2016).
 - ``deep_ensemble``: M networks trained from independent initialisations; draws are the
@@ -32,7 +33,6 @@ from ...data.loaders import takes_data, training_batches
 from ...device import resolve
 from ...models import Classifier, Regressor
 from ...nn.dropout import MaskedDropout, insert_dropout, masked_dropout
-from ...nn.temperature import Temperature
 from ...posterior import DrawsSampler, Posterior, Sampler, log_mean_softmax
 from ...run import Run, run_settings
 from ..shared.loop import OPTIMIZERS, Hooks, first_batch, run_epoch
@@ -254,29 +254,28 @@ def temperature_scaled(
     posterior: Posterior,
     validation: tuple[torch.Tensor, torch.Tensor],
     *,
+    num_samples: int | None = None,
     max_iter: int = 100,
 ) -> Posterior:
-    """``posterior`` with its logits divided by the temperature that minimises the NLL of
-    its predictive on the held-out ``validation = (x, y)``. Accuracy is unchanged for a
-    point estimate (the argmax of ``logits / T`` is the argmax of the logits).
+    """``posterior`` with every draw's logits divided by the temperature that minimises the
+    NLL of its predictive (the mixture over draws) on the held-out ``validation = (x, y)``
+    (Guo et al. 2017; for a mixture, the mixture's NLL). Accuracy is unchanged for a point
+    estimate (the argmax of ``logits / T`` is the argmax of the logits).
 
-    Works on posteriors with stored draws (point estimates, ensembles, MCMC): their draws
-    are reused under the scaled network.
+    Any classifier posterior: a point estimate, an ensemble, MCMC draws, SWAG and
+    ``bn.fit``'s mixture, a variational guide. The temperature is fitted on
+    ``num_samples`` draws (None: the posterior's own number); the returned posterior shares
+    the sampler, its kept draws and statistics, and saves its temperature with it.
     """
-    if not isinstance(posterior.sampler, DrawsSampler) or not isinstance(
-        posterior.model, Classifier
-    ):
-        raise ValueError(
-            "temperature scaling needs a classifier with stored draws (a point estimate, "
-            "an ensemble or MCMC), not a variational guide or dropout masks"
-        )
+    if not isinstance(posterior.model, Classifier):
+        raise ValueError("temperature scaling divides a classifier's logits; this is a regressor")
     x, y = validation
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"validation set has {len(x)} inputs and {len(y)} labels")
     device = posterior.device
-    draws = posterior.sample_params(None)
+    draws = posterior.sample_params(num_samples)
     with torch.no_grad():
-        logits = posterior.forward(x, draws, link=False)  # [S, N, C]
+        logits = posterior.forward(x, draws, link=False)  # [S, N, C], at its temperature
     y = y.to(device).long()
     posterior.model.check_targets(y, logits[0])
     log_t = torch.zeros((), device=device, requires_grad=True)
@@ -300,16 +299,18 @@ def temperature_scaled(
 
         opt.step(closure)
     value = log_t.exp().item()
-    net = nn.Sequential(posterior.net, Temperature(value).to(device))
-    sampler = DrawsSampler({f"0.{k}": v for k, v in posterior.sampler.draws.items()})
     info = {
         **posterior.info,
         "engine": f"{posterior.info.get('engine')}+temperature",
-        "temperature": value,
+        "temperature": value * posterior.temperature,
     }
-    # per-draw normalisation statistics stay per draw (on the same training inputs)
     return Posterior(
-        Classifier(net, posterior.model.num_data), sampler, info, posterior.normalization
+        posterior.model,
+        posterior.sampler,
+        info,
+        posterior.normalization,
+        posterior.cached,
+        temperature=value * posterior.temperature,
     )
 
 
