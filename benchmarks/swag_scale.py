@@ -4,8 +4,8 @@ the battery's cells.
     python benchmarks/swag_scale.py --jobs 2           # every battery cell (about an hour)
     python benchmarks/swag_scale.py --summary          # the tables from the stored rows
     python benchmarks/swag_scale.py --summary --write benchmarks/RESULTS.md
-    python benchmarks/swag_scale.py --scales 0.5 0.75 1 --out benchmarks/swag_scale_narrow \
-        --block swag_scale_narrow --jobs 2            # narrower than the fitted covariance
+    python benchmarks/swag_scale.py --scales 0.5 0.75 1 --temper --jobs 2 \
+        --out benchmarks/swag_scale_narrow --block swag_scale_narrow  # narrower, and tempered
 
 Why: at 1.5 trainings ``bn.fit``'s two SWAG modes disagree less far from the data than
 five networks (its OOD AUROCs trail the deep ensemble's on many cells). The spread of each
@@ -80,24 +80,38 @@ def widened(post: bn.Posterior, factor: float) -> bn.Posterior:
     return wide
 
 
-def _scored(cell: Cell, post: bn.Posterior, test, ood, scales=SCALES) -> list[dict]:
+#: the fitted covariance with every draw's logits divided by the temperature fitted on the
+#: cell's validation tenth (``--temper``; ``mixture_temperature.py`` reads these rows)
+TEMPERED = "scale_1+T"
+
+
+def _scored(cell: Cell, post: bn.Posterior, test, ood, scales=SCALES, temper=False) -> list[dict]:
     rows = []
     for factor in scales:
-        cell.posts = {f"scale_{factor:g}": widened(post, factor)}
+        name = f"scale_{factor:g}"
+        cell.posts = {name: widened(post, factor)}
         torch.manual_seed(cell.seed)  # the same draws at every scale
-        rows += scores(cell, {f"scale_{factor:g}": (0.0, 0.0)}, test, ood)
+        rows += scores(cell, {name: (0.0, 0.0)}, test, ood)
+        if temper and factor == 1:
+            # the draws just scored (kept with their statistics, or seeded again)
+            torch.manual_seed(cell.seed)
+            fitted = cell.posts[name]
+            tempered = bn.baselines.temperature_scaled(fitted, cell.val.tensors, num_samples=50)
+            cell.posts = {TEMPERED: tempered}
+            torch.manual_seed(cell.seed)
+            rows += scores(cell, {TEMPERED: (0.0, 0.0)}, test, ood)
     return rows
 
 
 def _job(args) -> str:
-    data, arch, seed, epochs, out, scales = args
+    data, arch, seed, epochs, out, scales, temper = args
     torch.set_num_threads(1)
     path = Path(out) / f"{data}_{arch}_seed{seed}.json"
 
     def fit_and_scale(cell: Cell, test, ood) -> list[dict]:
         """``bn.fit`` once on the cell, scored at every scale."""
         post = bn.fit(cell.net, cell.loader(), epochs=cell.epochs, **cell.common)
-        return _scored(cell, post, test, ood, scales)
+        return _scored(cell, post, test, ood, scales, temper)
 
     rows = run_cell(data, arch, seed, epochs, True, fit_and_scale)
     path.write_text(json.dumps(rows, indent=1))
@@ -194,6 +208,9 @@ def main() -> None:
     parser.add_argument("--summary", action="store_true", help="only the stored rows' tables")
     parser.add_argument("--scales", type=float, nargs="+", default=list(SCALES))
     parser.add_argument("--block", default="swag_scale", help="the <!-- NAME:summary --> block")
+    parser.add_argument(
+        "--temper", action="store_true", help="also score scale 1 tempered on validation"
+    )
     parser.add_argument("--write", nargs="*", default=[], help="files to fill")
     args = parser.parse_args()
     if 1.0 not in args.scales:
@@ -202,7 +219,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if not args.summary:
         jobs = [
-            (d, a, s, args.epochs, str(out), tuple(args.scales))
+            (d, a, s, args.epochs, str(out), tuple(args.scales), args.temper)
             for d, a in CELLS
             for s in args.seeds
             if not (out / f"{d}_{a}_seed{s}.json").exists()
