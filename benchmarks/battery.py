@@ -496,13 +496,20 @@ def _cell_value(by_seed, method, key) -> float | None:
     return _mean(by_seed, method, key)
 
 
+def _paired_seconds(by_seed, method) -> tuple[float, float]:
+    """``method``'s fit CPU seconds and the softmax's, summed over the seeds where both ran."""
+    ours = theirs = 0.0
+    for rows in by_seed.values():
+        seconds = {r["method"]: r["fit_cpu_seconds"] for r in rows}
+        if method in seconds and "softmax" in seconds:
+            ours, theirs = ours + seconds[method], theirs + seconds["softmax"]
+    return ours, theirs
+
+
 def _cost(by_seed, method) -> float | None:
-    """CPU seconds of ``method``'s fit over the softmax's, mean over the cell's seeds."""
-    ours, softmax = (
-        _mean(by_seed, method, "fit_cpu_seconds"),
-        _mean(by_seed, "softmax", "fit_cpu_seconds"),
-    )
-    return None if ours is None or not softmax else ours / softmax
+    """CPU seconds of ``method``'s fit over the softmax's, on the cell's seeds both ran."""
+    ours, softmax = _paired_seconds(by_seed, method)
+    return ours / softmax if softmax else None
 
 
 def ranks(cells, methods) -> dict[str, list[float]]:
@@ -598,14 +605,8 @@ def overview(cells) -> str:
         "|---|---|---|---|---|---|" + "---|" * (len(OOD) + 1),
     ]
     for data in dict.fromkeys(d for d, _ in cells):
-        rows = [
-            r
-            for (d, _), by_seed in cells.items()
-            if d == data
-            for rs in by_seed.values()
-            for r in rs
-        ]
-        softmax_s = statistics.mean(r["fit_cpu_seconds"] for r in rows if r["method"] == "softmax")
+        mine_cells = [by_seed for (d, _), by_seed in cells.items() if d == data]
+        rows = [r for by_seed in mine_cells for rs in by_seed.values() for r in rs]
         for method, label in OVERVIEW.items():
             mine = [r for r in rows if r["method"] == method]
             if not mine:
@@ -614,8 +615,8 @@ def overview(cells) -> str:
             for kind in OOD:
                 best = [b for r in mine if (b := best_auroc(r, kind)) is not None]
                 col.append(_fmt([statistics.mean(best)], 3) if best else "")
-            seconds = statistics.mean(r["fit_cpu_seconds"] for r in mine) / softmax_s
-            col.append(f"{seconds:.1f}")
+            paired = [_paired_seconds(by_seed, method) for by_seed in mine_cells]
+            col.append(f"{sum(o for o, _ in paired) / sum(t for _, t in paired):.1f}")
             lines.append(f"| {data} | {label} | {len(mine)} | " + " | ".join(col) + " |")
     return "\n".join(lines)
 
