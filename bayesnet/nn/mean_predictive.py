@@ -27,7 +27,9 @@ class MeanPredictive(nn.Module):
         if link not in ("softmax", "identity"):
             raise ValueError(f"link must be 'softmax' or 'identity', got {link!r}")
         if not temperature > 0 or (link == "identity" and temperature != 1):
-            raise ValueError(f"a softmax's temperature must be positive, got {temperature!r}")
+            raise ValueError(
+                f"temperature must be positive (and 1 for the identity link), got {temperature!r}"
+            )
         self.register_buffer("temperature", torch.tensor(float(temperature)))
         self.net = copy.deepcopy(net).eval().requires_grad_(False)
         self.names = list(draws)
