@@ -6,6 +6,7 @@ from conftest import loader_of
 from torch import nn
 
 import bayesnet as bn
+from bayesnet.checkpoint import CheckpointError, load_safe, save_atomic
 from bayesnet.evaluate import metrics
 from bayesnet.infer import baselines
 
@@ -58,6 +59,10 @@ def test_temperature_scaling_round_trips_and_rejects_regressors(overconfident, d
         bn.Posterior.mixture([scaled, overconfident])
     with pytest.raises(ValueError, match="positive"):
         bn.Posterior(overconfident.model, overconfident.sampler, temperature=0.0)
+    payload = load_safe(tmp_path / "t.pt")
+    save_atomic({**payload, "temperature": -2.0}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="bad.pt: temperature must be a positive number"):
+        bn.Posterior.load(tmp_path / "bad.pt", bn.Classifier(bn.zoo.digits_cnn(), num_data=1))
 
 
 def test_temperature_scaling_of_a_mixture_fits_the_mixture(digits, tmp_path):
