@@ -365,6 +365,42 @@ def load(out: Path) -> dict[tuple[str, str], dict[int, list[dict]]]:
     return cells
 
 
+#: the seconds a merged row takes from its own run, rescaled to the cell's softmax
+SECONDS = (
+    "fit_seconds",
+    "fit_cpu_seconds",
+    "fit_cpu_seconds_held_out",
+    "predict_cpu_seconds",
+    "predict_first_cpu_seconds",
+)
+
+
+def merge(out: Path, source: Path, method: str) -> list[str]:
+    """Put ``method``'s rows of the run in ``source`` (which also ran the softmax) into the
+    cells of ``out``, replacing that method's rows there: its quality as measured, its
+    seconds each multiplied by the ratio of the cell's softmax's to the source run's
+    softmax's (the machine's drift between the runs cancels); the rows carry
+    ``merged_from``."""
+    merged = []
+    for (data, arch), by_seed in load(source).items():
+        for seed, rows in by_seed.items():
+            path = out / f"{data}_{arch}_seed{seed}.json"
+            if not path.exists():
+                continue
+            cell = json.loads(path.read_text())
+            theirs = {r["method"]: r for r in rows}
+            ours = {r["method"]: r for r in cell}
+            row = dict(theirs[method])
+            for key in SECONDS:
+                if key in row and theirs["softmax"].get(key) and key in ours["softmax"]:
+                    row[key] *= ours["softmax"][key] / theirs["softmax"][key]
+            row["merged_from"] = source.name
+            cell = [r for r in cell if r["method"] != method] + [row]
+            path.write_text(json.dumps(cell, indent=1))
+            merged.append(path.name)
+    return merged
+
+
 def _values(by_seed, method, key) -> list[float]:
     return [
         r[key]
@@ -683,6 +719,11 @@ def main() -> None:
     parser.add_argument("--summary", action="store_true", help="only print the stored tables")
     parser.add_argument("--method", default=RECOMMENDED, help="whose targets to check")
     parser.add_argument(
+        "--merge",
+        metavar="DIR",
+        help="put --method's rows of the run in DIR (with its softmax) into --out's cells",
+    )
+    parser.add_argument(
         "--write",
         nargs="*",
         default=[],
@@ -710,6 +751,9 @@ def main() -> None:
         else:
             for job in jobs:
                 print(_job(job), flush=True)
+    if args.merge:
+        for name in merge(out, Path(args.merge), args.method):
+            print(f"merged {args.method} into {name}")
     cells = load(out)
     rank_table, verdict = choose(cells)
     blocks = {
