@@ -20,7 +20,7 @@ from typing import Any
 
 from lightning.pytorch import Callback
 
-from .infer.networks.collector import Collector
+from .infer.networks.collector import SCALE, Collector
 from .infer.networks.swag import collection_plan
 from .posterior import Posterior
 
@@ -40,7 +40,7 @@ class SWAGCallback(Callback):
         collect_from: float = 0.5,
         per_epoch: int = 4,
         rank: int = 20,
-        scale: float = 1.0,
+        scale: float = SCALE,
         task: str = "classification",
         num_samples: int = 30,
         data: Any = None,

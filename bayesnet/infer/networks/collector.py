@@ -32,7 +32,7 @@ from ..shared.collapse import check_predictive, training_null_nll
 from ..shared.gaussian import FlatGaussianSampler, flatten, layout
 from .baselines import wrap
 
-__all__ = ["Collector", "SwagMoments"]
+__all__ = ["Collector", "SwagMoments", "SCALE"]
 
 
 class SwagMoments:
@@ -75,14 +75,19 @@ class SwagMoments:
         return torch.stack(self.last) - self.mean
 
 
+#: the covariance's factor that SWAG samples at by default: Maddox et al.'s, and what the
+#: battery's cells chose among 0.5 to 4 (``benchmarks/swag_scale.py``, RESULTS)
+SCALE = 0.5
+
+
 class Collector:
     """SWAG's moments of ``net``'s iterates, collected from the caller's training loop.
 
     ``rank``: the iterates kept for the covariance's low-rank part (0: diagonal only);
-    ``scale``: the covariance's factor (``fit_swag``'s, measured there: 1.0). The network
+    ``scale``: the covariance's factor (``SCALE``, ``fit_swag``'s default). The network
     is read, never changed: ``posterior`` predicts with a copy at the iterates' mean."""
 
-    def __init__(self, net: nn.Module, rank: int = 20, scale: float = 1.0) -> None:
+    def __init__(self, net: nn.Module, rank: int = 20, scale: float = SCALE) -> None:
         if scale < 0:
             raise ValueError(f"scale must be >= 0, got {scale}")
         self.net, self.scale = net, scale
