@@ -193,9 +193,14 @@ COST_CAP = 1.5
 #: the seeds the rule chose on; a later seed (run for the baselines and the recommendation
 #: alone) joins the overview and the targets, not the choice
 RULE_SEEDS = (0, 1)
-#: the candidate the rule chose, what ``bn.fit`` runs with its defaults (this round's
-#: cells ran ``recommended`` before the choice: those rows are ``multiswag_s3_b1.5``)
-RECOMMENDED = "multiswag_s2_b1.5"
+#: the candidate the rule chose (its rows sample at the fitted covariance, ``scale=1``, as
+#: every SWAG candidate's; the cells run before the choice had ``bn.fit`` at three starts
+#: as ``recommended``: those rows are ``multiswag_s3_b1.5``)
+CHOSEN = "multiswag_s2_b1.5"
+#: what ``bn.fit`` runs with its defaults: the chosen candidate at half the covariance
+#: (``swag_scale.py``'s narrower run chose it); its rows are that run's fits of the cells,
+#: merged (``--merge``), timed by the battery's own fits of the chosen candidate
+RECOMMENDED = "recommended"
 
 
 def build(arch: str, num_classes: int, shape: tuple[int, ...]) -> torch.nn.Module:
@@ -375,26 +380,32 @@ SECONDS = (
 )
 
 
-def merge(out: Path, source: Path, method: str) -> list[str]:
-    """Put ``method``'s rows of the run in ``source`` (which also ran the softmax) into the
-    cells of ``out``, replacing that method's rows there: its quality as measured, its
-    seconds each multiplied by the ratio of the cell's softmax's to the source run's
-    softmax's (the machine's drift between the runs cancels); the rows carry
-    ``merged_from``."""
+def merge(
+    out: Path, source: Path, method: str, source_method: str | None = None, timed_by: str = ""
+) -> list[str]:
+    """Put the rows of ``source_method`` (default ``method``) of the run in ``source`` into
+    the cells of ``out`` as ``method``'s, replacing that method's rows there: the quality
+    as the source run measured it; the seconds, if the source run also ran the softmax,
+    each multiplied by the ratio of the cell's softmax's to the source's (the machine's
+    drift between the runs cancels), else those of the cell's ``timed_by`` row (a source
+    that timed nothing ran the computation that row timed, sampled otherwise). The rows
+    carry ``merged_from``."""
     merged = []
     for (data, arch), by_seed in load(source).items():
         for seed, rows in by_seed.items():
             path = out / f"{data}_{arch}_seed{seed}.json"
-            if not path.exists():
+            theirs = {r["method"]: r for r in rows}
+            if not path.exists() or (source_method or method) not in theirs:
                 continue
             cell = json.loads(path.read_text())
-            theirs = {r["method"]: r for r in rows}
             ours = {r["method"]: r for r in cell}
-            row = dict(theirs[method])
+            row = {**theirs[source_method or method], "method": method}
             for key in SECONDS:
-                if key in row and theirs["softmax"].get(key) and key in ours["softmax"]:
+                if "softmax" not in theirs:
+                    row[key] = ours[timed_by or method][key]
+                elif key in row and theirs["softmax"].get(key) and key in ours["softmax"]:
                     row[key] *= ours["softmax"][key] / theirs["softmax"][key]
-            row["merged_from"] = source.name
+            row["merged_from"] = f"{source.name}:{source_method or method}"
             cell = [r for r in cell if r["method"] != method] + [row]
             path.write_text(json.dumps(cell, indent=1))
             merged.append(path.name)
@@ -512,6 +523,7 @@ OVERVIEW = {
     "dropout": "MC dropout",
     "ensemble": "deep ensemble (5)",
     RECOMMENDED: "**`bn.fit`** (2 SWAG starts, 1.5 trainings)",
+    CHOSEN: "`bn.fit(..., scale=1.0)` (the fitted covariance)",
     "multiswag_s3_b1.5": "`bn.fit(..., starts=3)` (3 starts, 1.5 trainings)",
     "multiswag_s5_b5": "`bn.fit(..., starts=5, budget=5)` (MultiSWAG, 5 trainings)",
     "swag": "`bn.fit(..., starts=1, budget=1)` (SWAG)",
@@ -721,7 +733,11 @@ def main() -> None:
     parser.add_argument(
         "--merge",
         metavar="DIR",
-        help="put --method's rows of the run in DIR (with its softmax) into --out's cells",
+        help="put --method's rows of the run in DIR into --out's cells (see merge)",
+    )
+    parser.add_argument("--merge-method", help="the rows of DIR to merge (default: --method)")
+    parser.add_argument(
+        "--timed-by", default=CHOSEN, help="the row whose seconds a merged untimed row takes"
     )
     parser.add_argument(
         "--write",
@@ -752,7 +768,7 @@ def main() -> None:
             for job in jobs:
                 print(_job(job), flush=True)
     if args.merge:
-        for name in merge(out, Path(args.merge), args.method):
+        for name in merge(out, Path(args.merge), args.method, args.merge_method, args.timed_by):
             print(f"merged {args.method} into {name}")
     cells = load(out)
     rank_table, verdict = choose(cells)
