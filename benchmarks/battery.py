@@ -370,7 +370,7 @@ def load(out: Path) -> dict[tuple[str, str], dict[int, list[dict]]]:
     return cells
 
 
-#: the seconds a merged row takes from its own run, rescaled to the cell's softmax
+#: a row's seconds, which ``merge`` rescales to the cell's softmax or takes from the cell
 SECONDS = (
     "fit_seconds",
     "fit_cpu_seconds",

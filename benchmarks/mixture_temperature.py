@@ -29,8 +29,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from battery import CHOOSING, _mean, load, write_blocks
-from swag_scale import TEMPERED, summary
+from battery import _mean, load, write_blocks
+from swag_scale import TEMPERED, paired, summary
 
 NAMES = ["scale_1", TEMPERED]
 
@@ -42,14 +42,9 @@ def calibration(rows_by_cell, battery) -> str:
         "| data | arch | cell | T | ECE bn.fit | ECE bn.fit, tempered | ECE softmax | ECE softmax, tempered |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for cell in sorted(rows_by_cell, key=lambda c: (c not in CHOOSING, c)):
-        base = {s: battery[cell][s] for s in rows_by_cell[cell] if s in battery.get(cell, {})}
-        mine = {s: rows_by_cell[cell][s] for s in base}
-        if not mine:
-            continue
+    for cell, role, mine, base in paired(rows_by_cell, battery):
         ece = [_mean(mine, n, "ece") for n in NAMES]
         ece += [_mean(base, n, "ece") for n in ("softmax", "temperature")]
-        role = "chosen on" if cell in CHOOSING else "confirms"
         lines.append(
             f"| {cell[0]} | {cell[1]} | {role} | {_mean(mine, TEMPERED, 'temperature'):.2f} | "
             + " | ".join(f"{e:.4f}" for e in ece)

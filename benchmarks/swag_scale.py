@@ -134,6 +134,16 @@ def targets_met(by_seed, baseline, method) -> list[bool]:
     return met
 
 
+def paired(rows_by_cell, battery):
+    """Each cell (the choosing ones first) with its role, its rows and the battery's, on
+    the seeds both hold; cells with none are left out."""
+    for cell in sorted(rows_by_cell, key=lambda c: (c not in CHOOSING, c)):
+        base = {s: battery[cell][s] for s in rows_by_cell[cell] if s in battery.get(cell, {})}
+        if base:
+            role = "chosen on" if cell in CHOOSING else "confirms"
+            yield cell, role, {s: rows_by_cell[cell][s] for s in base}, base
+
+
 def summary(rows_by_cell, battery, names: list[str], reference: str) -> str:
     """Per cell: each variant's targets met (of 7) and its NLL and AUROCs; then the rule:
     the most targets on the choosing cells (ties to the lower mean rank; none whose NLL is
@@ -148,13 +158,7 @@ def summary(rows_by_cell, battery, names: list[str], reference: str) -> str:
     tally = {role: {n: 0 for n in names} for role in ("chosen on", "confirms")}
     nll_over_softmax = {n: 0 for n in names}
     ranks = {n: [] for n in names}
-    for cell in sorted(rows_by_cell, key=lambda c: (c not in CHOOSING, c)):
-        mine = rows_by_cell[cell]
-        base = {s: battery[cell][s] for s in mine if s in battery.get(cell, {})}
-        mine = {s: mine[s] for s in base}
-        if not mine:
-            continue
-        role = "chosen on" if cell in CHOOSING else "confirms"
+    for cell, role, mine, base in paired(rows_by_cell, battery):
         col = []
         for n in names:
             met = targets_met(mine, base, n)
