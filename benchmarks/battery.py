@@ -53,7 +53,10 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
+from torch.utils.data import TensorDataset
 
 import bayesnet as bn
 from bayesnet.evaluate import metrics
@@ -61,6 +64,22 @@ from bayesnet.evaluate.shift import invert, natural_patches, noise_like
 
 HELD_OUT = (8, 9)
 DATA = {"mnist5k": bn.data.mnist5k, "digits": bn.data.digits}
+
+
+def mnist1500(seed: int = 0) -> tuple[TensorDataset, TensorDataset]:
+    """1,500 of ``mnist5k``'s 4,000 training digits (stratified, by ``seed``), its 1,000
+    test digits: real images with the 8x8 digits' number of optimiser steps an epoch."""
+    full, test = bn.data.mnist5k(seed=seed)
+    x, y = full.tensors
+    keep, _ = train_test_split(
+        np.arange(len(y)), train_size=1500, random_state=seed, stratify=y.numpy()
+    )
+    keep = torch.from_numpy(keep)
+    return TensorDataset(x[keep], y[keep]), test
+
+
+#: data sets that only confirm a choice (``starts_by_steps.py``), never chosen on
+CONFIRM_DATA = {"mnist1500": mnist1500}
 ARCHS = ("bn_cnn", "cnn", "lenet5", "resnet8")
 OOD = ("noise", "inverted", "natural", "held_out")
 #: draws per prediction for methods that sample (stored draws: all of them)
@@ -105,6 +124,9 @@ METHODS: dict[str, Callable] = {
     "multiswag_s3_b1.5": _fit(3, 1.5),
     "multiswag_s2_b1.5_c2": _fit(2, 1.5, cycles=2),
     "multiswag_s5_b5": _fit(5, 5.0),  # the classic MultiSWAG: five full trainings
+    # bn.fit with two or three starts, every other option its default
+    "starts_2": _fit(2, 1.5),
+    "starts_3": _fit(3, 1.5),
     "ivon": lambda c: bn.fit_ivon(c.net, c.loader(), epochs=c.epochs, **c.common),
     # IVON at its authors' settings: SGD-like lr 0.1, Hessian init 1, beta2 = 1 - 1e-5,
     # updates clipped at 1e-3, ess = the training set's size
@@ -313,7 +335,7 @@ def run_cell(
 ) -> list[dict]:
     """``score(cell, test, ood)``'s rows on one (data set, architecture, seed); then again
     without the held-out classes for their AUROC."""
-    full, test = DATA[data](seed=seed)
+    full, test = {**DATA, **CONFIRM_DATA}[data](seed=seed)
     train, val = bn.data.validation_split(full, 0.1, seed=seed)
     x = test.tensors[0]
     ood = {
@@ -719,7 +741,7 @@ def write_blocks(path: Path, blocks: dict[str, str], prefix: str = "battery") ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
+    parser.add_argument("--data", nargs="+", default=list(DATA), choices=[*DATA, *CONFIRM_DATA])
     parser.add_argument("--archs", nargs="+", default=list(ARCHS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
