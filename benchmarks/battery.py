@@ -633,6 +633,8 @@ def choose(cells) -> tuple[str, str]:
     def mean_ranks(methods, group):
         return {m: statistics.mean(r) for m, r in ranks(groups[group], methods).items() if r}
 
+    if not capped:
+        return "", "No candidate of the rule ran on the choosing cells."
     first = mean_ranks(capped, "all")
     lines = [
         "| candidate | fit CPU (x softmax) | NLL < softmax on every cell | mean rank within the cap |",
