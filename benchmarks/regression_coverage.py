@@ -44,6 +44,14 @@ def mixture_scores(post: bn.Posterior, x: torch.Tensor, y: torch.Tensor) -> tupl
     torch.manual_seed(0)
     means, variances = post.predict_moments(x, num_samples=50)
     df = post.model.df if post.model.likelihood_name == "heteroscedastic_t" else None
+    return moment_scores(means, variances, y, df)
+
+
+def moment_scores(
+    means: torch.Tensor, variances: torch.Tensor, y: torch.Tensor, df: float | None = None
+) -> tuple[float, float]:
+    """``mixture_scores`` of the equal-weight mixture of draws with these means and
+    variances (Gaussian, or Student-t with ``df`` degrees of freedom)."""
     if df is None:
         each = torch.distributions.Normal(means, variances.sqrt())
         cdf = each.cdf(y).mean(0)
