@@ -32,9 +32,8 @@ import torch
 from regression_coverage import moment_scores
 
 import bayesnet as bn
-from bayesnet.infer.wrappers.recommended import BUDGET, epochs_per_start
+from bayesnet.infer.wrappers.recommended import BUDGET, STARTS, epochs_per_start
 
-STARTS = 2
 #: the noise factors ``c`` searched (log-spaced, 0.5 to 4)
 FACTORS = torch.logspace(math.log10(0.5), math.log10(4.0), 91)
 

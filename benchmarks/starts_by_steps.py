@@ -56,8 +56,8 @@ from swag_scale import targets_met
 #: the optimiser steps each start must train for ``bn.fit`` to mix three starts
 MIN_STEPS = 350
 NAMES = ("starts_2", "starts_3")
-#: confirmation runs: (folder, what it checks, epochs, training images after the
-#: validation tenth, without the held-out classes' share)
+#: the confirmation runs: folder -> (what it checks, epochs, training images after the
+#: validation tenth)
 RUNS = {
     "digits_e60": ("A: the rule picks three", 60, 1293),
     "mnist1500": ("B: the rule picks two", 20, 1350),
