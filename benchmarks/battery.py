@@ -53,9 +53,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
 import bayesnet as bn
@@ -70,12 +68,8 @@ def mnist1500(seed: int = 0) -> tuple[TensorDataset, TensorDataset]:
     """1,500 of ``mnist5k``'s 4,000 training digits (stratified, by ``seed``), its 1,000
     test digits: real images with the 8x8 digits' number of optimiser steps an epoch."""
     full, test = bn.data.mnist5k(seed=seed)
-    x, y = full.tensors
-    keep, _ = train_test_split(
-        np.arange(len(y)), train_size=1500, random_state=seed, stratify=y.numpy()
-    )
-    keep = torch.from_numpy(keep)
-    return TensorDataset(x[keep], y[keep]), test
+    kept, _ = bn.data.validation_split(full, 1 - 1500 / len(full), seed=seed)
+    return kept, test
 
 
 #: data sets that only confirm a choice (``starts_by_steps.py``), never chosen on

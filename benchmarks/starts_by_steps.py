@@ -53,6 +53,8 @@ from pathlib import Path
 from battery import _mean, load, write_blocks
 from swag_scale import targets_met
 
+from bayesnet.infer.wrappers.recommended import BUDGET, epochs_per_start
+
 #: the optimiser steps each start must train for ``bn.fit`` to mix three starts
 MIN_STEPS = 350
 NAMES = ("starts_2", "starts_3")
@@ -65,8 +67,12 @@ RUNS = {
 
 
 def steps_per_start(epochs: int, images: int, starts: int = 3, batch: int = 64) -> int:
-    """Optimiser steps each of ``starts`` starts trains within 1.5 trainings."""
-    return round(1.5 * epochs / starts) * math.ceil(images / batch)
+    """Optimiser steps each of ``starts`` starts trains within ``bn.fit``'s budget."""
+    return epochs_per_start(epochs, starts, BUDGET) * math.ceil(images / batch)
+
+
+def _joined(values: list[float]) -> str:
+    return " / ".join(f"{v:.4f}" for v in values)
 
 
 def confirmation(root: Path) -> tuple[str, dict[str, dict[str, int]], dict[str, int]]:
@@ -91,10 +97,7 @@ def confirmation(root: Path) -> tuple[str, dict[str, dict[str, int]], dict[str, 
             lines.append(
                 f"| {label} | {steps_per_start(epochs, images)} | {data} | {arch} | "
                 f"{len(by_seed)} | {met['starts_2']}/7 | {met['starts_3']}/7 | "
-                + " / ".join(f"{v:.4f}" for v in nll)
-                + " | "
-                + " / ".join(f"{v:.4f}" for v in ece)
-                + " |"
+                f"{_joined(nll)} | {_joined(ece)} |"
             )
     return "\n".join(lines), tally, over_softmax
 
@@ -122,10 +125,7 @@ def on_the_lead(rows: Path, battery: Path) -> tuple[str, int, int]:
         ece.append(_mean(base, "softmax", "ece"))
         lines.append(
             f"| {cell[0]} | {cell[1]} | {len(base)} | {two}/7 | {three}/7 | "
-            + " / ".join(f"{v:.4f}" for v in nll)
-            + " | "
-            + " / ".join(f"{v:.4f}" for v in ece)
-            + " |"
+            f"{_joined(nll)} | {_joined(ece)} |"
         )
     return "\n".join(lines), two_total, three_total
 
