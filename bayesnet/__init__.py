@@ -9,6 +9,7 @@ import importlib
 from . import data, nn, priors, zoo
 from .infer import (
     CollapseWarning,
+    ConvergenceWarning,
     baselines,
     fit,
     fit_hmc,
@@ -43,6 +44,7 @@ def __getattr__(name: str):
 __all__ = [
     "Classifier",
     "CollapseWarning",
+    "ConvergenceWarning",
     "Posterior",
     "Regressor",
     "Run",

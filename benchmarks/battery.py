@@ -302,6 +302,13 @@ def scores(cell: Cell, seconds, test, ood: dict[str, torch.Tensor]) -> list[dict
         for key in ("temperature", "collapsed", "engine", "rule"):
             if key in post.info:
                 row[key] = post.info[key]
+        falls = [
+            i["collection_fall"]
+            for i in post.info.get("starts", [post.info])
+            if "collection_fall" in i
+        ]
+        if falls:
+            row["collection_fall"] = max(falls)  # SWAG's: did a start collect while learning
         rows.append(row)
     return rows
 

@@ -19,6 +19,7 @@ from .networks.laplace import LaplaceSampler, fit_laplace, laplace_predictive
 from .networks.swag import SwagMoments, fit_swag
 from .shared import starts, tempering
 from .shared.collapse import CollapseWarning
+from .shared.convergence import ConvergenceWarning
 from .shared.gaussian import FlatGaussianSampler
 from .shared.starts import multi_start
 from .shared.tempering import TEMPERATURES, by_validation, choose_temperature
@@ -48,6 +49,7 @@ from .wrappers.recommended import fit
 
 __all__ = [
     "CollapseWarning",
+    "ConvergenceWarning",
     "DEFAULT_TEMPERATURE",
     "ELBOTerms",
     "FlatGaussianSampler",

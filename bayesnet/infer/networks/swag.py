@@ -30,6 +30,7 @@ from ...nn.normalization import inputs_from_loader
 from ...posterior import Posterior
 from ...run import Run, run_settings
 from ..shared.collapse import check_predictive, training_null_nll
+from ..shared.convergence import check_still_learning, collection_fall
 from ..shared.distributed import average_gradients, broadcast, setup, shard
 from ..shared.loop import OPTIMIZERS, multi_tensor, num_batches
 from ..shared.starts import network_starts
@@ -127,6 +128,7 @@ def fit_swag(
     post = network_starts(net, one, starts, seed, device, "swag", loader, spread)
     with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
         check_predictive(post, loader, training_null_nll(loader, post.model), "SWAG")
+    check_still_learning(post.info.get("starts", [post.info]))
     return post
 
 
@@ -146,6 +148,15 @@ def collection_plan(epochs: int, steps: int, settings: dict[str, Any]) -> list[t
         collecting = step >= begin + settings["collect_from"] * (end - begin)
         plan.append((collecting, cycle if collecting and step % steps in marks else -1))
     return plan
+
+
+def collection_windows(plan: list[tuple[bool, int]], steps: int) -> list[tuple[int, int]]:
+    """Per cycle of ``collection_plan``, the first and last epoch (0-based) it collects in."""
+    epochs: dict[int, list[int]] = {}
+    for step, (_, cycle) in enumerate(plan):
+        if cycle >= 0:
+            epochs.setdefault(cycle, []).append(step // steps)
+    return [(min(e), max(e)) for e in epochs.values()]
 
 
 def _fit_one(net, loader, settings, inputs, label, progress, parallel=None) -> Posterior:
@@ -204,6 +215,8 @@ def _fit_one(net, loader, settings, inputs, label, progress, parallel=None) -> P
         "history": history,
         "seconds": time.perf_counter() - start,
     }
+    if settings["task"] == "classification":
+        info["collection_fall"] = collection_fall(history, collection_windows(plan, steps))
     gaussians = [c.gaussian(settings["num_samples"]) for c in collectors]
     seen = num_data or seen  # a shard's examples are not the data's
     posts = [wrap(net, settings["task"], seen, g, info, loader, inputs) for g in gaussians]

@@ -1,0 +1,49 @@
+"""Detecting a SWAG fit that collected its iterates while the network was still learning.
+
+SWAG's Gaussian describes the iterates around a mode (Maddox et al. 2019): collected
+while the training loss still falls fast, it describes a path towards one, and a mixture
+of such fits is underconfident. On the battery's six-epoch cells (``benchmarks/RESULTS.md``,
+"The default on few epochs") every cell where ``bn.fit``'s test NLL was above the softmax's
+had a start whose training NLL fell by 0.29 nats per example or more over the epochs it
+collected in; every other cell, at 6 or 20 epochs, 0.20 or less.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+__all__ = ["ConvergenceWarning", "STILL_LEARNING_NATS", "collection_fall", "check_still_learning"]
+
+#: a classification start whose training NLL falls by more than this (nats per example)
+#: over the epochs it collects in was still learning
+STILL_LEARNING_NATS = 0.25
+
+
+class ConvergenceWarning(UserWarning):
+    """A SWAG fit collected its iterates while its network was still learning."""
+
+
+def collection_fall(history: list[dict[str, float]], windows: list[tuple[int, int]]) -> float:
+    """The largest fall of the per-epoch training loss ``history`` from the first to the
+    last epoch (0-based, inclusive) of any collection window."""
+    return max(history[first]["loss"] - history[last]["loss"] for first, last in windows)
+
+
+def check_still_learning(infos: list[dict[str, Any]]) -> bool:
+    """Warn with ``ConvergenceWarning`` when a start's ``collection_fall`` (in its info)
+    exceeds ``STILL_LEARNING_NATS``; ``infos`` are the starts' (classification only)."""
+    falls = [i["collection_fall"] for i in infos if "collection_fall" in i]
+    if not falls or max(falls) <= STILL_LEARNING_NATS:
+        return False
+    warnings.warn(
+        f"SWAG collected while the network was still learning: the training NLL of a start "
+        f"fell by {max(falls):.2f} nats per example over the epochs it collected in (more "
+        f"than {STILL_LEARNING_NATS}). Its Gaussian then follows a path rather than "
+        "surrounding a mode, and the mixture is underconfident (on the battery's few-epoch "
+        "cells such fits lost to the softmax's NLL). Train longer: epochs is what one full "
+        "training of the network takes (bn.fit spends 1.5 of them).",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+    return True
