@@ -1,0 +1,65 @@
+"""When does SWAG warn that a start was still learning (``bn.ConvergenceWarning``)?
+
+    python benchmarks/convergence.py
+
+The rule (committed before the confirming runs, 8636660): a classification start whose
+training NLL fell by more than ``STILL_LEARNING_NATS`` (0.25 nats per example) from the
+first to the last epoch it collected in warns. Chosen on the start histories in
+``benchmarks/convergence/tuning`` (seed 0, the 8x8 digits and 1,500 real digits at 6 and
+20 epochs, recorded by ``bn.fit`` as the battery builds each cell), beside the few-epoch
+battery (``benchmarks/few_epochs``); confirmed on cells that played no part (the battery
+run with ``--methods softmax recommended --no-held-out --seeds 0`` on the real digits at 4
+and 20 epochs and the 8x8 digits at 10 epochs, ``--out benchmarks/convergence/DATA_eE``):
+it must fire on every cell where ``bn.fit``'s test NLL is above the softmax's, on at most
+one where it is below, and on no real-digit cell at 20 epochs. This prints both tables.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bayesnet.infer.shared.convergence import STILL_LEARNING_NATS, collection_fall
+
+HERE = Path(__file__).parent / "convergence"
+
+
+def tuning() -> list[str]:
+    """Per (data, epochs, arch): the largest collection fall of seed 0's two starts."""
+    lines = ["| data | epochs | arch | largest fall (nats) | warns |", "|---|---|---|---|---|"]
+    for path in sorted((HERE / "tuning").glob("*.json")):
+        falls: dict[tuple, float] = {}
+        for start in json.loads(path.read_text()):
+            history = [{"loss": v} for v in start["losses"]]
+            fall = collection_fall(history, [(start["first"], len(history) - 1)])
+            key = (start["data"], start["epochs"], start["arch"])
+            falls[key] = max(falls.get(key, fall), fall)
+        for (data, epochs, arch), fall in falls.items():
+            warns = "yes" if fall > STILL_LEARNING_NATS else "no"
+            lines.append(f"| {data} | {epochs} | {arch} | {fall:.2f} | {warns} |")
+    return lines
+
+
+def confirming() -> list[str]:
+    """Per confirming cell: the softmax's and ``bn.fit``'s test NLL, the fall, the verdict."""
+    lines = [
+        "| data | epochs | arch | softmax NLL | bn.fit NLL | largest fall (nats) | warns |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run in sorted(p for p in HERE.iterdir() if p.is_dir() and p.name != "tuning"):
+        data, epochs = run.name.rsplit("_e", 1)
+        for path in sorted(run.glob("*.json")):
+            rows = {r["method"]: r for r in json.loads(path.read_text())}
+            soft, fit = rows["softmax"]["nll"], rows["recommended"]["nll"]
+            fall = rows["recommended"]["collection_fall"]
+            arch = path.stem.removeprefix(f"{data}_").removesuffix("_seed0")
+            warns = "yes" if fall > STILL_LEARNING_NATS else "no"
+            lines.append(
+                f"| {data} | {epochs} | {arch} | {soft:.3f} | {fit:.3f} | {fall:.2f} | {warns} |"
+            )
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(tuning()), "\n")
+    print("\n".join(confirming()))
