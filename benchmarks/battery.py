@@ -59,6 +59,7 @@ from torch.utils.data import TensorDataset
 import bayesnet as bn
 from bayesnet.evaluate import metrics
 from bayesnet.evaluate.shift import invert, natural_patches, noise_like
+from bayesnet.infer.shared.convergence import largest_fall
 
 HELD_OUT = (8, 9)
 DATA = {"mnist5k": bn.data.mnist5k, "digits": bn.data.digits}
@@ -302,13 +303,9 @@ def scores(cell: Cell, seconds, test, ood: dict[str, torch.Tensor]) -> list[dict
         for key in ("temperature", "collapsed", "engine", "rule"):
             if key in post.info:
                 row[key] = post.info[key]
-        falls = [
-            i["collection_fall"]
-            for i in post.info.get("starts", [post.info])
-            if "collection_fall" in i
-        ]
-        if falls:
-            row["collection_fall"] = max(falls)  # SWAG's: did a start collect while learning
+        fall = largest_fall(post.info)
+        if fall is not None:
+            row["collection_fall"] = fall  # SWAG's: did a start collect while learning
         rows.append(row)
     return rows
 

@@ -93,6 +93,18 @@ def scored(post: bn.Posterior, factor: float, x, y) -> tuple[float, float, float
     return nll, covered, (means.mean(0) - y).pow(2).mean().sqrt().item()
 
 
+def heteroscedastic_fit(train, epochs: int, seed: int) -> bn.Posterior:
+    """``bn.fit`` with its defaults of the benchmark's MLP (seeded ``seed``) on ``train``."""
+    torch.manual_seed(seed)
+    net = bn.zoo.mlp(train.tensors[0].shape[1], 2, hidden=(50,))
+    return bn.fit(net, train, epochs=epochs, task="heteroscedastic", seed=seed, progress=False)
+
+
+def spread(values: list[float]) -> str:
+    """``median M (range A-B)`` of ``values``."""
+    return f"median {statistics.median(values):.2f} (range {min(values):.2f}-{max(values):.2f})"
+
+
 def run(name: str, splits: int, epochs: int) -> dict[str, list[tuple[float, float, float]]]:
     data = bn.data.REGRESSION[name]()
     found: dict[str, list[tuple[float, float, float]]] = {
@@ -103,11 +115,7 @@ def run(name: str, splits: int, epochs: int) -> dict[str, list[tuple[float, floa
     factors = []
     for k, split in enumerate(bn.data.standardized_splits(data, splits, seed=0)):
         xt, yt = split.test.tensors
-        torch.manual_seed(k)
-        net = bn.zoo.mlp(xt.shape[1], 2, hidden=(50,))
-        plain = bn.fit(
-            net, split.train, epochs=epochs, task="heteroscedastic", seed=k, progress=False
-        )
+        plain = heteroscedastic_fit(split.train, epochs, k)
         posts, out_of_bag = bagged_starts(split, epochs, k)
         c = noise_factor(posts, out_of_bag, *split.train.tensors)
         factors.append(c)
@@ -115,11 +123,7 @@ def run(name: str, splits: int, epochs: int) -> dict[str, list[tuple[float, floa
         found["bn.fit"].append(scored(plain, 1.0, xt, yt))
         found["bagged"].append(scored(bagged, 1.0, xt, yt))
         found["bagged+c"].append(scored(bagged, c, xt, yt))
-    print(
-        f"{name}: noise factor c median {statistics.median(factors):.2f} "
-        f"(range {min(factors):.2f}-{max(factors):.2f})",
-        flush=True,
-    )
+    print(f"{name}: noise factor c {spread(factors)}", flush=True)
     return found
 
 

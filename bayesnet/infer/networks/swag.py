@@ -128,7 +128,7 @@ def fit_swag(
     post = network_starts(net, one, starts, seed, device, "swag", loader, spread)
     with seeded(seed, device):  # the check's draws leave the caller's RNG alone too
         check_predictive(post, loader, training_null_nll(loader, post.model), "SWAG")
-    check_still_learning(post.info.get("starts", [post.info]))
+    check_still_learning(post.info)
     return post
 
 

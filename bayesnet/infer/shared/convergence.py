@@ -15,7 +15,13 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-__all__ = ["ConvergenceWarning", "STILL_LEARNING_NATS", "collection_fall", "check_still_learning"]
+__all__ = [
+    "ConvergenceWarning",
+    "STILL_LEARNING_NATS",
+    "collection_fall",
+    "largest_fall",
+    "check_still_learning",
+]
 
 #: a classification start whose training NLL falls by more than this (nats per example)
 #: over the epochs it collects in was still learning
@@ -32,19 +38,26 @@ def collection_fall(history: list[dict[str, float]], windows: list[tuple[int, in
     return max(history[first]["loss"] - history[last]["loss"] for first, last in windows)
 
 
-def check_still_learning(infos: list[dict[str, Any]]) -> bool:
-    """Warn with ``ConvergenceWarning`` when a start's ``collection_fall`` (in its info)
-    exceeds ``STILL_LEARNING_NATS``; ``infos`` are the starts' (classification only)."""
-    falls = [i["collection_fall"] for i in infos if "collection_fall" in i]
-    if not falls or max(falls) <= STILL_LEARNING_NATS:
+def largest_fall(info: dict[str, Any]) -> float | None:
+    """The largest ``collection_fall`` of a fit's starts (``info["starts"]``, or the fit's
+    own), None where none recorded one (a regression fit)."""
+    falls = [i["collection_fall"] for i in info.get("starts", [info]) if "collection_fall" in i]
+    return max(falls) if falls else None
+
+
+def check_still_learning(info: dict[str, Any]) -> bool:
+    """Warn with ``ConvergenceWarning`` when a start of the fit whose ``info`` this is
+    recorded a ``collection_fall`` above ``STILL_LEARNING_NATS``."""
+    fall = largest_fall(info)
+    if fall is None or fall <= STILL_LEARNING_NATS:
         return False
     warnings.warn(
-        f"SWAG collected while the network was still learning: the training NLL of a start "
-        f"fell by {max(falls):.2f} nats per example over the epochs it collected in (more "
+        f"SWAG collected while the network was still learning: the training NLL of a "
+        f"start fell by {fall:.2f} nats per example over the epochs it collected in (more "
         f"than {STILL_LEARNING_NATS}). Its Gaussian then follows a path rather than "
-        "surrounding a mode, and the mixture is underconfident (on the battery's cells, every "
-        "fit whose NLL was above the softmax's had warned). Train longer: epochs is what one full "
-        "training of the network takes (bn.fit spends 1.5 of them).",
+        "surrounding a mode, and the mixture is underconfident (on the battery's cells, "
+        "every fit whose NLL was above the softmax's had warned). Train longer: epochs is "
+        "what one full training of the network takes (bn.fit spends 1.5 of them).",
         ConvergenceWarning,
         stacklevel=4,
     )
