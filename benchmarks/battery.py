@@ -36,6 +36,14 @@ rule splits by architecture. Every other cell (``lenet5``, ``resnet8`` and ``wid
 real digits, ``wide_bn`` on the 8x8 digits; ``wide_bn`` is not in ``bn.zoo``) confirms the
 choice with ``--summary``'s targets. The rule ranks seeds 0 and 1 (``RULE_SEEDS``); seed 2,
 run later for the baselines and the recommendation, joins the overview and the targets.
+The SVI candidates without a MAP warm start (``svi_all_scratch``, ``svi_all_scratch_s2``)
+and the low-rank guide (``svi_low_rank``) joined later (2026-12-07), under the same rule,
+stated before they ran: the rule above with them among the candidates, on the choosing
+cells and seeds 0 and 1; one of them becomes ``bn.fit``'s default only if the rule chooses
+it and, on the confirming cells, it meets more of the targets than ``bn.fit`` does.
+``svi_low_rank`` runs on the 8x8 cells alone (its guide costs about 14 times the softmax
+there: over the cap, for the record). ``warm_start_share`` in an SVI row is the share of
+its fit's time the MAP warm start took, so its cost is also read without it.
 Rows go to ``OUT/<data>_<arch>_seed<k>.json`` as each cell finishes (an
 interrupted run keeps its work and skips finished cells); ``--summary`` prints the tables
 and the targets of the recommended method against the softmax and the deep ensemble.
@@ -81,10 +89,14 @@ OOD = ("noise", "inverted", "natural", "held_out")
 DRAWS = 50
 
 
-def _svi(stochastic: str = "head", **options) -> Callable:
+def _svi(stochastic: str = "head", epochs_fraction: float = 1.0, **options) -> Callable:
+    """``fit_svi`` of the cell's network with ``stochastic`` layers Bayesian, for
+    ``epochs_fraction`` of the cell's epochs (each start, with ``starts``)."""
+
     def fit(c):
         model = bn.Classifier(bn.bayesianize(c.net, stochastic=stochastic), c.n)
-        return bn.fit_svi(model, c.loader(), epochs=c.epochs, **c.common, **options)
+        epochs = max(1, round(c.epochs * epochs_fraction))
+        return bn.fit_svi(model, c.loader(), epochs=epochs, **c.common, **options)
 
     return fit
 
@@ -143,6 +155,13 @@ METHODS: dict[str, Callable] = {
     ),
     "svi": _svi(),
     "svi_all_per_draw": _svi("all", normalization="per_draw"),
+    # every layer, per-draw statistics, without a MAP warm start: from the fresh weights
+    "svi_all_scratch": _svi("all", normalization="per_draw", init="point_estimate"),
+    # two such fits of half a training each, mixed
+    "svi_all_scratch_s2": _svi(
+        "all", normalization="per_draw", init="point_estimate", starts=2, epochs_fraction=0.5
+    ),
+    "svi_low_rank": _svi(guide="low_rank"),
     "laplace": lambda c: bn.fit_laplace(c.posts["softmax"], c.loader(), progress=False),
 }
 #: methods built on the softmax network: its training time counts in theirs
@@ -162,6 +181,9 @@ CANDIDATES = (
     "sgmcmc",
     "svi",
     "svi_all_per_draw",
+    "svi_all_scratch",
+    "svi_all_scratch_s2",
+    "svi_low_rank",
     "laplace",
 )
 #: what the battery runs unless told: the baselines, the recommendation and its candidates
@@ -303,11 +325,26 @@ def scores(cell: Cell, seconds, test, ood: dict[str, torch.Tensor]) -> list[dict
         for key in ("temperature", "collapsed", "engine", "rule"):
             if key in post.info:
                 row[key] = post.info[key]
+        share = warm_start_share(post.info)
+        if share is not None:
+            row["warm_start_share"] = share  # SVI's MAP phase, of its fit's wall time
         fall = largest_fall(post.info)
         if fall is not None:
             row["collection_fall"] = fall  # SWAG's: did a start collect while learning
         rows.append(row)
     return rows
+
+
+def warm_start_share(info: dict) -> float | None:
+    """The share of an SVI fit's training time its MAP warm start took (from each epoch's
+    examples a second; every epoch sees the same examples), summed over its starts; None
+    for other engines or without a warm start."""
+    fits = info.get("starts", [info])
+    phases = [[f.get("map_history", []) for f in fits], [f.get("history", []) for f in fits]]
+    if info.get("engine") != "svi" or not any(phases[0]):
+        return None
+    warm, svi = (sum(1 / e["examples_per_s"] for h in p for e in h) for p in phases)
+    return warm / (warm + svi)
 
 
 def _aurocs(kind: str, p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
