@@ -438,7 +438,12 @@ SECONDS = (
 
 
 def merge(
-    out: Path, source: Path, method: str, source_method: str | None = None, timed_by: str = ""
+    out: Path,
+    source: Path,
+    method: str,
+    source_method: str | None = None,
+    timed_by: str = "",
+    fill: bool = False,
 ) -> list[str]:
     """Put the rows of ``source_method`` (default ``method``) of the run in ``source`` into
     the cells of ``out`` as ``method``'s, replacing that method's rows there: the quality
@@ -446,7 +451,7 @@ def merge(
     each multiplied by the ratio of the cell's softmax's to the source's (the machine's
     drift between the runs cancels), else those of the cell's ``timed_by`` row (a source
     that timed nothing ran the computation that row timed, sampled otherwise). The rows
-    carry ``merged_from``."""
+    carry ``merged_from``. ``fill``: only into cells that have no row of ``method``."""
     merged = []
     for (data, arch), by_seed in load(source).items():
         for seed, rows in by_seed.items():
@@ -456,6 +461,8 @@ def merge(
                 continue
             cell = json.loads(path.read_text())
             ours = {r["method"]: r for r in cell}
+            if fill and method in ours:
+                continue
             row = {**theirs[source_method or method], "method": method}
             for key in SECONDS:
                 if "softmax" not in theirs:
@@ -572,8 +579,7 @@ def targets(cells, method: str = RECOMMENDED) -> str:
     return "\n".join(lines)
 
 
-#: the methods of the overview, as the README names them: those run on every cell (the SVI
-#: candidates ran on the choosing cells only: ``svi_defaults`` has them)
+#: the methods of the overview, as the README names them: those run on every cell
 OVERVIEW = {
     "softmax": "softmax",
     "temperature": "temperature scaling",
@@ -588,6 +594,8 @@ OVERVIEW = {
     "ivon": "`bn.fit_ivon` defaults",
     "sgmcmc": "`bn.fit_sgmcmc` (cyclical, 20 epochs)",
     "laplace": "`bn.fit_laplace` (on the softmax)",
+    "svi_all_per_draw": "`bn.fit_svi`, every layer Bayesian (after a MAP warm start)",
+    "svi_all_scratch": "`bn.fit_svi`, every layer, from the fresh weights (no warm start)",
 }
 
 
@@ -796,6 +804,9 @@ def main() -> None:
     )
     parser.add_argument("--merge-method", help="the rows of DIR to merge (default: --method)")
     parser.add_argument(
+        "--fill", action="store_true", help="merge only into cells without --method's rows"
+    )
+    parser.add_argument(
         "--timed-by", default=CHOSEN, help="the row whose seconds a merged untimed row takes"
     )
     parser.add_argument(
@@ -827,7 +838,10 @@ def main() -> None:
             for job in jobs:
                 print(_job(job), flush=True)
     if args.merge:
-        for name in merge(out, Path(args.merge), args.method, args.merge_method, args.timed_by):
+        merged = merge(
+            out, Path(args.merge), args.method, args.merge_method, args.timed_by, args.fill
+        )
+        for name in merged:
             print(f"merged {args.method} into {name}")
     cells = load(out)
     rank_table, verdict = choose(cells)

@@ -121,13 +121,37 @@ def summary(rows: Path, battery: Path) -> str:
     return "\n".join(lines)
 
 
+def warm_start_costs(rows: Path) -> str:
+    """Per cell, each SVI candidate's fit CPU seconds over the softmax's, with its MAP warm
+    start counted and without it (its rows' ``warm_start_share``), and its NLL."""
+    methods = ("svi", "svi_all_per_draw", ONE, TWO)
+    lines = [
+        "| data | arch | "
+        + " | ".join(f"{m}: cost with / without the warm start, NLL" for m in methods)
+        + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    for (data, arch), by_seed in sorted(load(rows).items()):
+        col = []
+        for m in methods:
+            mine = [r for rs in by_seed.values() for r in rs if r["method"] == m]
+            cost = _cost(by_seed, m)
+            if not mine or cost is None:
+                col.append("")
+                continue
+            without = cost * (1 - sum(r.get("warm_start_share", 0.0) for r in mine) / len(mine))
+            col.append(f"{cost:.2f} / {without:.2f}, {_mean(by_seed, m, 'nll'):.4f}")
+        lines.append(f"| {data} | {arch} | " + " | ".join(col) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="benchmarks/battery_svi")
     parser.add_argument("--battery", default="benchmarks/battery")
     parser.add_argument("--write", nargs="*", default=[], help="files to fill")
     args = parser.parse_args()
-    text = summary(Path(args.rows), Path(args.battery))
+    text = summary(Path(args.rows), Path(args.battery)) + "\n\n" + warm_start_costs(Path(args.rows))
     print(text)
     for path in args.write:
         write_blocks(Path(path), {"summary": text}, prefix="svi_scratch")
