@@ -122,6 +122,8 @@ METHODS: dict[str, Callable] = {
         c.net, c.loader(), epochs=c.epochs, **c.common
     ),
     "recommended": lambda c: bn.fit(c.net, c.loader(), epochs=c.epochs, **c.common),
+    # what a user who sets nothing gets: bn.fit's own default epochs, not the cell's
+    "recommended_defaults": lambda c: bn.fit(c.net, c.loader(), **c.common),
     # the candidates, each named for what it runs (bn.fit's starts, budget and cycles)
     "swag": _fit(1, 1.0),
     "cyclical_swag": _fit(1, 1.0, cycles=4),
@@ -217,7 +219,29 @@ def wide_bn(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Sequenti
 
 
 #: architectures of the confirmation only (not in ``bn.zoo``)
-CONFIRM_ARCHS = {"wide_bn": wide_bn}
+def allconv_bn(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Sequential:
+    """A BatchNorm CNN added after every choice was made (2026-12-07), for the check on a
+    network no decision saw: all convolutional (Springenberg et al. 2015), a strided 5x5
+    conv (32 channels), a 3x3 (64) and a strided 3x3 (64), each with BatchNorm, then global
+    average pooling and one linear layer."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(input_shape[0], 32, 5, stride=2, padding=2),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=2, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, num_classes),
+    )
+
+
+CONFIRM_ARCHS = {"wide_bn": wide_bn, "allconv_bn": allconv_bn}
 #: the (data set, architecture) cells the recommendation is chosen on; every other cell
 #: confirms the choice, having played no part in it
 CHOOSING = {
@@ -226,7 +250,7 @@ CHOOSING = {
     ("mnist5k", "cnn"),
 }
 #: architectures with BatchNorm (a rule by architecture would split on this)
-BATCH_NORM = {"bn_cnn", "resnet8", "wide_bn"}
+BATCH_NORM = {"bn_cnn", "resnet8", "wide_bn", "allconv_bn"}
 #: the fit cost a candidate may have: CPU seconds over the softmax's, median over cells
 COST_CAP = 1.5
 #: the seeds the rule chose on; a later seed (run for the baselines and the recommendation
