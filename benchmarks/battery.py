@@ -839,6 +839,7 @@ def main() -> None:
         default=[],
         help="files whose <!-- battery:rule|overview|table|targets|svi --> blocks to fill",
     )
+    parser.add_argument("--prefix", default="battery", help="the blocks' prefix in --write's files")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -878,7 +879,7 @@ def main() -> None:
     }
     print("\n\n".join(blocks.values()))
     for path in args.write:
-        write_blocks(Path(path), blocks)
+        write_blocks(Path(path), blocks, args.prefix)
 
 
 if __name__ == "__main__":
