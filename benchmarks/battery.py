@@ -85,6 +85,8 @@ def mnist1500(seed: int = 0) -> tuple[TensorDataset, TensorDataset]:
 CONFIRM_DATA = {"mnist1500": mnist1500}
 ARCHS = ("bn_cnn", "cnn", "lenet5", "resnet8")
 OOD = ("noise", "inverted", "natural", "held_out")
+#: the training batch size of every method
+BATCH = 64
 #: draws per prediction for methods that sample (stored draws: all of them)
 DRAWS = 50
 
@@ -286,7 +288,7 @@ class Cell:
         self.posts: dict[str, bn.Posterior] = {}
 
     def loader(self):
-        return bn.data.to_loader(self.train, 64, seed=self.seed)
+        return bn.data.to_loader(self.train, BATCH, seed=self.seed)
 
 
 def fit_all(cell: Cell, methods) -> dict[str, tuple[float, float]]:

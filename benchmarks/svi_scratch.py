@@ -48,7 +48,7 @@ import argparse
 import math
 from pathlib import Path
 
-from battery import CHOOSING, COST_CAP, RECOMMENDED, _cost, _mean, load, write_blocks
+from battery import BATCH, CHOOSING, COST_CAP, DATA, RECOMMENDED, _cost, _mean, load, write_blocks
 from swag_scale import targets_met
 
 import bayesnet as bn
@@ -57,8 +57,6 @@ import bayesnet as bn
 MIN_STEPS = 350
 ONE, TWO = "svi_all_scratch", "svi_all_scratch_s2"
 SEEDS = (0, 1)
-BATCH = 64
-DATA = {"digits": bn.data.digits, "mnist5k": bn.data.mnist5k}
 
 
 def steps_per_fit(data: str, epochs: int = 20) -> int:
