@@ -48,8 +48,8 @@ import argparse
 import math
 from pathlib import Path
 
-from battery import BATCH, CHOOSING, COST_CAP, DATA, RECOMMENDED, _cost, _mean, load, write_blocks
-from swag_scale import targets_met
+from battery import BATCH, CHOOSING, DATA, RECOMMENDED, _cost, _mean, load, write_blocks
+from swag_scale import met
 
 import bayesnet as bn
 
@@ -69,12 +69,6 @@ def steps_per_fit(data: str, epochs: int = 20) -> int:
 def pick(data: str) -> str:
     """The candidate's choice on ``data``: two fits or one."""
     return TWO if steps_per_fit(data) >= MIN_STEPS else ONE
-
-
-def met(by_seed, base, method: str) -> int:
-    """Targets met of eight: ``targets_met``'s seven and the fit cost."""
-    cost = _cost(by_seed, method)
-    return sum(targets_met(by_seed, base, method)) + (cost is not None and cost <= COST_CAP)
 
 
 def summary(rows: Path, battery: Path) -> str:
