@@ -65,7 +65,7 @@ def summary(rows: Path, battery: Path) -> str:
         "",
         f"Choosing cells: 1.4 trainings meet {a} targets, 1.5 {b}; confirming cells: {c} and "
         f"{d}; the NLL at 1.4 is above the softmax's on {over} choosing cell(s): "
-        + ("**confirmed**: the budget becomes 1.4." if ok else "**not confirmed**: it stays 1.5."),
+        + ("**confirmed** as stated." if ok else "**not confirmed**: the budget stays 1.5."),
     ]
     return "\n".join(lines)
 
