@@ -812,6 +812,21 @@ def write_blocks(path: Path, blocks: dict[str, str], prefix: str = "battery") ->
     path.write_text(text)
 
 
+def summary_main(description: str, rows: str, prefix: str, summarise: Callable) -> None:
+    """The command line of a study scored against the battery's cells: ``summarise(rows,
+    battery)``'s text printed and written into each ``--write`` file's ``<!-- PREFIX:summary
+    -->`` block."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rows", default=rows)
+    parser.add_argument("--battery", default="benchmarks/battery")
+    parser.add_argument("--write", nargs="*", default=[], help="files to fill")
+    args = parser.parse_args()
+    text = summarise(Path(args.rows), Path(args.battery))
+    print(text)
+    for path in args.write:
+        write_blocks(Path(path), {"summary": text}, prefix=prefix)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=list(DATA), choices=[*DATA, *CONFIRM_DATA])

@@ -23,11 +23,10 @@ cell. Otherwise the budget stays 1.5.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from battery import CHOOSING, RECOMMENDED, _cost, _mean, load, write_blocks
-from swag_scale import met
+from battery import RECOMMENDED, _cost, _mean, load, summary_main
+from swag_scale import met, paired
 
 NEW = "multiswag_s2_b1.4"
 
@@ -40,14 +39,9 @@ def summary(rows: Path, battery: Path) -> str:
         "| fit CPU 1.4 / 1.5 (x softmax) |",
         "|---|---|---|---|---|---|---|",
     ]
-    stored = load(battery)
     tally = {"chosen on": [0, 0], "confirms": [0, 0]}
     over = 0
-    for cell, by_seed in sorted(load(rows).items(), key=lambda c: (c[0] not in CHOOSING, c[0])):
-        seeds = [s for s in by_seed if s in stored.get(cell, {})]
-        mine = {s: by_seed[s] for s in seeds}
-        base = {s: stored[cell][s] for s in seeds}
-        role = "chosen on" if cell in CHOOSING else "confirms"
+    for cell, role, mine, base in paired(load(rows), load(battery)):
         counts = (met(mine, base, NEW), met(base, base, RECOMMENDED))
         tally[role][0] += counts[0]
         tally[role][1] += counts[1]
@@ -56,7 +50,7 @@ def summary(rows: Path, battery: Path) -> str:
         over += role == "chosen on" and nll[1] >= nll[0]
         costs = (_cost(mine, NEW), _cost(base, RECOMMENDED))
         lines.append(
-            f"| {cell[0]} | {cell[1]} | {role} | {len(seeds)} | {counts[0]} / {counts[1]} | "
+            f"| {cell[0]} | {cell[1]} | {role} | {len(base)} | {counts[0]} / {counts[1]} | "
             f"{' / '.join(f'{v:.4f}' for v in nll)} | {costs[0]:.2f} / {costs[1]:.2f} |"
         )
     (a, b), (c, d) = tally["chosen on"], tally["confirms"]
@@ -71,15 +65,7 @@ def summary(rows: Path, battery: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default="benchmarks/budget_14")
-    parser.add_argument("--battery", default="benchmarks/battery")
-    parser.add_argument("--write", nargs="*", default=[], help="files to fill")
-    args = parser.parse_args()
-    text = summary(Path(args.rows), Path(args.battery))
-    print(text)
-    for path in args.write:
-        write_blocks(Path(path), {"summary": text}, prefix="budget")
+    summary_main(__doc__.splitlines()[0], "benchmarks/budget_14", "budget", summary)
 
 
 if __name__ == "__main__":

@@ -44,12 +44,11 @@ confirming cell. Otherwise it is a lead, not a default.
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
-from battery import BATCH, CHOOSING, DATA, RECOMMENDED, _cost, _mean, load, write_blocks
-from swag_scale import met
+from battery import BATCH, DATA, RECOMMENDED, _cost, _mean, load, summary_main
+from swag_scale import met, paired
 
 import bayesnet as bn
 
@@ -66,9 +65,9 @@ def steps_per_fit(data: str, epochs: int = 20) -> int:
     return round(epochs / 2) * math.ceil(len(train) / BATCH)
 
 
-def pick(data: str) -> str:
-    """The candidate's choice on ``data``: two fits or one."""
-    return TWO if steps_per_fit(data) >= MIN_STEPS else ONE
+def pick(steps: int) -> str:
+    """The candidate's choice where each of two fits would train ``steps`` steps."""
+    return TWO if steps >= MIN_STEPS else ONE
 
 
 def summary(rows: Path, battery: Path) -> str:
@@ -80,14 +79,12 @@ def summary(rows: Path, battery: Path) -> str:
         "fit CPU picked (x softmax) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    stored, tally, over = load(battery), {"chosen on": [0, 0], "confirms": [0, 0]}, 0
-    for cell, by_seed in sorted(load(rows).items(), key=lambda c: (c[0] not in CHOOSING, c[0])):
-        seeds = [s for s in SEEDS if s in by_seed and s in stored.get(cell, {})]
-        mine = {s: by_seed[s] for s in seeds}
-        base = {s: stored[cell][s] for s in seeds}
-        choice = pick(cell[0])
+    tally, over = {"chosen on": [0, 0], "confirms": [0, 0]}, 0
+    ours = {c: {s: r for s, r in v.items() if s in SEEDS} for c, v in load(rows).items()}
+    for cell, role, mine, base in paired(ours, load(battery)):
+        steps = steps_per_fit(cell[0])
+        choice = pick(steps)
         counts = [met(mine, base, m) for m in (choice, ONE, TWO)] + [met(base, base, RECOMMENDED)]
-        role = "chosen on" if cell in CHOOSING else "confirms"
         tally[role][0] += counts[0]
         tally[role][1] += counts[3]
         nll = [_mean(base, "softmax", "nll"), _mean(mine, choice, "nll")]
@@ -96,7 +93,7 @@ def summary(rows: Path, battery: Path) -> str:
         ece.append(_mean(base, RECOMMENDED, "ece"))
         over += role == "confirms" and nll[1] >= nll[0]
         lines.append(
-            f"| {cell[0]} | {cell[1]} | {role} | {steps_per_fit(cell[0])} | "
+            f"| {cell[0]} | {cell[1]} | {role} | {steps} | "
             f"{'two' if choice == TWO else 'one'} | {' / '.join(map(str, counts))} | "
             f"{' / '.join(f'{v:.4f}' for v in nll)} | {' / '.join(f'{v:.4f}' for v in ece)} | "
             f"{_cost(mine, choice):.2f} |"
@@ -138,15 +135,12 @@ def warm_start_costs(rows: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default="benchmarks/battery_svi")
-    parser.add_argument("--battery", default="benchmarks/battery")
-    parser.add_argument("--write", nargs="*", default=[], help="files to fill")
-    args = parser.parse_args()
-    text = summary(Path(args.rows), Path(args.battery)) + "\n\n" + warm_start_costs(Path(args.rows))
-    print(text)
-    for path in args.write:
-        write_blocks(Path(path), {"summary": text}, prefix="svi_scratch")
+    summary_main(
+        __doc__.splitlines()[0],
+        "benchmarks/battery_svi",
+        "svi_scratch",
+        lambda rows, battery: f"{summary(rows, battery)}\n\n{warm_start_costs(rows)}",
+    )
 
 
 if __name__ == "__main__":
