@@ -23,49 +23,17 @@ cell. Otherwise the budget stays 1.5.
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
-from battery import RECOMMENDED, _cost, _mean, load, summary_main
-from swag_scale import met, paired
+from battery import summary_main
+from challenge import summary
 
 NEW = "multiswag_s2_b1.4"
 
 
-def summary(rows: Path, battery: Path) -> str:
-    """Per cell: targets met (of 8) at 1.4 and 1.5 trainings, the NLLs and the costs; the
-    verdict."""
-    lines = [
-        "| data | arch | cell | seeds | targets, 1.4 / 1.5 | NLL softmax / 1.4 / 1.5 / ensemble "
-        "| fit CPU 1.4 / 1.5 (x softmax) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    tally = {"chosen on": [0, 0], "confirms": [0, 0]}
-    over = 0
-    for cell, role, mine, base in paired(load(rows), load(battery)):
-        counts = (met(mine, base, NEW), met(base, base, RECOMMENDED))
-        tally[role][0] += counts[0]
-        tally[role][1] += counts[1]
-        nll = [_mean(base, "softmax", "nll"), _mean(mine, NEW, "nll")]
-        nll += [_mean(base, RECOMMENDED, "nll"), _mean(base, "ensemble", "nll")]
-        over += role == "chosen on" and nll[1] >= nll[0]
-        costs = (_cost(mine, NEW), _cost(base, RECOMMENDED))
-        lines.append(
-            f"| {cell[0]} | {cell[1]} | {role} | {len(base)} | {counts[0]} / {counts[1]} | "
-            f"{' / '.join(f'{v:.4f}' for v in nll)} | {costs[0]:.2f} / {costs[1]:.2f} |"
-        )
-    (a, b), (c, d) = tally["chosen on"], tally["confirms"]
-    ok = a > b and c >= d and over == 0
-    lines += [
-        "",
-        f"Choosing cells: 1.4 trainings meet {a} targets, 1.5 {b}; confirming cells: {c} and "
-        f"{d}; the NLL at 1.4 is above the softmax's on {over} choosing cell(s): "
-        + ("**confirmed** as stated." if ok else "**not confirmed**: the budget stays 1.5."),
-    ]
-    return "\n".join(lines)
-
-
 def main() -> None:
-    summary_main(__doc__.splitlines()[0], "benchmarks/budget_14", "budget", summary)
+    summarise = partial(summary, new=NEW, stays="the budget stays 1.5")
+    summary_main(__doc__.splitlines()[0], "benchmarks/budget_14", "budget", summarise)
 
 
 if __name__ == "__main__":

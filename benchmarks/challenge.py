@@ -1,0 +1,50 @@
+"""A challenger to ``bn.fit``'s default, scored cell by cell against the battery's.
+
+A study that runs one method (``new``) beside the softmax on the battery's cells, then
+asks whether it should replace the default: per (data set, architecture), the issue's
+targets it meets (``swag_scale.met``, of eight) against those of the battery's
+``recommended`` rows on the same seeds, the NLLs and the fit costs. The verdict a study
+states before its run: more targets than the default on the choosing cells, at least as
+many on the confirming cells (where they ran), and an NLL below the softmax's on every
+choosing cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from battery import RECOMMENDED, _cost, _mean, load
+from swag_scale import met, paired
+
+
+def summary(rows: Path, battery: Path, new: str, stays: str) -> str:
+    """Per cell: targets met (of 8) by ``new`` and by the default, the NLLs and the
+    costs; the verdict (``stays``: what holds if it is not confirmed)."""
+    lines = [
+        f"| data | arch | cell | seeds | targets, {new} / default "
+        f"| NLL softmax / {new} / default / ensemble | fit CPU {new} / default (x softmax) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    tally = {"chosen on": [0, 0], "confirms": [0, 0]}
+    over = 0
+    for cell, role, mine, base in paired(load(rows), load(battery)):
+        counts = (met(mine, base, new), met(base, base, RECOMMENDED))
+        tally[role][0] += counts[0]
+        tally[role][1] += counts[1]
+        nll = [_mean(base, "softmax", "nll"), _mean(mine, new, "nll")]
+        nll += [_mean(base, RECOMMENDED, "nll"), _mean(base, "ensemble", "nll")]
+        over += role == "chosen on" and nll[1] >= nll[0]
+        costs = (_cost(mine, new), _cost(base, RECOMMENDED))
+        lines.append(
+            f"| {cell[0]} | {cell[1]} | {role} | {len(mine)} | {counts[0]} / {counts[1]} | "
+            f"{' / '.join(f'{v:.4f}' for v in nll)} | {costs[0]:.2f} / {costs[1]:.2f} |"
+        )
+    (a, b), (c, d) = tally["chosen on"], tally["confirms"]
+    ok = a > b and c >= d and over == 0
+    lines += [
+        "",
+        f"Choosing cells: `{new}` meets {a} targets, the default {b}; confirming cells: {c} "
+        f"and {d}; its NLL is above the softmax's on {over} choosing cell(s): "
+        + ("**confirmed** as stated." if ok else f"**not confirmed**: {stays}."),
+    ]
+    return "\n".join(lines)
