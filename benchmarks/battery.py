@@ -664,6 +664,25 @@ def _cost(by_seed, method) -> float | None:
     return ours / softmax if softmax else None
 
 
+def targets_met(by_seed, baseline, method) -> list[bool]:
+    """The issue's targets for ``method`` (in ``by_seed``) against the battery's softmax
+    and ensemble (in ``baseline``), means over the seeds both hold."""
+    met = [_mean(by_seed, method, "nll") < _mean(baseline, "ensemble", "nll")]
+    met += [
+        _best_mean(by_seed, method, k) >= _best_mean(baseline, "ensemble", k) - 0.01 for k in OOD
+    ]
+    met.append(_mean(by_seed, method, "ece") <= _mean(baseline, "softmax", "ece"))
+    met.append(_mean(by_seed, method, "accuracy") >= _mean(baseline, "softmax", "accuracy") - 0.003)
+    return met
+
+
+def met(by_seed, baseline, method: str) -> int:
+    """Targets met of eight: ``targets_met``'s seven and a fit cost at most ``COST_CAP``
+    times the softmax's (``by_seed``'s own)."""
+    cost = _cost(by_seed, method)
+    return sum(targets_met(by_seed, baseline, method)) + (cost is not None and cost <= COST_CAP)
+
+
 def ranks(cells, methods) -> dict[str, list[float]]:
     """Every method's rank among ``methods`` on each (cell, column) of ``cells`` where all
     of them ran (1 = best; ties share the mean of their places)."""
@@ -747,6 +766,41 @@ def choose(cells) -> tuple[str, str]:
         if table[g][winner] - table[g][best] > 1:
             verdict += f" On the {g} cells `{best}` leads by more than one rank: split the rule."
     return "\n".join(lines), verdict
+
+
+def confirmation(cells) -> str:
+    """Every candidate on the cells that played no part in the choice (the rule's seeds):
+    the issue's targets met (``met``, of eight per cell) in all and per cell."""
+    confirming = {
+        c: {s: rows for s, rows in v.items() if s in RULE_SEEDS}
+        for c, v in sorted(cells.items())
+        if c not in CHOOSING
+    }
+    ran = [
+        m
+        for m in (RECOMMENDED, *CANDIDATES)
+        if all(_values(v, m, "nll") for v in confirming.values())
+    ]
+    head = " | ".join(f"{d} {a}" for d, a in confirming)
+    lines = [
+        f"| candidate | targets met (of {8 * len(confirming)}) | {head} |",
+        "|---|---|" + "---|" * len(confirming),
+    ]
+    counts = {m: [met(v, v, m) for v in confirming.values()] for m in ran}
+    for m in sorted(ran, key=lambda m: -sum(counts[m])):
+        lines.append(f"| {m} | {sum(counts[m])} | " + " | ".join(map(str, counts[m])) + " |")
+    ours = sum(counts[RECOMMENDED])
+    cost = {m: statistics.median(_cost(v, m) for v in confirming.values()) for m in ran}
+    capped = [m for m in ran if m != RECOMMENDED and cost[m] <= COST_CAP]
+    more = [f"`{m}`" for m in ran if m != RECOMMENDED and sum(counts[m]) > ours]
+    best = max(capped, key=lambda m: sum(counts[m]))
+    lines += [
+        "",
+        f"`bn.fit`'s default (`{RECOMMENDED}`) meets {ours}; more: "
+        f"{', '.join(more) or 'none'}; the best candidate within the cost cap (median over "
+        f"these cells), `{best}`, meets {sum(counts[best])}.",
+    ]
+    return "\n".join(lines)
 
 
 def overview(cells) -> str:
@@ -906,6 +960,7 @@ def main() -> None:
         "table": table(cells),
         "targets": targets(cells, args.method),
         "svi": svi_defaults(cells),
+        "confirmation": confirmation(cells),
     }
     print("\n\n".join(blocks.values()))
     for path in args.write:

@@ -14,7 +14,7 @@ epochs of 20) would sit below the cap by more than that noise, for 7% less train
 
 Stated before the run: ``bn.fit``'s budget becomes 1.4 only if, with seeds 0, 1 and 2
 against the battery's softmax and deep ensemble of the same seeds, two starts within 1.4
-trainings meet more of the issue's targets (the seven of ``swag_scale.targets_met`` and
+trainings meet more of the issue's targets (the seven of ``battery.targets_met`` and
 a fit cost at most 1.5 times the softmax's, each run's cost against its own softmax)
 than the battery's ``recommended`` rows (1.5 trainings) on the choosing cells, at least as
 many on the confirming cells, and their NLL is below the softmax's on every choosing

@@ -2,7 +2,7 @@
 
 A study that runs one method (``new``) beside the softmax on the battery's cells, then
 asks whether it should replace the default: per (data set, architecture), the issue's
-targets it meets (``swag_scale.met``, of eight) against those of the battery's
+targets it meets (``battery.met``, of eight) against those of the battery's
 ``recommended`` rows on the same seeds, the NLLs and the fit costs. The verdict a study
 states before its run: more targets than the default on the choosing cells, at least as
 many on the confirming cells (where they ran), and an NLL below the softmax's on every
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from battery import RECOMMENDED, _cost, _mean, load
-from swag_scale import met, paired
+from battery import RECOMMENDED, _cost, _mean, load, met
+from swag_scale import paired
 
 
 def summary(rows: Path, battery: Path, new: str, stays: str) -> str:

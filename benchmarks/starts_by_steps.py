@@ -50,8 +50,7 @@ import argparse
 import math
 from pathlib import Path
 
-from battery import _mean, load, write_blocks
-from swag_scale import targets_met
+from battery import _mean, load, targets_met, write_blocks
 
 from bayesnet.infer.wrappers.recommended import BUDGET, epochs_per_start
 

@@ -36,7 +36,7 @@ when each would train at least ``MIN_STEPS`` = 350 optimiser steps (the threshol
 Confirmed only if, on the confirming cells (``wide_bn`` on the 8x8 digits, which the
 candidate fits once; LeNet-5, ResNet-8 and ``wide_bn`` on the real digits, which it fits
 twice), over seeds 0 and 1 against the battery's softmax and deep ensemble of the same
-seeds, it meets more of the issue's targets (the seven of ``swag_scale.targets_met`` and
+seeds, it meets more of the issue's targets (the seven of ``battery.targets_met`` and
 a fit cost at most 1.5 times the softmax's) than ``bn.fit``'s default (the battery's
 ``recommended`` rows of the same seeds), and its NLL is below the softmax's on every
 confirming cell. Otherwise it is a lead, not a default.
@@ -47,8 +47,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from battery import BATCH, DATA, RECOMMENDED, _cost, _mean, load, summary_main
-from swag_scale import met, paired
+from battery import BATCH, DATA, RECOMMENDED, _cost, _mean, load, met, summary_main
+from swag_scale import paired
 
 import bayesnet as bn
 

@@ -46,16 +46,15 @@ from pathlib import Path
 import torch
 from battery import (
     CHOOSING,
-    COST_CAP,
     OOD,
     RANKED,
     Cell,
     _best_mean,
-    _cost,
     _mean,
     load,
     run_cell,
     scores,
+    targets_met,
     write_blocks,
 )
 
@@ -122,25 +121,6 @@ def _job(args) -> str:
 
 def _value(by_seed, method, key):
     return _best_mean(by_seed, method, key) if key in OOD else _mean(by_seed, method, key)
-
-
-def targets_met(by_seed, baseline, method) -> list[bool]:
-    """The issue's targets for ``method`` (in ``by_seed``) against the battery's softmax
-    and ensemble (in ``baseline``), means over the seeds both hold."""
-    met = [_mean(by_seed, method, "nll") < _mean(baseline, "ensemble", "nll")]
-    met += [
-        _best_mean(by_seed, method, k) >= _best_mean(baseline, "ensemble", k) - 0.01 for k in OOD
-    ]
-    met.append(_mean(by_seed, method, "ece") <= _mean(baseline, "softmax", "ece"))
-    met.append(_mean(by_seed, method, "accuracy") >= _mean(baseline, "softmax", "accuracy") - 0.003)
-    return met
-
-
-def met(by_seed, baseline, method: str) -> int:
-    """Targets met of eight: ``targets_met``'s seven and a fit cost at most ``COST_CAP``
-    times the softmax's (``by_seed``'s own)."""
-    cost = _cost(by_seed, method)
-    return sum(targets_met(by_seed, baseline, method)) + (cost is not None and cost <= COST_CAP)
 
 
 def paired(rows_by_cell, battery):
