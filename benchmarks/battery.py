@@ -631,6 +631,7 @@ OVERVIEW = {
     "swag": "`bn.fit(..., starts=1, budget=1)` (SWAG)",
     "cyclical_swag": "`bn.fit_swag(..., cycles=4)` (one run)",
     "ivon": "`bn.fit_ivon` defaults",
+    "multiivon_s2_b1.3": "`bn.fit_ivon(..., starts=2)` (MultiIVON, 1.3 trainings)",
     "sgmcmc": "`bn.fit_sgmcmc` (cyclical, 20 epochs)",
     "laplace": "`bn.fit_laplace` (on the softmax)",
     "svi_all_per_draw": "`bn.fit_svi`, every layer Bayesian (after a MAP warm start)",
