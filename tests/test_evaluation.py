@@ -10,7 +10,7 @@ from conftest import loader_of
 
 import bayesnet as bn
 from bayesnet.evaluate import SECTIONS, attacks, compare, metrics, pixel, shift, toy
-from bayesnet.evaluate.findings import findings
+from bayesnet.evaluate.findings import findings, regression_findings
 from bayesnet.infer import baselines
 
 
@@ -409,6 +409,23 @@ def test_findings_say_where_the_posterior_does_not_do_better():
     }
     (only,) = findings([r for r in rows if r["method"] != "svi"])
     assert "no Bayesian method" in only.text
+
+
+def test_a_single_noise_level_is_called_chance_and_regression_speaks_of_inputs():
+    """A stranger's regression report said a point estimate's AUROC of exactly 0.500 (one
+    score for every input) was "barely better than chance", and a below-chance regressor
+    would have been "more certain on them than on test digits"."""
+    test = {"coverage_90": 0.9, "width_90": 2.0, "pit_error": 0.01, "nll": 1.0, "rmse": 1.0}
+    rows = [_row(m, "test", "test", **test) for m in ("point", "svi")]
+    for ood, s in (("principal_component", 0.5), ("extreme", 0.3)):
+        rows += [
+            _row("point", "ood", ood, auroc_total=s, auroc_epistemic=0.5),
+            _row("svi", "ood", ood, auroc_epistemic=0.8),
+        ]
+    text = regression_findings(rows)[0].text
+    assert "AUROC 0.500 (no better than chance)" in text
+    assert "AUROC 0.300 (worse than chance: more certain on them than on test inputs)" in text
+    assert "digits" not in text
 
 
 def test_the_unusual_inputs_verdict_follows_the_numbers():

@@ -238,13 +238,16 @@ def _aleatoric_epistemic(read: _Reader, ref: str, bayes: str) -> Finding:
 FLAG_BANDS = ((0.9, "a usable flag"), (0.7, "a weak flag"), (0.5, "barely better than chance"))
 
 
-def _flag(auroc: float) -> str:
-    """What an AUROC makes of a detector (below 0.5: it ranks the unusual inputs as the
-    more familiar ones)."""
+def _flag(auroc: float, familiar: str = "test digits") -> str:
+    """What an AUROC makes of a detector (exactly 0.5: one score for every input, as a
+    point estimate's single noise level gives; below 0.5: it ranks the unusual inputs as
+    the more familiar ones, ``familiar`` naming the inputs it was trained like)."""
+    if auroc == 0.5:
+        return "no better than chance"
     for low, name in FLAG_BANDS:
         if auroc >= low:
             return name
-    return "worse than chance: more certain on them than on test digits"
+    return f"worse than chance: more certain on them than on {familiar}"
 
 
 def _flags_unusual(read: _Reader, ref: str, bayes: str) -> Finding:
@@ -409,8 +412,8 @@ def _noise_level(read: _Reader, ref: str, others: list[str]) -> Finding:
         ]
         parts.append(
             f"{ood.replace('_', ' ')}: the point estimate's predictive variance separates them "
-            f"from test inputs with AUROC {_n(s)} ({_flag(s)}); the epistemic variance of "
-            + ", ".join(said)
+            f"from test inputs with AUROC {_n(s)} ({_flag(s, 'test inputs')}); the epistemic "
+            "variance of " + ", ".join(said)
         )
     text = (
         "; ".join(parts) + "." if parts else "Inputs away from the data were not part of this run."
