@@ -40,11 +40,16 @@ def summary(rows: Path, battery: Path, new: str, stays: str) -> str:
             f"{' / '.join(f'{v:.4f}' for v in nll)} | {costs[0]:.2f} / {costs[1]:.2f} |"
         )
     (a, b), (c, d) = tally["chosen on"], tally["confirms"]
-    ok = a > b and c >= d and over == 0
+    chosen = a > b and over == 0
+    if chosen and not d:
+        verdict = "it passes the choosing cells: the confirming cells decide."
+    elif chosen and c >= d:
+        verdict = "**confirmed** as stated."
+    else:
+        verdict = f"**not confirmed**: {stays}."
     lines += [
         "",
         f"Choosing cells: `{new}` meets {a} targets, the default {b}; confirming cells: {c} "
-        f"and {d}; its NLL is above the softmax's on {over} choosing cell(s): "
-        + ("**confirmed** as stated." if ok else f"**not confirmed**: {stays}."),
+        f"and {d}; its NLL is above the softmax's on {over} choosing cell(s): {verdict}",
     ]
     return "\n".join(lines)
