@@ -178,6 +178,8 @@ METHODS: dict[str, Callable] = {
         "all", normalization="per_draw", init="point_estimate", starts=2, epochs_fraction=0.5
     ),
     "svi_low_rank": _svi(guide="low_rank"),
+    # the same guide at rank 20 (SWAG's rank) instead of Pyro's square root of the weights
+    "svi_low_rank_r20": _svi(guide=bn.infer.LowRank(rank=20)),
     "laplace": lambda c: bn.fit_laplace(c.posts["softmax"], c.loader(), progress=False),
 }
 #: methods built on the softmax network: its training time counts in theirs
