@@ -772,18 +772,23 @@ def choose(cells) -> tuple[str, str]:
 
 
 def confirmation(cells) -> str:
-    """Every candidate on the cells that played no part in the choice (the rule's seeds):
-    the issue's targets met (``met``, of eight per cell) in all and per cell."""
+    """Every candidate on the cells that played no part in the choice (the rule's seeds,
+    cells holding the softmax and the ensemble): the issue's targets met (``met``, of
+    eight per cell) in all and per cell, for those that ran on every such cell."""
     confirming = {
-        c: {s: rows for s, rows in v.items() if s in RULE_SEEDS}
+        c: seeds
         for c, v in sorted(cells.items())
         if c not in CHOOSING
+        and (seeds := {s: rows for s, rows in v.items() if s in RULE_SEEDS})
+        and all(_values(seeds, m, "nll") for m in ("softmax", "ensemble"))
     }
     ran = [
         m
         for m in (RECOMMENDED, *CANDIDATES)
-        if all(_values(v, m, "nll") for v in confirming.values())
+        if confirming and all(_values(v, m, "nll") for v in confirming.values())
     ]
+    if not ran:
+        return "No candidate ran on every confirming cell."
     head = " | ".join(f"{d} {a}" for d, a in confirming)
     lines = [
         f"| candidate | targets met (of {8 * len(confirming)}) | {head} |",
@@ -792,17 +797,25 @@ def confirmation(cells) -> str:
     counts = {m: [met(v, v, m) for v in confirming.values()] for m in ran}
     for m in sorted(ran, key=lambda m: -sum(counts[m])):
         lines.append(f"| {m} | {sum(counts[m])} | " + " | ".join(map(str, counts[m])) + " |")
+    others = [m for m in ran if m != RECOMMENDED]
+    if RECOMMENDED not in ran or not others:
+        return "\n".join(lines)
     ours = sum(counts[RECOMMENDED])
-    cost = {m: statistics.median(_cost(v, m) for v in confirming.values()) for m in ran}
-    capped = [m for m in ran if m != RECOMMENDED and cost[m] <= COST_CAP]
-    more = [f"`{m}`" for m in ran if m != RECOMMENDED and sum(counts[m]) > ours]
-    best = max(capped, key=lambda m: sum(counts[m]))
+    more = [f"`{m}`" for m in others if sum(counts[m]) > ours]
     lines += [
         "",
-        f"`bn.fit`'s default (`{RECOMMENDED}`) meets {ours}; more: "
-        f"{', '.join(more) or 'none'}; the best candidate within the cost cap (median over "
-        f"these cells), `{best}`, meets {sum(counts[best])}.",
+        f"`bn.fit`'s default (`{RECOMMENDED}`) meets {ours}; more: {', '.join(more) or 'none'}",
     ]
+    capped = [
+        m for m in others if statistics.median(_cost(v, m) for v in confirming.values()) <= COST_CAP
+    ]
+    if capped:
+        best = max(capped, key=lambda m: sum(counts[m]))
+        lines[-1] += (
+            f"; the best candidate within the cost cap (median over these cells), `{best}`, "
+            f"meets {sum(counts[best])}"
+        )
+    lines[-1] += "."
     return "\n".join(lines)
 
 
