@@ -23,18 +23,7 @@ cell. Otherwise the budget stays 1.5.
 
 from __future__ import annotations
 
-from functools import partial
-
-from battery import summary_main
-from challenge import summary
-
-NEW = "multiswag_s2_b1.4"
-
-
-def main() -> None:
-    summarise = partial(summary, new=NEW, stays="the budget stays 1.5")
-    summary_main(__doc__.splitlines()[0], "benchmarks/budget_14", "budget", summarise)
-
+from challenge import main
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, "multiswag_s2_b1.4", "benchmarks/budget_14", "budget", "the budget stays 1.5")

@@ -11,9 +11,10 @@ choosing cell.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from battery import RECOMMENDED, _cost, _mean, load, met
+from battery import RECOMMENDED, _cost, _mean, load, met, summary_main
 from swag_scale import paired
 
 
@@ -53,3 +54,9 @@ def summary(rows: Path, battery: Path, new: str, stays: str) -> str:
         f"and {d}; its NLL is above the softmax's on {over} choosing cell(s): {verdict}",
     ]
     return "\n".join(lines)
+
+
+def main(doc: str, new: str, rows: str, prefix: str, stays: str) -> None:
+    """A challenger study's command line: ``summary`` of ``new``'s rows in ``rows``,
+    printed and written into the ``<!-- PREFIX:summary -->`` blocks of ``--write``."""
+    summary_main(doc.splitlines()[0], rows, prefix, partial(summary, new=new, stays=stays))

@@ -25,18 +25,13 @@ default only if it also meets at least as many on the confirming cells
 
 from __future__ import annotations
 
-from functools import partial
-
-from battery import summary_main
-from challenge import summary
-
-NEW = "multiivon_s2_b1.3"
-
-
-def main() -> None:
-    summarise = partial(summary, new=NEW, stays="`bn.fit` stays two SWAG fits")
-    summary_main(__doc__.splitlines()[0], "benchmarks/multiivon", "multiivon", summarise)
-
+from challenge import main
 
 if __name__ == "__main__":
-    main()
+    main(
+        __doc__,
+        "multiivon_s2_b1.3",
+        "benchmarks/multiivon",
+        "multiivon",
+        "`bn.fit` stays two SWAG fits",
+    )
