@@ -138,6 +138,8 @@ METHODS: dict[str, Callable] = {
     "multiswag_s3_b1.5": _fit(3, 1.5),
     "multiswag_s2_b1.5_c2": _fit(2, 1.5, cycles=2),
     "multiswag_s5_b5": _fit(5, 5.0),  # the classic MultiSWAG: five full trainings
+    # the default's two starts collected at four times the training's rate (swa_lr.py)
+    "multiswag_s2_b1.5_swa4": _fit(2, 1.5, swa_lr=8e-3),
     # bn.fit with two or three starts, every other option its default
     "starts_2": _fit(2, 1.5),
     "starts_3": _fit(3, 1.5),
@@ -197,6 +199,7 @@ CANDIDATES = (
     "ivon",
     "ivon_authors",
     "multiivon_s2_b1.3",
+    "multiswag_s2_b1.5_swa4",
     "sgmcmc",
     "svi",
     "svi_all_per_draw",
@@ -634,6 +637,7 @@ OVERVIEW = {
     "cyclical_swag": "`bn.fit_swag(..., cycles=4)` (one run)",
     "ivon": "`bn.fit_ivon` defaults",
     "multiivon_s2_b1.3": "`bn.fit_ivon(..., starts=2)` (MultiIVON, 1.3 trainings)",
+    "multiswag_s2_b1.5_swa4": "`bn.fit(..., swa_lr=8e-3)` (collected at 4x the rate)",
     "sgmcmc": "`bn.fit_sgmcmc` (cyclical, 20 epochs)",
     "laplace": "`bn.fit_laplace` (on the softmax)",
     "svi_all_per_draw": "`bn.fit_svi`, every layer Bayesian (after a MAP warm start)",
