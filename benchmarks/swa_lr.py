@@ -31,6 +31,13 @@ times ``lr`` only if, with seeds 0, 1 and 2 against the battery's softmax, deep 
 issue's eight targets than the default on the choosing cells with an NLL below the
 softmax's on each of them, and at least as many on the confirming cells
 (``challenge.summary``'s verdict). Otherwise ``swa_lr`` stays ``lr``.
+
+Regression (stated before its run, after the choosing cells passed): ``bn.fit`` is also
+the regression default, and the battery is classification alone. ``python
+benchmarks/regression.py --out <file>`` with ``swa_lr = 4 * lr``, against the stored
+``benchmarks/regression.json``: the higher rate holds for regression too if ``bn.fit``'s
+NLL rises on neither data set by more than the stored run's standard error; otherwise a
+regression fit keeps ``swa_lr = lr`` and the factor applies to classification alone.
 """
 
 from __future__ import annotations
