@@ -37,7 +37,11 @@ from ..shared.starts import network_starts
 from .baselines import train_net, wrap
 from .collector import SCALE, Collector, SwagMoments, load_flat
 
-__all__ = ["fit_swag", "Collector", "SwagMoments"]
+__all__ = ["fit_swag", "swa_rate", "Collector", "SwagMoments", "SWA_LR_FACTOR", "SWA_LR_MAX"]
+
+#: SWAG collects at this multiple of the training's learning rate, at most ``SWA_LR_MAX``,
+#: unless told (``swa_lr``)
+SWA_LR_FACTOR, SWA_LR_MAX = 4, 8e-3
 
 
 @run_settings(supports=("distributed",))
@@ -70,8 +74,11 @@ def fit_swag(
     ``weight_decay``, ``epochs``), at twice its learning rate (``lr = 2e-3``: measured on
     the battery, the iterates of a faster walk give a lower NLL at the same cost; at
     ``3e-3`` a BatchNorm CNN's noise detection falls); from the ``collect_from`` fraction of
-    the epochs on, at ``swa_lr`` (None: ``lr``), ``per_epoch`` iterates an epoch are
-    collected, evenly spaced through it. The
+    the epochs on, at ``swa_lr`` (None: ``swa_rate(lr)``, four times ``lr`` and at most
+    ``8e-3``), ``per_epoch`` iterates an epoch are collected, evenly spaced through it.
+    Iterates taken with larger steps spread over more of the mode: on the battery,
+    collecting at four times the rate lowered the NLL on nine cells of ten and met more of
+    the issue's targets, confirmed on cells that played no part in the choice. The
     posterior's covariance is the iterates' diagonal variance plus the low-rank part of
     their last ``rank`` deviations, both halved and multiplied by ``scale`` (0.5, Maddox et
     al.'s: on the battery's cells 0.5 to 4 times were measured, and 0.5 met the most targets
@@ -107,7 +114,7 @@ def fit_swag(
         "lr": lr,
         "weight_decay": weight_decay,
         "collect_from": collect_from,
-        "swa_lr": lr if swa_lr is None else swa_lr,
+        "swa_lr": swa_rate(lr) if swa_lr is None else swa_lr,
         "per_epoch": per_epoch,
         "rank": rank,
         "scale": scale,
@@ -130,6 +137,14 @@ def fit_swag(
         check_predictive(post, loader, training_null_nll(loader, post.model), "SWAG")
     check_still_learning(post.info)
     return post
+
+
+def swa_rate(lr: float) -> float:
+    """The learning rate SWAG collects at when not told: ``SWA_LR_FACTOR`` times the
+    training's ``lr``, at most ``SWA_LR_MAX`` (on the battery four times Adam's ``2e-3``
+    met the most targets; at ``1.2e-2`` and above the BatchNorm networks lost targets, and
+    a regression network trained at ``5e-3`` no longer fitted its noise at ``2e-2``)."""
+    return min(SWA_LR_FACTOR * lr, SWA_LR_MAX)
 
 
 def collection_plan(epochs: int, steps: int, settings: dict[str, Any]) -> list[tuple[bool, int]]:

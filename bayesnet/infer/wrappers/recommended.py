@@ -5,8 +5,8 @@ MNIST digits and the 8x8 digits, four architectures, two seeds, four kinds of
 out-of-distribution inputs, every column; the candidates within 1.5 trainings that beat
 the softmax's NLL on every choosing cell, ranked over every column; confirmed on cells
 that played no part in the choice): two SWAG fits from independent initial weights, each
-three quarters of a training and sampled at half its fitted covariance, mixed (MultiSWAG
-within one and a half trainings).
+three quarters of a training, collected at four times its learning rate and sampled at
+half its fitted covariance, mixed (MultiSWAG within one and a half trainings).
 ``benchmarks/RESULTS.md`` has the numbers, the candidates it was chosen from and the
 targets it misses.
 """
@@ -30,8 +30,8 @@ BUDGET = 1.5
 #: what ``fit`` ran, recorded in ``post.info["rule"]``
 RULE = (
     "multiswag: {starts} SWAG fit(s) of {each} epoch(s) each from independent initial "
-    "weights, each sampled at {scale:g} x its fitted covariance, mixed (a budget of "
-    "{budget:g} x {epochs} epochs)"
+    "weights, each collected at learning rate {swa_lr:g} and sampled at {scale:g} x its "
+    "fitted covariance, mixed (a budget of {budget:g} x {epochs} epochs)"
 )
 
 
@@ -59,7 +59,8 @@ def fit(
 
     ``epochs`` is what one training of the network would take (the point estimate's);
     the fit spends ``budget`` such trainings (1.5 by default) on ``starts`` SWAG fits
-    from independent initial weights (2: ``3 epochs / 4`` epochs each) and mixes them.
+    from independent initial weights (2: ``3 epochs / 4`` epochs each, collected at
+    ``fit_swag``'s four times the learning rate) and mixes them.
     ``starts=5, budget=5`` is the classic MultiSWAG, five full trainings: it costs what
     a deep ensemble costs (RESULTS says what it buys). Every other keyword is
     ``fit_swag``'s (``lr``, ``cycles``, ``device``, ``seed`` ...). ``post.info["rule"]``
@@ -70,6 +71,11 @@ def fit(
     post = fit_swag(net, data, epochs=each, starts=starts, **options)
     scale = options.get("scale", SCALE)
     post.info["rule"] = RULE.format(
-        starts=starts, each=each, scale=scale, budget=budget, epochs=epochs
+        starts=starts,
+        each=each,
+        swa_lr=post.info["swa_lr"],
+        scale=scale,
+        budget=budget,
+        epochs=epochs,
     )
     return post
