@@ -281,9 +281,13 @@ RULE_SEEDS = (0, 1)
 #: as ``recommended``: those rows are ``multiswag_s3_b1.5``)
 CHOSEN = "multiswag_s2_b1.5"
 #: what ``bn.fit`` runs with its defaults: the chosen candidate at half the covariance
-#: (``swag_scale.py``'s narrower run chose it); its rows are that run's fits of the cells,
-#: merged (``--merge``), timed by the battery's own fits of the chosen candidate
+#: (``swag_scale.py``'s narrower run chose it), collected at four times the learning rate
+#: (``swa_lr.py`` chose it); its rows are ``swa_lr.py``'s run of the cells, merged
+#: (``--merge``)
 RECOMMENDED = "recommended"
+#: ``bn.fit``'s default before ``swa_lr.py`` (collected at the training's own rate): the
+#: studies run before it compared with these rows (the swag_scale runs' fits, merged)
+PREVIOUS = "recommended_swa1"
 
 
 def build(arch: str, num_classes: int, shape: tuple[int, ...]) -> torch.nn.Module:
@@ -630,14 +634,14 @@ OVERVIEW = {
     "dropout": "MC dropout",
     "ensemble": "deep ensemble (5)",
     RECOMMENDED: "**`bn.fit`** (2 SWAG starts, 1.5 trainings)",
-    CHOSEN: "`bn.fit(..., scale=1.0)` (the fitted covariance)",
+    PREVIOUS: "`bn.fit(..., swa_lr=2e-3)` (collected at the training's rate)",
+    CHOSEN: "`bn.fit(..., swa_lr=2e-3, scale=1.0)` (and at the fitted covariance)",
     "multiswag_s3_b1.5": "`bn.fit(..., starts=3)` (3 starts, 1.5 trainings)",
     "multiswag_s5_b5": "`bn.fit(..., starts=5, budget=5)` (MultiSWAG, 5 trainings)",
     "swag": "`bn.fit(..., starts=1, budget=1)` (SWAG)",
     "cyclical_swag": "`bn.fit_swag(..., cycles=4)` (one run)",
     "ivon": "`bn.fit_ivon` defaults",
     "multiivon_s2_b1.3": "`bn.fit_ivon(..., starts=2)` (MultiIVON, 1.3 trainings)",
-    "multiswag_s2_b1.5_swa4": "`bn.fit(..., swa_lr=8e-3)` (collected at 4x the rate)",
     "sgmcmc": "`bn.fit_sgmcmc` (cyclical, 20 epochs)",
     "laplace": "`bn.fit_laplace` (on the softmax)",
     "svi_all_per_draw": "`bn.fit_svi`, every layer Bayesian (after a MAP warm start)",

@@ -2,8 +2,9 @@
 
 A study that runs one method (``new``) beside the softmax on the battery's cells, then
 asks whether it should replace the default: per (data set, architecture), the issue's
-targets it meets (``battery.met``, of eight) against those of the battery's
-``recommended`` rows on the same seeds, the NLLs and the fit costs. The verdict a study
+targets it meets (``battery.met``, of eight) against those of the default it challenged
+(``battery.PREVIOUS``: ``bn.fit`` before ``swa_lr.py``, whose challenger it was) on the
+same seeds, the NLLs and the fit costs. The verdict a study
 states before its run: more targets than the default on the choosing cells, at least as
 many on the confirming cells (where they ran), and an NLL below the softmax's on every
 choosing cell.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from battery import RECOMMENDED, _cost, _mean, load, met, summary_main
+from battery import PREVIOUS, _cost, _mean, load, met, summary_main
 from swag_scale import paired
 
 
@@ -29,13 +30,13 @@ def summary(rows: Path, battery: Path, new: str, stays: str) -> str:
     tally = {"chosen on": [0, 0], "confirms": [0, 0]}
     over = 0
     for cell, role, mine, base in paired(load(rows), load(battery)):
-        counts = (met(mine, base, new), met(base, base, RECOMMENDED))
+        counts = (met(mine, base, new), met(base, base, PREVIOUS))
         tally[role][0] += counts[0]
         tally[role][1] += counts[1]
         nll = [_mean(base, "softmax", "nll"), _mean(mine, new, "nll")]
-        nll += [_mean(base, RECOMMENDED, "nll"), _mean(base, "ensemble", "nll")]
+        nll += [_mean(base, PREVIOUS, "nll"), _mean(base, "ensemble", "nll")]
         over += role == "chosen on" and nll[1] >= nll[0]
-        costs = (_cost(mine, new), _cost(base, RECOMMENDED))
+        costs = (_cost(mine, new), _cost(base, PREVIOUS))
         lines.append(
             f"| {cell[0]} | {cell[1]} | {role} | {len(mine)} | {counts[0]} / {counts[1]} | "
             f"{' / '.join(f'{v:.4f}' for v in nll)} | {costs[0]:.2f} / {costs[1]:.2f} |"

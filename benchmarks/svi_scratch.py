@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from battery import BATCH, DATA, RECOMMENDED, _cost, _mean, load, met, summary_main
+from battery import BATCH, DATA, PREVIOUS, _cost, _mean, load, met, summary_main
 from swag_scale import paired
 
 import bayesnet as bn
@@ -84,13 +84,13 @@ def summary(rows: Path, battery: Path) -> str:
     for cell, role, mine, base in paired(ours, load(battery)):
         steps = steps_per_fit(cell[0])
         choice = pick(steps)
-        counts = [met(mine, base, m) for m in (choice, ONE, TWO)] + [met(base, base, RECOMMENDED)]
+        counts = [met(mine, base, m) for m in (choice, ONE, TWO)] + [met(base, base, PREVIOUS)]
         tally[role][0] += counts[0]
         tally[role][1] += counts[3]
         nll = [_mean(base, "softmax", "nll"), _mean(mine, choice, "nll")]
-        nll += [_mean(base, RECOMMENDED, "nll"), _mean(base, "ensemble", "nll")]
+        nll += [_mean(base, PREVIOUS, "nll"), _mean(base, "ensemble", "nll")]
         ece = [_mean(base, "softmax", "ece"), _mean(mine, choice, "ece")]
-        ece.append(_mean(base, RECOMMENDED, "ece"))
+        ece.append(_mean(base, PREVIOUS, "ece"))
         over += role == "confirms" and nll[1] >= nll[0]
         lines.append(
             f"| {cell[0]} | {cell[1]} | {role} | {steps} | "
