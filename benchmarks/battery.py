@@ -44,6 +44,8 @@ it and, on the confirming cells, it meets more of the targets than ``bn.fit`` do
 ``svi_low_rank`` runs on the 8x8 cells alone (its guide costs about 14 times the softmax
 there: over the cap, for the record). ``warm_start_share`` in an SVI row is the share of
 its fit's time the MAP warm start took, so its cost is also read without it.
+``multiswag_s2_b1.5_swa4`` (the default's two starts collected at four times the learning
+rate) joined later still, under ``swa_lr.py``'s criterion; it became ``bn.fit``'s default.
 Rows go to ``OUT/<data>_<arch>_seed<k>.json`` as each cell finishes (an
 interrupted run keeps its work and skips finished cells); ``--summary`` prints the tables
 and the targets of the recommended method against the softmax and the deep ensemble.
