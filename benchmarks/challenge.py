@@ -3,9 +3,9 @@
 A study that runs one method (``new``) beside the softmax on the battery's cells, then
 asks whether it should replace the default: per (data set, architecture), the issue's
 targets it meets (``battery.met``, of eight) against those of the default it challenged
-(``battery.PREVIOUS``: ``bn.fit`` before ``swa_lr.py``, whose challenger it was) on the
-same seeds, the NLLs and the fit costs. The verdict a study
-states before its run: more targets than the default on the choosing cells, at least as
+(``battery.PREVIOUS``: ``bn.fit`` as it was until ``swa_lr.py``, the last challenger,
+changed it) on the same seeds, the NLLs and the fit costs. The verdict a study states
+before its run: more targets than the default on the choosing cells, at least as
 many on the confirming cells (where they ran), and an NLL below the softmax's on every
 choosing cell.
 """

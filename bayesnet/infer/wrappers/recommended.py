@@ -59,8 +59,8 @@ def fit(
 
     ``epochs`` is what one training of the network would take (the point estimate's);
     the fit spends ``budget`` such trainings (1.5 by default) on ``starts`` SWAG fits
-    from independent initial weights (2: ``3 epochs / 4`` epochs each, collected at
-    ``fit_swag``'s four times the learning rate) and mixes them.
+    from independent initial weights (2: ``3 epochs / 4`` epochs each, collecting at four
+    times the learning rate, as ``fit_swag`` does unless told) and mixes them.
     ``starts=5, budget=5`` is the classic MultiSWAG, five full trainings: it costs what
     a deep ensemble costs (RESULTS says what it buys). Every other keyword is
     ``fit_swag``'s (``lr``, ``cycles``, ``device``, ``seed`` ...). ``post.info["rule"]``
