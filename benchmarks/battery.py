@@ -142,6 +142,8 @@ METHODS: dict[str, Callable] = {
     "multiswag_s5_b5": _fit(5, 5.0),  # the classic MultiSWAG: five full trainings
     # the default's two starts collected at four times the training's rate (swa_lr.py)
     "multiswag_s2_b1.5_swa4": _fit(2, 1.5, swa_lr=8e-3),
+    # three starts collected so (a lead screened on seeds the rule never ranks)
+    "multiswag_s3_b1.5_swa4": _fit(3, 1.5, swa_lr=8e-3),
     # bn.fit with two or three starts, every other option its default
     "starts_2": _fit(2, 1.5),
     "starts_3": _fit(3, 1.5),
