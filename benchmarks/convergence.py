@@ -98,8 +98,8 @@ def rechosen() -> str:
         if r["recommended"]["nll"] > r["softmax"]["nll"]
     ]
     warned = [
-        (epochs, rows["recommended"]["nll"] < rows["softmax"]["nll"])
-        for epochs, _, rows in cells
+        rows["recommended"]["nll"] < rows["softmax"]["nll"]
+        for _, _, rows in cells
         if rows["recommended"]["collection_fall"] > STILL_LEARNING_NATS
     ]
     if not worse:
@@ -109,7 +109,7 @@ def rechosen() -> str:
         )
     else:
         verdict = f"the smallest fall where `bn.fit` loses to the softmax: {min(worse):.2f}"
-    below = sum(better for _, better in warned)
+    below = sum(warned)
     return (
         f"{verdict}; at {STILL_LEARNING_NATS} it warns on {len(warned)} of {len(cells)} cells, "
         f"{below} of them with `bn.fit`'s NLL below the softmax's."

@@ -18,7 +18,6 @@ from typing import Any
 from torch import nn
 
 from ...posterior import Posterior
-from ..networks.collector import SCALE
 from ..networks.swag import fit_swag
 
 __all__ = ["fit", "STARTS", "BUDGET", "RULE", "epochs_per_start"]
@@ -69,12 +68,12 @@ def fit(
     without one from torch's global RNG, as any torch operation does (advancing it)."""
     each = epochs_per_start(epochs, starts, budget)
     post = fit_swag(net, data, epochs=each, starts=starts, **options)
-    scale = options.get("scale", SCALE)
-    post.info["rule"] = RULE.format(
+    info = post.info  # the settings that ran, every start's the same
+    info["rule"] = RULE.format(
         starts=starts,
         each=each,
-        swa_lr=post.info["swa_lr"],
-        scale=scale,
+        swa_lr=info["swa_lr"],
+        scale=info["scale"],
         budget=budget,
         epochs=epochs,
     )
