@@ -41,6 +41,12 @@ def check_choice(value: str, choices, what: str) -> str:
     return value
 
 
+def check_starts(starts: int) -> None:
+    """A number of independent starts of a fit: a positive int."""
+    if isinstance(starts, bool) or not isinstance(starts, int) or starts < 1:
+        raise ValueError(f"starts must be a positive int, got {starts!r}")
+
+
 def check_draws(num_samples: int) -> None:
     """A number of draws a posterior predicts with by default: a positive int."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:

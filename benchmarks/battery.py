@@ -165,7 +165,7 @@ METHODS: dict[str, Callable] = {
     "multiivon_s2_b1.3": lambda c: bn.fit_ivon(
         c.net,
         c.loader(),
-        epochs=epochs_per_start(c.epochs, 2, 1.3),
+        epochs=min(epochs_per_start(c.epochs, 2, 1.3)),
         starts=2,
         **c.common,
     ),

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._checks import check_starts
 from ..._state import seeded
 from ...posterior import Posterior
 from .distributed import Ranks, gather_starts
@@ -64,8 +65,7 @@ def multi_start(
     ``collapsed`` if any start collapsed; ``engine`` renames it (``"multiswag"``). With
     ``ranks`` of several processes, each runs its share of the starts and every one
     returns the whole mixture."""
-    if not isinstance(starts, int) or starts < 1:
-        raise ValueError(f"starts must be a positive int, got {starts!r}")
+    check_starts(starts)
     if ranks is not None and ranks.world > 1:
         posts = gather_starts(fit, starts, seed, ranks)
     else:

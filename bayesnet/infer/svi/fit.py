@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from ..._checks import check_choice
+from ..._checks import check_choice, check_starts
 from ..._state import keeps_caller_state, seeded
 from ...checkpoint import (
     check_run_dir,
@@ -176,8 +176,7 @@ def fit_svi(
     training NLL is no better than a guess that ignores the inputs warns with
     ``CollapseWarning``; ``info["collapsed"]`` records the verdict.
     """
-    if not isinstance(starts, int) or starts < 1:
-        raise ValueError(f"starts must be a positive int, got {starts!r}")
+    check_starts(starts)
     family = guide_family(guide)
     if starts > 1:
         if run.distributed:
