@@ -165,7 +165,7 @@ METHODS: dict[str, Callable] = {
     "multiivon_s2_b1.3": lambda c: bn.fit_ivon(
         c.net,
         c.loader(),
-        epochs=min(epochs_per_start(c.epochs, 2, 1.3)),
+        epochs=epochs_per_start(c.epochs, 2, 1.3),
         starts=2,
         **c.common,
     ),
@@ -681,11 +681,11 @@ def _cost(by_seed, method) -> float | None:
 
 def targets_met(by_seed, baseline, method) -> list[bool]:
     """The issue's targets for ``method`` (in ``by_seed``) against the battery's softmax
-    and ensemble (in ``baseline``), means over the seeds both hold."""
+    and ensemble (in ``baseline``), means over the seeds both hold; an OOD set that was
+    not run (``--no-held-out``) is no target."""
     met = [_mean(by_seed, method, "nll") < _mean(baseline, "ensemble", "nll")]
-    met += [
-        _best_mean(by_seed, method, k) >= _best_mean(baseline, "ensemble", k) - 0.01 for k in OOD
-    ]
+    aurocs = [(_best_mean(by_seed, method, k), _best_mean(baseline, "ensemble", k)) for k in OOD]
+    met += [ours >= theirs - 0.01 for ours, theirs in aurocs if None not in (ours, theirs)]
     met.append(_mean(by_seed, method, "ece") <= _mean(baseline, "softmax", "ece"))
     met.append(_mean(by_seed, method, "accuracy") >= _mean(baseline, "softmax", "accuracy") - 0.003)
     return met

@@ -52,7 +52,7 @@ def bagged_starts(split: bn.data.Split, epochs: int, seed: int):
             bn.fit_swag(
                 net,
                 (x[idx], y[idx]),
-                epochs=epochs_per_start(epochs, STARTS, BUDGET)[j],
+                epochs=epochs_per_start(epochs, STARTS, BUDGET),
                 task="heteroscedastic",
                 seed=1000 * seed + j,
                 progress=False,

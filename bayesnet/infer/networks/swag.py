@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..._checks import check_choice, check_draws, check_starts
+from ..._checks import check_choice, check_draws
 from ..._state import seeded
 from ...data.loaders import count_examples, takes_data
 from ...device import resolve
@@ -50,7 +50,7 @@ def fit_swag(
     net: nn.Module,
     loader: Iterable,
     *,
-    epochs: int | Sequence[int] = 30,
+    epochs: int = 30,
     optimizer: str = "adam",
     lr: float = 2e-3,
     weight_decay: float = 0.0,
@@ -86,8 +86,6 @@ def fit_swag(
     ``benchmarks/RESULTS.md``). ``rank=0`` keeps the diagonal alone; ``scale=0`` predicts
     with the SWA mean.
 
-    ``epochs`` may give each start its own (one per start): ``bn.fit`` splits its budget so.
-
     ``cycles=K``: one training split into K equal cycles, each trained at ``lr`` for its
     first ``collect_from`` fraction (the first from the initial weights, the others moving
     on from the last cycle's mode) and collected at ``swa_lr`` for the rest; the K
@@ -103,9 +101,7 @@ def fit_swag(
     statistics on up to ``NORMALIZATION_INPUTS`` training inputs. ``info`` records the
     settings, each start's training history and the number of iterates collected.
     """
-    check_starts(starts)
-    each = _epochs_of_starts(epochs, starts)
-    if min(each) < 1 or per_epoch < 1 or not 0 <= collect_from < 1 or scale < 0 or cycles < 1:
+    if epochs < 1 or per_epoch < 1 or not 0 <= collect_from < 1 or scale < 0 or cycles < 1:
         raise ValueError(
             "need epochs >= 1, per_epoch >= 1, 0 <= collect_from < 1, scale >= 0 and "
             f"cycles >= 1; got {epochs}, {per_epoch}, {collect_from}, {scale}, {cycles}"
@@ -113,6 +109,7 @@ def fit_swag(
     check_draws(num_samples)
     device = resolve(device)
     settings = {
+        "epochs": epochs,
         "optimizer": optimizer,
         "lr": lr,
         "weight_decay": weight_decay,
@@ -132,8 +129,7 @@ def fit_swag(
 
     def one(member: nn.Module, k: int) -> Posterior:
         label = "swag" if starts == 1 else f"multiswag {k + 1}/{starts}"
-        own = {"epochs": each[k], **settings}
-        return _fit_one(member, loader, own, inputs, label, progress, parallel)
+        return _fit_one(member, loader, settings, inputs, label, progress, parallel)
 
     spread = None if parallel is not None else ranks  # one start: every rank trains it
     post = network_starts(net, one, starts, seed, device, "swag", loader, spread)
@@ -141,15 +137,6 @@ def fit_swag(
         check_predictive(post, loader, training_null_nll(loader, post.model), "SWAG")
     check_still_learning(post.info)
     return post
-
-
-def _epochs_of_starts(epochs: int | Sequence[int], starts: int) -> tuple[int, ...]:
-    """Each start's epochs: ``epochs`` for every one, or one given per start."""
-    if not isinstance(epochs, Sequence):
-        return (epochs,) * starts
-    if len(epochs) != starts:
-        raise ValueError(f"epochs: one number or one per start ({starts}); got {epochs!r}")
-    return tuple(epochs)
 
 
 def swa_rate(lr: float) -> float:

@@ -29,24 +29,21 @@ STARTS = 2
 BUDGET = 1.5
 #: what ``fit`` ran, recorded in ``post.info["rule"]``
 RULE = (
-    "multiswag: {starts} SWAG fit(s) of {each} epochs from independent initial "
+    "multiswag: {starts} SWAG fit(s) of {each} epoch(s) each from independent initial "
     "weights, each collected at learning rate {swa_lr:g} and sampled at {scale:g} x its "
     "fitted covariance, mixed (a budget of {budget:g} x {epochs} epochs)"
 )
 
 
-def epochs_per_start(epochs: int, starts: int, budget: float) -> tuple[int, ...]:
-    """The epochs each of ``starts`` fits trains so that all of them together train
-    ``budget`` times ``epochs`` epochs, rounded down to whole epochs (never more than the
-    budget, but for at least one epoch each), shared as evenly as whole epochs allow: the
-    first starts take the odd ones (``epochs=10``: 8 and 7)."""
+def epochs_per_start(epochs: int, starts: int, budget: float) -> int:
+    """The epochs each of ``starts`` fits trains so that all of them together train at
+    most ``budget`` times ``epochs`` epochs (rounded down to whole epochs, at least one
+    each: ``epochs=10`` gives two starts 7 each, not the 16 epochs of rounding 7.5 up)."""
     if epochs < 1 or starts < 1 or not budget > 0:
         raise ValueError(
             f"need epochs >= 1, starts >= 1 and budget > 0; got {epochs}, {starts}, {budget}"
         )
-    total = max(starts, math.floor(budget * epochs + 1e-9))  # 1.5 * 20 may read 29.999...
-    base, odd = divmod(total, starts)
-    return tuple(base + (k < odd) for k in range(starts))
+    return max(1, math.floor(budget * epochs / starts + 1e-9))  # 0.29 * 100 is 28.999...
 
 
 def fit(
@@ -63,10 +60,9 @@ def fit(
 
     ``epochs`` is what one training of the network would take (the point estimate's);
     the fit spends ``budget`` such trainings (1.5 by default) on ``starts`` SWAG fits
-    from independent initial weights (2: three quarters of ``epochs`` each, ``1.5 x
-    epochs`` rounded down to whole epochs in all, so the fit never trains more than its
-    budget; each collects at four times the learning rate, as ``fit_swag`` does unless
-    told) and mixes them.
+    from independent initial weights (2: three quarters of ``epochs`` each, rounded down
+    to whole epochs so that the fit never trains more than its budget; each collects at
+    four times the learning rate, as ``fit_swag`` does unless told) and mixes them.
     ``starts=5, budget=5`` is the classic MultiSWAG, five full trainings: it costs what
     a deep ensemble costs (RESULTS says what it buys). Every other keyword is
     ``fit_swag``'s (``lr``, ``cycles``, ``device``, ``seed`` ...). ``post.info["rule"]``
@@ -75,10 +71,10 @@ def fit(
     without one from torch's global RNG, as any torch operation does (advancing it)."""
     each = epochs_per_start(epochs, starts, budget)
     post = fit_swag(net, data, epochs=each, starts=starts, **options)
-    info = post.info  # the first start's settings; the rate and scale are every start's
+    info = post.info  # the settings that ran, every start's the same
     info["rule"] = RULE.format(
         starts=starts,
-        each=" + ".join(map(str, each)),
+        each=each,
         swa_lr=info["swa_lr"],
         scale=info["scale"],
         budget=budget,
