@@ -1,0 +1,172 @@
+"""A screen (not a candidate yet): ``bn.fit``'s predictive with logit noise that grows with
+each draw's distance from the training data in its own feature space.
+
+    python benchmarks/distance_noise_screen.py --seeds 9 10 --out benchmarks/distance_noise_screen
+    python benchmarks/distance_noise_screen.py --summary benchmarks/swa_lr_screen/rates_digits
+
+Why: the far-OOD targets ``bn.fit`` still misses are the deep ensemble's disagreement far
+from the data, and nothing that widens SWAG's Gaussian reaches it (RESULTS: the Gaussian
+spreads where the data already constrain the weights). A feature-space distance does see
+far inputs (Mukhoti et al. 2021, DDU; Liu et al. 2020, SNGP). Per draw ``s``: the
+penultimate features (the input of the last ``nn.Linear``) of the training inputs give
+class means and a shared covariance; an input's distance ``r`` is its smallest
+Mahalanobis distance to a class mean over the feature dimension, divided by the training
+inputs' median (about 1 on the data); each logit gets Gaussian noise of variance
+``alpha * r ** power``. The rows hold, for each ``(alpha, power)``, the battery's
+in-distribution metrics and OOD AUROCs of one prediction (``alpha = 0``: ``bn.fit``'s), and
+each set's median distance. Nothing here is in the package: a lead for the far-OOD gap,
+with its price in NLL and ECE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from battery import ARCHS, DRAWS, OOD, _aurocs, best_auroc, load, run_cell
+
+import bayesnet as bn
+from bayesnet.evaluate import metrics
+
+ALPHAS = (0.1, 0.3, 1.0)
+POWERS = (1, 2, 3)
+
+
+def distances(train_features, labels, features) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per draw, the smallest class-conditional Mahalanobis distance (over the feature
+    dimension) of ``features [S, N, d]`` and of the training features themselves, under
+    the training features' class means and shared covariance."""
+    d = train_features.shape[-1]
+    onehot = torch.nn.functional.one_hot(labels).double()
+    means = torch.einsum("snd,nc->scd", train_features, onehot) / onehot.sum(0)[None, :, None]
+    centred = train_features - means[:, labels]
+    cov = centred.transpose(1, 2) @ centred / train_features.shape[1]
+    ridge = 1e-3 * cov.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+    precision = torch.linalg.inv(cov + ridge * torch.eye(d, dtype=cov.dtype))
+
+    def smallest(f):
+        diff = f[:, :, None, :] - means[:, None]
+        return torch.einsum("sncd,sde,snce->snc", diff, precision, diff).min(-1).values / d
+
+    return smallest(features), smallest(train_features)
+
+
+def score(cell, test, ood) -> list[dict]:
+    """``bn.fit`` on the cell, one prediction of the test, OOD and training inputs with the
+    penultimate features of every draw kept, then a row per ``(alpha, power)``."""
+    post = bn.fit(cell.net, cell.loader(), epochs=cell.epochs, **cell.common)
+    head = [m for m in post.net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    kept = []
+    hook = head.register_forward_pre_hook(lambda _, a: kept.append(a[0].detach().flatten(1)))
+    x, y = test.tensors
+    parts = [x, *ood.values()]
+    sizes = [len(v) for v in parts]
+    probs = post.predict(torch.cat([*parts, cell.train.tensors[0]]), num_samples=DRAWS)
+    hook.remove()
+    features = torch.stack(kept[-probs.shape[0] :]).double()  # the predict's draws, in order
+    n = sum(sizes)
+    r, train_r = distances(features[:, n:], cell.train.tensors[1], features[:, :n])
+    r = r / train_r.median(1).values[:, None]
+    logp = probs[:, :n].double().clamp_min(1e-30).log()
+    noise = torch.randn(logp.shape, generator=torch.Generator().manual_seed(cell.seed))
+    medians = {
+        f"distance_{k}": float(v.median())
+        for k, v in zip(["test", *ood], r.split(sizes, 1), strict=True)
+    }
+    rows = []
+    for alpha, power in [(0.0, 1), *((a, p) for a in ALPHAS for p in POWERS)]:
+        std = (alpha * r**power).sqrt()[..., None]
+        q = torch.softmax(logp + std * noise.double(), -1).float().split(sizes, dim=1)
+        p = q[0]
+        row = {
+            "method": f"distance_noise_a{alpha:g}_p{power}",
+            "accuracy": metrics.accuracy(p, y),
+            "nll": metrics.nll(p, y),
+            "ece": metrics.ece(p, y),
+            **medians,
+        }
+        for kind, q_ood in zip(ood, q[1:], strict=True):
+            row.update(_aurocs(kind, p, q_ood))
+        rows.append(row)
+    return rows
+
+
+def summary(out: Path, baseline: Path) -> str:
+    """Per network and ``(alpha, power)``, means over the seeds: NLL, ECE and the far-OOD
+    AUROCs (the better of entropy and mutual information), beside the softmax's and the
+    deep ensemble's of the same cells (``baseline``: battery rows of the same seeds), and
+    the battery's targets these columns meet (NLL below the ensemble's, each AUROC at
+    least the ensemble's less 0.01, ECE at most the softmax's)."""
+    kinds = ("noise", "inverted", "natural")
+    lines = [
+        "| arch | method | NLL | ECE | " + " | ".join(f"AUROC {k}" for k in kinds) + " | targets |",
+        "|---|---|---|---|" + "---|" * (len(kinds) + 1),
+    ]
+    for (data, arch), by_seed in load(out).items():
+        theirs = {s: load_rows(baseline / f"{data}_{arch}_seed{s}.json") for s in by_seed}
+        methods = dict.fromkeys(r["method"] for rows in by_seed.values() for r in rows)
+        base = {
+            m: {k: _mean(theirs, m, k) for k in ("nll", "ece", *kinds)}
+            for m in ("softmax", "ensemble")
+        }
+        for m in [*("softmax", "ensemble"), *methods]:
+            v = base[m] if m in base else {k: _mean(by_seed, m, k) for k in ("nll", "ece", *kinds)}
+            met = None
+            if m not in base:
+                met = (v["nll"] < base["ensemble"]["nll"]) + (v["ece"] <= base["softmax"]["ece"])
+                met += sum(v[k] >= base["ensemble"][k] - 0.01 for k in kinds)
+            cells = [f"{v['nll']:.4f}", f"{v['ece']:.4f}", *(f"{v[k]:.4f}" for k in kinds)]
+            lines.append(
+                f"| {arch} | {m} | " + " | ".join(cells) + f" | {'' if met is None else met} |"
+            )
+    return "\n".join(lines)
+
+
+def load_rows(path: Path) -> list[dict]:
+    return json.loads(path.read_text())
+
+
+def _mean(by_seed: dict[int, list[dict]], method: str, key: str) -> float:
+    values = [
+        best_auroc(r, key) if key in OOD else r[key]
+        for rows in by_seed.values()
+        for r in rows
+        if r["method"] == method
+    ]
+    return statistics.mean(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--archs", nargs="+", default=list(ARCHS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[9, 10])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/distance_noise_screen"))
+    parser.add_argument(
+        "--summary",
+        type=Path,
+        metavar="BASELINE",
+        help="print the table against the battery rows in BASELINE (softmax and ensemble)",
+    )
+    args = parser.parse_args()
+    if args.summary:
+        print(summary(args.out, args.summary))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    for arch in args.archs:
+        for seed in args.seeds:
+            start = time.perf_counter()
+            rows = run_cell(args.data, arch, seed, args.epochs, False, score)
+            (args.out / f"{args.data}_{arch}_seed{seed}.json").write_text(
+                json.dumps(rows, indent=1)
+            )
+            print(f"done: {arch} seed {seed} ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
