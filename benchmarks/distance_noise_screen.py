@@ -2,7 +2,10 @@
 each draw's distance from the training data in its own feature space.
 
     python benchmarks/distance_noise_screen.py --seeds 9 10 --out benchmarks/distance_noise_screen
-    python benchmarks/distance_noise_screen.py --summary benchmarks/swa_lr_screen/rates_digits
+    python benchmarks/distance_noise_screen.py --data mnist5k --archs bn_cnn cnn --seeds 9
+    python benchmarks/distance_noise_screen.py --summary benchmarks/swa_lr_screen/rates_digits \
+        --methods distance_noise_a0_p1 distance_noise_a0.1_p2 distance_noise_a1_p2_above_q0.99 \
+        distance_noise_a3_p1_above_q0.99
 
 Why: the far-OOD targets ``bn.fit`` still misses are the deep ensemble's disagreement far
 from the data, and nothing that widens SWAG's Gaussian reaches it (RESULTS: the Gaussian
@@ -12,7 +15,8 @@ penultimate features (the input of the last ``nn.Linear``) of the training input
 class means and a shared covariance; an input's distance ``r`` is its smallest
 Mahalanobis distance to a class mean over the feature dimension, divided by the training
 inputs' median (about 1 on the data); each logit gets Gaussian noise of variance
-``alpha * r ** power``. The rows hold, for each ``(alpha, power)``, the battery's
+``alpha * r ** power``, or ``alpha * (r - r_q) ** power`` beyond the training inputs'
+``q`` quantile ``r_q`` and none within it (``HINGES``). The rows hold, for each ``(alpha, power)``, the battery's
 in-distribution metrics and OOD AUROCs of one prediction (``alpha = 0``: ``bn.fit``'s), and
 each set's median distance. Nothing here is in the package: a lead for the far-OOD gap,
 with its price in NLL and ECE.
@@ -34,6 +38,8 @@ from bayesnet.evaluate import metrics
 
 ALPHAS = (0.1, 0.3, 1.0)
 POWERS = (1, 2, 3)
+#: (alpha, power, level): noise only beyond the training distances' ``level`` quantile
+HINGES = tuple((a, p, q) for q in (0.95, 0.99) for a in (1.0, 3.0, 10.0) for p in (1, 2))
 
 
 def distances(train_features, labels, features) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,7 +76,8 @@ def score(cell, test, ood) -> list[dict]:
     features = torch.stack(kept[-probs.shape[0] :]).double()  # the predict's draws, in order
     n = sum(sizes)
     r, train_r = distances(features[:, n:], cell.train.tensors[1], features[:, :n])
-    r = r / train_r.median(1).values[:, None]
+    reference = train_r.median(1).values[:, None]
+    r, train_r = r / reference, train_r / reference
     logp = probs[:, :n].double().clamp_min(1e-30).log()
     noise = torch.randn(logp.shape, generator=torch.Generator().manual_seed(cell.seed))
     medians = {
@@ -78,12 +85,15 @@ def score(cell, test, ood) -> list[dict]:
         for k, v in zip(["test", *ood], r.split(sizes, 1), strict=True)
     }
     rows = []
-    for alpha, power in [(0.0, 1), *((a, p) for a in ALPHAS for p in POWERS)]:
-        std = (alpha * r**power).sqrt()[..., None]
+    grid = [*((a, p, None) for a in ALPHAS for p in POWERS), *HINGES]
+    for alpha, power, level in [(0.0, 1, None), *grid]:
+        floor = 0.0 if level is None else train_r.quantile(level, dim=1)[:, None]
+        std = (alpha * (r - floor).clamp_min(0) ** power).sqrt()[..., None]
         q = torch.softmax(logp + std * noise.double(), -1).float().split(sizes, dim=1)
         p = q[0]
         row = {
-            "method": f"distance_noise_a{alpha:g}_p{power}",
+            "method": f"distance_noise_a{alpha:g}_p{power}"
+            + ("" if level is None else f"_above_q{level:g}"),
             "accuracy": metrics.accuracy(p, y),
             "nll": metrics.nll(p, y),
             "ece": metrics.ece(p, y),
@@ -95,19 +105,24 @@ def score(cell, test, ood) -> list[dict]:
     return rows
 
 
-def summary(out: Path, baseline: Path) -> str:
-    """Per network and ``(alpha, power)``, means over the seeds: NLL, ECE and the far-OOD
-    AUROCs (the better of entropy and mutual information), beside the softmax's and the
-    deep ensemble's of the same cells (``baseline``: battery rows of the same seeds), and
-    the battery's targets these columns meet (NLL below the ensemble's, each AUROC at
-    least the ensemble's less 0.01, ECE at most the softmax's)."""
+def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
+    """Per network of ``baseline``'s data set and ``(alpha, power)`` (those named in
+    ``shown``, or all), means over the seeds: NLL, ECE and the far-OOD AUROCs (the better
+    of entropy and mutual information), beside the softmax's and the deep ensemble's of the
+    same cells (``baseline``: battery rows of the same seeds), and the battery's targets
+    these columns meet (NLL below the ensemble's, each AUROC at least the ensemble's less
+    0.01, ECE at most the softmax's); then each setting's targets over every network."""
     kinds = ("noise", "inverted", "natural")
     lines = [
         "| arch | method | NLL | ECE | " + " | ".join(f"AUROC {k}" for k in kinds) + " | targets |",
         "|---|---|---|---|" + "---|" * (len(kinds) + 1),
     ]
+    totals: dict[str, int] = {}
     for (data, arch), by_seed in load(out).items():
-        theirs = {s: load_rows(baseline / f"{data}_{arch}_seed{s}.json") for s in by_seed}
+        paths = {s: baseline / f"{data}_{arch}_seed{s}.json" for s in by_seed}
+        if not all(p.exists() for p in paths.values()):
+            continue
+        theirs = {s: load_rows(p) for s, p in paths.items()}
         methods = dict.fromkeys(r["method"] for rows in by_seed.values() for r in rows)
         base = {
             m: {k: _mean(theirs, m, k) for k in ("nll", "ece", *kinds)}
@@ -119,10 +134,17 @@ def summary(out: Path, baseline: Path) -> str:
             if m not in base:
                 met = (v["nll"] < base["ensemble"]["nll"]) + (v["ece"] <= base["softmax"]["ece"])
                 met += sum(v[k] >= base["ensemble"][k] - 0.01 for k in kinds)
+                totals[m] = totals.get(m, 0) + met
+            if shown and m not in (*base, *shown):
+                continue
             cells = [f"{v['nll']:.4f}", f"{v['ece']:.4f}", *(f"{v[k]:.4f}" for k in kinds)]
             lines.append(
                 f"| {arch} | {m} | " + " | ".join(cells) + f" | {'' if met is None else met} |"
             )
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    lines.append(
+        "\nTargets over every network: " + "; ".join(f"`{m}` {t}" for m, t in ranked) + "."
+    )
     return "\n".join(lines)
 
 
@@ -153,9 +175,10 @@ def main() -> None:
         metavar="BASELINE",
         help="print the table against the battery rows in BASELINE (softmax and ensemble)",
     )
+    parser.add_argument("--methods", nargs="+", help="the settings --summary shows")
     args = parser.parse_args()
     if args.summary:
-        print(summary(args.out, args.summary))
+        print(summary(args.out, args.summary, args.methods))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     for arch in args.archs:
