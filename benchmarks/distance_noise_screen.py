@@ -40,15 +40,15 @@ import time
 from pathlib import Path
 
 import torch
-from battery import ARCHS, DRAWS, OOD, _aurocs, best_auroc, load, run_cell
+from battery import ARCHS, CHOOSING, DRAWS, OOD, _aurocs, best_auroc, load, run_cell
 
 import bayesnet as bn
 from bayesnet.evaluate import metrics
 
 ALPHAS = (0.1, 0.3, 1.0)
 POWERS = (1, 2, 3)
-#: the setting the lead's check judges (the module's docstring)
-CHECKED = "distance_noise_a3_p1_above_q0.99"
+#: the setting the lead's check judges (the module's docstring), and ``bn.fit`` itself
+CHECKED, NONE = "distance_noise_a3_p1_above_q0.99", "distance_noise_a0_p1"
 #: (alpha, power, level): noise only beyond the training distances' ``level`` quantile
 HINGES = tuple((a, p, q) for q in (0.95, 0.99) for a in (1.0, 3.0, 10.0) for p in (1, 2))
 
@@ -129,6 +129,7 @@ def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
         "|---|---|---|---|" + "---|" * (len(kinds) + 1),
     ]
     totals: dict[str, int] = {}
+    confirming: dict[str, int] = {}
     for (data, arch), by_seed in load(out).items():
         paths = {s: baseline / f"{data}_{arch}_seed{s}.json" for s in by_seed}
         if not all(p.exists() for p in paths.values()):
@@ -146,6 +147,8 @@ def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
                 met = (v["nll"] < base["ensemble"]["nll"]) + (v["ece"] <= base["softmax"]["ece"])
                 met += sum(v[k] >= base["ensemble"][k] - 0.01 for k in kinds)
                 totals[m] = totals.get(m, 0) + met
+                if (data, arch) not in CHOOSING:
+                    confirming[m] = confirming.get(m, 0) + met
             if shown and m not in (*base, *shown):
                 continue
             cells = [f"{v['nll']:.4f}", f"{v['ece']:.4f}", *(f"{v[k]:.4f}" for k in kinds)]
@@ -156,7 +159,20 @@ def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
     lines.append(
         "\nTargets over every network: " + "; ".join(f"`{m}` {t}" for m, t in ranked) + "."
     )
+    if CHECKED in totals and NONE in totals:
+        lines.append(verdict(totals, confirming))
     return "\n".join(lines)
+
+
+def verdict(totals: dict[str, int], confirming: dict[str, int]) -> str:
+    """The lead's check (the module's docstring): ``CHECKED`` against ``NONE``."""
+    ours, theirs = confirming.get(CHECKED, 0), confirming.get(NONE, 0)
+    passed = totals[CHECKED] > totals[NONE] and ours >= theirs
+    return (
+        f"\n`{CHECKED}` meets {totals[CHECKED]} targets against `{NONE}`'s {totals[NONE]} "
+        f"({ours} against {theirs} on the confirming cells): "
+        f"{'a candidate for the next round' if passed else 'not confirmed'}."
+    )
 
 
 def load_rows(path: Path) -> list[dict]:
