@@ -125,8 +125,10 @@ def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
     0.01, ECE at most the softmax's); then each setting's targets over every network."""
     kinds = ("noise", "inverted", "natural")
     lines = [
-        "| arch | method | NLL | ECE | " + " | ".join(f"AUROC {k}" for k in kinds) + " | targets |",
-        "|---|---|---|---|" + "---|" * (len(kinds) + 1),
+        "| data | arch | method | NLL | ECE | "
+        + " | ".join(f"AUROC {k}" for k in kinds)
+        + " | targets |",
+        "|---|---|---|---|---|" + "---|" * (len(kinds) + 1),
     ]
     totals: dict[str, int] = {}
     confirming: dict[str, int] = {}
@@ -153,7 +155,9 @@ def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
                 continue
             cells = [f"{v['nll']:.4f}", f"{v['ece']:.4f}", *(f"{v[k]:.4f}" for k in kinds)]
             lines.append(
-                f"| {arch} | {m} | " + " | ".join(cells) + f" | {'' if met is None else met} |"
+                f"| {data} | {arch} | {m} | "
+                + " | ".join(cells)
+                + f" | {'' if met is None else met} |"
             )
     ranked = sorted(totals.items(), key=lambda kv: -kv[1])
     lines.append(
