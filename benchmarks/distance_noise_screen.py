@@ -163,14 +163,14 @@ def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
     lines.append(
         "\nTargets over every network: " + "; ".join(f"`{m}` {t}" for m, t in ranked) + "."
     )
-    if CHECKED in totals and NONE in totals:
+    if CHECKED in confirming and NONE in confirming:  # the check's cells, not the screen's
         lines.append(verdict(totals, confirming))
     return "\n".join(lines)
 
 
 def verdict(totals: dict[str, int], confirming: dict[str, int]) -> str:
     """The lead's check (the module's docstring): ``CHECKED`` against ``NONE``."""
-    ours, theirs = confirming.get(CHECKED, 0), confirming.get(NONE, 0)
+    ours, theirs = confirming[CHECKED], confirming[NONE]
     passed = totals[CHECKED] > totals[NONE] and ours >= theirs
     return (
         f"\n`{CHECKED}` meets {totals[CHECKED]} targets against `{NONE}`'s {totals[NONE]} "
