@@ -122,11 +122,14 @@ def score(cell, test, ood) -> list[dict]:
 def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
     """Per network of ``baseline``'s data set and ``(alpha, power)`` (those named in
     ``shown``, or all), means over the seeds: NLL, ECE and the far-OOD AUROCs (the better
-    of entropy and mutual information), beside the softmax's and the deep ensemble's of the
+    of entropy and mutual information; the held-out digits' too where ``--held-out`` ran
+    them), beside the softmax's and the deep ensemble's of the
     same cells (``baseline``: battery rows of the same seeds), and the battery's targets
     these columns meet (NLL below the ensemble's, each AUROC at least the ensemble's less
     0.01, ECE at most the softmax's); then each setting's targets over every network."""
-    kinds = ("noise", "inverted", "natural")
+    cells = load(out)
+    held_out = any("auroc_held_out_H" in r for c in cells.values() for v in c.values() for r in v)
+    kinds = ("noise", "inverted", "natural", *(("held_out",) if held_out else ()))
     lines = [
         "| data | arch | method | NLL | ECE | "
         + " | ".join(f"AUROC {k}" for k in kinds)
@@ -135,7 +138,7 @@ def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
     ]
     totals: dict[str, int] = {}
     confirming: dict[str, int] = {}
-    for (data, arch), by_seed in load(out).items():
+    for (data, arch), by_seed in cells.items():
         paths = {s: baseline / f"{data}_{arch}_seed{s}.json" for s in by_seed}
         if not all(p.exists() for p in paths.values()):
             continue
