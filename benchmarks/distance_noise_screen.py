@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
 import torch
-from battery import ARCHS, CHOOSING, DRAWS, OOD, _aurocs, best_auroc, load, run_cell
+from battery import ARCHS, CHOOSING, DRAWS, _aurocs, _cell_value, load, run_cell, targets_met
 
 import bayesnet as bn
 from bayesnet.evaluate import metrics
@@ -142,27 +141,26 @@ def summary(out: Path, baseline: Path, shown: list[str] | None = None) -> str:
         paths = {s: baseline / f"{data}_{arch}_seed{s}.json" for s in by_seed}
         if not all(p.exists() for p in paths.values()):
             continue
-        theirs = {s: load_rows(p) for s, p in paths.items()}
+        theirs = {s: json.loads(p.read_text()) for s, p in paths.items()}
         methods = dict.fromkeys(r["method"] for rows in by_seed.values() for r in rows)
-        base = {
-            m: {k: _mean(theirs, m, k) for k in ("nll", "ece", *kinds)}
-            for m in ("softmax", "ensemble")
-        }
-        for m in [*("softmax", "ensemble"), *methods]:
-            v = base[m] if m in base else {k: _mean(by_seed, m, k) for k in ("nll", "ece", *kinds)}
+        base = ("softmax", "ensemble")
+        for m in [*base, *methods]:
+            v = {
+                k: _cell_value(theirs if m in base else by_seed, m, k)
+                for k in ("nll", "ece", *kinds)
+            }
             met = None
             if m not in base:
-                met = (v["nll"] < base["ensemble"]["nll"]) + (v["ece"] <= base["softmax"]["ece"])
-                met += sum(v[k] >= base["ensemble"][k] - 0.01 for k in kinds)
+                met = sum(targets_met(by_seed, theirs, m)[:-1])  # all but accuracy
                 totals[m] = totals.get(m, 0) + met
                 if (data, arch) not in CHOOSING:
                     confirming[m] = confirming.get(m, 0) + met
             if shown and m not in (*base, *shown):
                 continue
-            cells = [f"{v['nll']:.4f}", f"{v['ece']:.4f}", *(f"{v[k]:.4f}" for k in kinds)]
+            shown_values = [f"{v[k]:.4f}" for k in ("nll", "ece", *kinds)]
             lines.append(
                 f"| {data} | {arch} | {m} | "
-                + " | ".join(cells)
+                + " | ".join(shown_values)
                 + f" | {'' if met is None else met} |"
             )
     ranked = sorted(totals.items(), key=lambda kv: -kv[1])
@@ -183,20 +181,6 @@ def verdict(totals: dict[str, int], confirming: dict[str, int]) -> str:
         f"({ours} against {theirs} on the confirming cells): "
         f"{'a candidate for the next round' if passed else 'not confirmed'}."
     )
-
-
-def load_rows(path: Path) -> list[dict]:
-    return json.loads(path.read_text())
-
-
-def _mean(by_seed: dict[int, list[dict]], method: str, key: str) -> float:
-    values = [
-        best_auroc(r, key) if key in OOD else r[key]
-        for rows in by_seed.values()
-        for r in rows
-        if r["method"] == method
-    ]
-    return statistics.mean(values)
 
 
 def main() -> None:
