@@ -98,14 +98,21 @@ def score(cell, test, ood) -> list[dict]:
     }
     rows = []
     grid = [*((a, p, None) for a in ALPHAS for p in POWERS), *HINGES]
-    for alpha, power, level in [(0.0, 1, None), *grid]:
+    settings = [(0.0, 1, None, False), *((*g, False) for g in grid)]
+    settings += [(*g, True) for g in HINGES]
+    for alpha, power, level, mean_field in settings:
         floor = 0.0 if level is None else train_r.quantile(level, dim=1)[:, None]
-        std = (alpha * (r - floor).clamp_min(0) ** power).sqrt()[..., None]
-        q = torch.softmax(logp + std * noise.double(), -1).float().split(sizes, dim=1)
+        var = (alpha * (r - floor).clamp_min(0) ** power)[..., None]
+        if mean_field:  # E softmax(l + sd z) ~ softmax(l / sqrt(1 + pi var / 8))
+            logits = logp / (1 + torch.pi * var / 8).sqrt()
+        else:
+            logits = logp + var.sqrt() * noise.double()
+        q = torch.softmax(logits, -1).float().split(sizes, dim=1)
         p = q[0]
         row = {
             "method": f"distance_noise_a{alpha:g}_p{power}"
-            + ("" if level is None else f"_above_q{level:g}"),
+            + ("" if level is None else f"_above_q{level:g}")
+            + ("_mean_field" if mean_field else ""),
             "accuracy": metrics.accuracy(p, y),
             "nll": metrics.nll(p, y),
             "ece": metrics.ece(p, y),
