@@ -27,6 +27,8 @@ from .checkpoint import CheckpointError, load_safe, load_state, save_atomic
 from .data.streams import unpack
 from .models import BayesianModel, Classifier, Regressor
 from .nn.convert import bayesian_layers
+from .nn.distance import STATISTICS as DISTANCE_STATISTICS
+from .nn.distance import DistanceLinear, FeatureDistance
 from .nn.layers import BayesianLayer
 from .nn.mean_predictive import MeanPredictive
 from .nn.normalization import statistic_names, statistics_per_draw
@@ -230,6 +232,11 @@ class Posterior:
     ``temperature``: a classifier's logits are divided by it in every draw before the
     softmax (``bn.baselines.temperature_scaled`` fits it on held-out data); saved with the
     posterior. 1 leaves the predictive as the engine fitted it.
+
+    ``distance`` (a classifier's, ``bayesnet.nn.distance.FeatureDistance``): every draw's
+    logits flatten with the input's distance from labelled training examples in that
+    draw's feature space; each draw's statistics are estimated once and kept with it, as
+    the normalisation statistics are (``bn.distance_aware`` makes such a posterior).
     """
 
     def __init__(
@@ -240,17 +247,21 @@ class Posterior:
         normalization: torch.Tensor | None = None,
         cached: dict[str, torch.Tensor] | None = None,
         temperature: float = 1.0,
+        distance: FeatureDistance | None = None,
     ) -> None:
         if not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
         if temperature != 1 and not isinstance(model, Classifier):
             raise ValueError("a temperature divides a classifier's logits; this is a regressor")
+        if distance is not None and not isinstance(model, Classifier):
+            raise ValueError("a distance-aware predictive is a classifier's; this is a regressor")
         self.model = model
         self.sampler = sampler
         self.info = dict(info or {})
         self.normalization = normalization
         self.cached: dict[str, torch.Tensor] = dict(cached or {})
         self.temperature = float(temperature)
+        self.distance = distance
         self._net: nn.Module | None = None
         self._links: list[tuple[torch.Tensor, nn.Module, str]] = []
         self._names: set[str] = set()  # the twin's parameters and buffers
@@ -281,6 +292,11 @@ class Posterior:
                     "mixture components must all (or none) estimate each draw's normalisation "
                     f"statistics; component {k} differs from component 0"
                 )
+            if post.distance is not None or first.distance is not None:
+                raise ValueError(
+                    "mixture components must not be distance-aware: mix them, then make the "
+                    "mixture distance-aware (bn.distance_aware)"
+                )
             if post.temperature != first.temperature:
                 raise ValueError(
                     f"mixture components must share one temperature; component {k} has "
@@ -310,6 +326,8 @@ class Posterior:
         every access (training goes on updating BatchNorm statistics and the like)."""
         if self._net is None or not self._synced():
             self._net = self.model.deterministic_net().eval()
+            if self.distance is not None:
+                self.distance.head(self._net)
             for p in self._net.parameters():
                 p.requires_grad_(False)
             self._links = _twin_links(self._net, self.model.net)
@@ -337,19 +355,23 @@ class Posterior:
 
     def sample_params(self, num_samples: int | None = 100) -> dict[str, torch.Tensor]:
         """Draws of the sampled parameters, ``{site: [S, *shape]}``, with each draw's
-        normalisation statistics where the posterior has ``normalization`` inputs."""
+        normalisation statistics where the posterior has ``normalization`` inputs and its
+        head's distance statistics where it is ``distance``-aware."""
         if num_samples is not None and num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        if self.normalization is None:
+        if self.normalization is None and self.distance is None:
             return self.sampler.sample(num_samples)
         num = self.sampler.natural_size() if num_samples is None else num_samples
         have = _count(self.cached)
         if num > have:
-            draws = self.sampler.sample(num - have)
-            if not draws:  # a point estimate: nothing to estimate per draw
-                return draws
-            stats = statistics_per_draw(self.net, draws, self.normalization.to(self.device))
-            fresh = {**stats, **draws}  # draws with statistics of their own keep them
+            fresh = self.sampler.sample(num - have)
+            if not fresh and self.distance is None:  # a point estimate: nothing per draw
+                return fresh
+            if self.normalization is not None:
+                stats = statistics_per_draw(self.net, fresh, self.normalization.to(self.device))
+                fresh = {**stats, **fresh}  # draws with statistics of their own keep them
+            if self.distance is not None:
+                fresh.update(self.distance.statistics(self.net, fresh))
             self.cached = (
                 {k: torch.cat([self.cached[k], v.to(self.cached[k])]) for k, v in fresh.items()}
                 if have
@@ -549,6 +571,7 @@ class Posterior:
                 "normalization": self.normalization,
                 "cached": self.cached,
                 "temperature": self.temperature,
+                "distance": None if self.distance is None else self.distance.state(),
             },
             path,
         )
@@ -591,10 +614,18 @@ class Posterior:
             raise CheckpointError(f"{path}: its kept draws are not tensors of one number of draws")
         temperature = payload.get("temperature", 1.0)
         try:
+            distance = payload.get("distance")
+            distance = None if distance is None else FeatureDistance(**distance)
             return cls(
-                model, sampler, payload["info"], payload.get("normalization"), cached, temperature
+                model,
+                sampler,
+                payload["info"],
+                payload.get("normalization"),
+                cached,
+                temperature,
+                distance,
             )
-        except ValueError as err:
+        except (ValueError, TypeError) as err:
             raise CheckpointError(f"{path}: {err}") from err
 
 
@@ -612,11 +643,14 @@ def _forward(net: nn.Module, params, x, strategy, link) -> torch.Tensor:
 
 def _twin_links(twin: nn.Module, net: nn.Module) -> list[tuple[torch.Tensor, nn.Module, str]]:
     """For every tensor of the plain twin, the module and attribute of ``net`` it mirrors: a
-    Bayesian layer's ``weight`` mirrors its ``weight_point`` buffer."""
+    Bayesian layer's ``weight`` mirrors its ``weight_point`` buffer; a distance-aware head's
+    statistics belong to the draws and mirror nothing."""
     modules = dict(net.named_modules())
     links = []
     for full, tensor in itertools.chain(twin.named_parameters(), twin.named_buffers()):
         path, _, name = full.rpartition(".")
+        if name in DISTANCE_STATISTICS and isinstance(twin.get_submodule(path), DistanceLinear):
+            continue
         module = modules[path]
         if isinstance(module, BayesianLayer) and name in module.param_names:
             name = f"{name}_point"

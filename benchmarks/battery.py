@@ -127,6 +127,10 @@ METHODS: dict[str, Callable] = {
         c.net, c.loader(), epochs=c.epochs, **c.common
     ),
     "recommended": lambda c: bn.fit(c.net, c.loader(), epochs=c.epochs, **c.common),
+    # bn.fit's mixture made distance-aware (distance_aware.py's challenger)
+    "recommended_distance": lambda c: bn.fit(
+        c.net, c.loader(), epochs=c.epochs, distance=True, **c.common
+    ),
     # what a user who sets nothing gets: bn.fit's own default epochs, not the cell's
     "recommended_defaults": lambda c: bn.fit(c.net, c.loader(), **c.common),
     # the candidates, each named for what it runs (bn.fit's starts, budget and cycles)

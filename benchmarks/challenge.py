@@ -3,8 +3,8 @@
 A study that runs one method (``new``) beside the softmax on the battery's cells, then
 asks whether it should replace the default: per (data set, architecture), the issue's
 targets it meets (``battery.met``, of eight) against those of the default it challenged
-(``battery.PREVIOUS``: ``bn.fit`` as it was until ``swa_lr.py``, the last challenger,
-changed it) on the same seeds, the NLLs and the fit costs. The verdict a study states
+(``battery.PREVIOUS``, ``bn.fit`` as it was until ``swa_lr.py`` changed it, unless a
+study names another: ``distance_aware.py`` challenges ``recommended``) on the same seeds, the NLLs and the fit costs. The verdict a study states
 before its run: more targets than the default on the choosing cells, at least as
 many on the confirming cells (where they ran), and an NLL below the softmax's on every
 choosing cell.
@@ -19,9 +19,10 @@ from battery import PREVIOUS, _cost, _mean, load, met, summary_main
 from swag_scale import paired
 
 
-def summary(rows: Path, battery: Path, new: str, stays: str) -> str:
-    """Per cell: targets met (of 8) by ``new`` and by the default, the NLLs and the
-    costs; the verdict (``stays``: what holds if it is not confirmed)."""
+def summary(rows: Path, battery: Path, new: str, stays: str, default: str = PREVIOUS) -> str:
+    """Per cell: targets met (of 8) by ``new`` and by the ``default`` (the battery's rows
+    of it), the NLLs and the costs; the verdict (``stays``: what holds if it is not
+    confirmed)."""
     lines = [
         f"| data | arch | cell | seeds | targets, {new} / default "
         f"| NLL softmax / {new} / default / ensemble | fit CPU {new} / default (x softmax) |",
@@ -30,13 +31,13 @@ def summary(rows: Path, battery: Path, new: str, stays: str) -> str:
     tally = {"chosen on": [0, 0], "confirms": [0, 0]}
     over = 0
     for cell, role, mine, base in paired(load(rows), load(battery)):
-        counts = (met(mine, base, new), met(base, base, PREVIOUS))
+        counts = (met(mine, base, new), met(base, base, default))
         tally[role][0] += counts[0]
         tally[role][1] += counts[1]
         nll = [_mean(base, "softmax", "nll"), _mean(mine, new, "nll")]
-        nll += [_mean(base, PREVIOUS, "nll"), _mean(base, "ensemble", "nll")]
+        nll += [_mean(base, default, "nll"), _mean(base, "ensemble", "nll")]
         over += role == "chosen on" and nll[1] >= nll[0]
-        costs = (_cost(mine, new), _cost(base, PREVIOUS))
+        costs = (_cost(mine, new), _cost(base, default))
         lines.append(
             f"| {cell[0]} | {cell[1]} | {role} | {len(mine)} | {counts[0]} / {counts[1]} | "
             f"{' / '.join(f'{v:.4f}' for v in nll)} | {costs[0]:.2f} / {costs[1]:.2f} |"
@@ -57,7 +58,13 @@ def summary(rows: Path, battery: Path, new: str, stays: str) -> str:
     return "\n".join(lines)
 
 
-def main(doc: str, new: str, rows: str, prefix: str, stays: str) -> None:
-    """A challenger study's command line: ``summary`` of ``new``'s rows in ``rows``,
-    printed and written into the ``<!-- PREFIX:summary -->`` blocks of ``--write``."""
-    summary_main(doc.splitlines()[0], rows, prefix, partial(summary, new=new, stays=stays))
+def main(doc: str, new: str, rows: str, prefix: str, stays: str, default: str = PREVIOUS) -> None:
+    """A challenger study's command line: ``summary`` of ``new``'s rows in ``rows``
+    against ``default``'s, printed and written into the ``<!-- PREFIX:summary -->`` blocks
+    of ``--write``."""
+    summary_main(
+        doc.splitlines()[0],
+        rows,
+        prefix,
+        partial(summary, new=new, stays=stays, default=default),
+    )

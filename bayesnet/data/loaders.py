@@ -7,7 +7,8 @@ data: by iterating the loader the caller gave, never from ``loader.dataset``.
   the one-line fix.
 - ``as_tensors(data)``: the same forms as two tensors, for full-batch engines (HMC).
 - A loader is what it yields: ``count_examples`` (the examples an epoch sees),
-  ``sample_inputs`` (inputs drawn uniformly from one pass, for BatchNorm statistics) and
+  ``sample_examples`` and ``sample_inputs`` (examples drawn uniformly from one pass, for
+  BatchNorm statistics and feature distances) and
   ``materialize`` (one pass as tensors, for a validation split) iterate it, so its
   ``collate_fn``, ``sampler`` and ``batch_sampler`` are part of the data.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "count_examples",
     "materialize",
     "record_input_shape",
+    "sample_examples",
     "sample_inputs",
     "takes_data",
     "training_batches",
@@ -172,22 +174,30 @@ def count_examples(loader: Iterable) -> int:
     return sum(len(x) for x, _ in training_batches(loader))
 
 
-def sample_inputs(loader: Iterable, size: int, seed: int = 0) -> torch.Tensor:
-    """Up to ``size`` inputs drawn uniformly without replacement from one pass over
-    ``loader`` (reservoir sampling with its own generator: the caller's RNG is untouched,
-    and a class-sorted loader gives every class its share), on the CPU."""
+def sample_examples(
+    loader: Iterable, size: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to ``size`` ``(input, target)`` examples drawn uniformly without replacement from
+    one pass over ``loader`` (reservoir sampling with its own generator: the caller's RNG
+    is untouched, and a class-sorted loader gives every class its share), on the CPU."""
     generator = torch.Generator().manual_seed(seed)
-    kept: list[torch.Tensor] = []
+    kept: list[tuple[torch.Tensor, torch.Tensor]] = []
     seen = 0
-    for x, _ in training_batches(loader):
-        for row in x.cpu():
+    for x, y in training_batches(loader):
+        for example in zip(x.cpu(), y.cpu(), strict=True):
             if seen < size:
-                kept.append(row)
+                kept.append(example)
             else:
                 slot = int(torch.randint(seen + 1, (), generator=generator))
                 if slot < size:
-                    kept[slot] = row
+                    kept[slot] = example
             seen += 1
     if not kept:
         raise ValueError("the training loader is empty")
-    return torch.stack(kept)
+    inputs, targets = zip(*kept, strict=True)
+    return torch.stack(inputs), torch.stack(targets)
+
+
+def sample_inputs(loader: Iterable, size: int, seed: int = 0) -> torch.Tensor:
+    """The inputs of ``sample_examples(loader, size, seed)`` (for BatchNorm statistics)."""
+    return sample_examples(loader, size, seed)[0]

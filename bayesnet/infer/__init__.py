@@ -2,7 +2,7 @@
 
 Packages by kind: the engines over a Pyro model (``svi``, ``mcmc``: HMC and SG-MCMC), the
 engines over a plain network (``networks``: SWAG, IVON, Laplace, the baselines), the
-wrappers over any engine (``wrappers``: the recommendation) and the pieces they share
+wrappers over any engine (``wrappers``: the recommendation, the distance-aware predictive) and the pieces they share
 (``shared``: the loop, several starts, the temperature, the collapse check ...). Imports
 flow shared -> engines -> wrappers, never back. The public names are re-exported here
 (``bn.infer.MeanField``, ``bn.fit_svi`` ...), and the modules users reach by name keep
@@ -45,6 +45,7 @@ from .svi.functional import FunctionalELBO
 from .svi.guides import MeanFieldNormal, PointMass
 from .svi.reparam import Flipout, LocalReparameterization, make_reparam
 from .svi.sampler import GuideSampler
+from .wrappers.distance import distance_aware
 from .wrappers.recommended import fit
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "starts",
     "tempering",
     "cyclical_lr",
+    "distance_aware",
     "elbo_terms",
     "fit",
     "fit_hmc",

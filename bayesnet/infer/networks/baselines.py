@@ -311,6 +311,7 @@ def temperature_scaled(
         posterior.normalization,
         posterior.cached,
         temperature=value * posterior.temperature,
+        distance=posterior.distance,
     )
 
 

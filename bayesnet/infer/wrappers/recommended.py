@@ -18,8 +18,10 @@ from typing import Any
 
 from torch import nn
 
+from ...models import Classifier
 from ...posterior import Posterior
 from ..networks.swag import fit_swag
+from .distance import distance_aware
 
 __all__ = ["fit", "STARTS", "BUDGET", "RULE", "epochs_per_start"]
 
@@ -31,8 +33,10 @@ BUDGET = 1.5
 RULE = (
     "multiswag: {starts} SWAG fit(s) of {each} epoch(s) each from independent initial "
     "weights, each collected at learning rate {swa_lr:g} and sampled at {scale:g} x its "
-    "fitted covariance, mixed (a budget of {budget:g} x {epochs} epochs)"
+    "fitted covariance, mixed (a budget of {budget:g} x {epochs} epochs){distance}"
 )
+#: what the rule adds when the predictive is distance-aware
+DISTANCE_RULE = "; distance-aware (alpha {alpha:g}, level {level:g})"
 
 
 def epochs_per_start(epochs: int, starts: int, budget: float) -> int:
@@ -53,6 +57,7 @@ def fit(
     epochs: int = 30,
     starts: int = STARTS,
     budget: float = BUDGET,
+    distance: bool = False,
     **options: Any,
 ) -> Posterior:
     """The recommended posterior of ``net`` (a plain torch network, freshly built or
@@ -65,12 +70,17 @@ def fit(
     four times the learning rate, as ``fit_swag`` does unless told) and mixes them.
     ``starts=5, budget=5`` is the classic MultiSWAG, five full trainings: it costs what
     a deep ensemble costs (RESULTS says what it buys). Every other keyword is
-    ``fit_swag``'s (``lr``, ``cycles``, ``device``, ``seed`` ...). ``post.info["rule"]``
+    ``fit_swag``'s (``lr``, ``cycles``, ``device``, ``seed`` ...). ``distance=True`` (a
+    classifier's) makes the mixture distance-aware (``bn.distance_aware``: every draw's
+    logits flatten beyond the training data's distances in its feature space).
+    ``post.info["rule"]``
     says what ran. The caller's network and modules are left as they were; with a
     ``seed`` the fit draws from a fork of torch's RNG (the caller's is as it was after),
     without one from torch's global RNG, as any torch operation does (advancing it)."""
     each = epochs_per_start(epochs, starts, budget)
     post = fit_swag(net, data, epochs=each, starts=starts, **options)
+    if distance and isinstance(post.model, Classifier):
+        post = distance_aware(post, data)
     info = post.info  # the settings that ran, every start's the same
     info["rule"] = RULE.format(
         starts=starts,
@@ -79,5 +89,6 @@ def fit(
         scale=info["scale"],
         budget=budget,
         epochs=epochs,
+        distance=DISTANCE_RULE.format(**info["distance"]) if "distance" in info else "",
     )
     return post
