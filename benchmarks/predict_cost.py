@@ -5,6 +5,7 @@ process; the first prediction (which estimates the draws' statistics) and the la
 (which reuse them).
 
     python benchmarks/predict_cost.py [--data mnist5k] [--archs bn_cnn resnet8] [--draws 50]
+    python benchmarks/predict_cost.py --distance   # bn.fit(distance=True): its head too
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import bayesnet as bn
 DATA = {"mnist5k": bn.data.mnist5k, "digits": bn.data.digits}
 
 
-def ratios(data: str, arch: str, draws: int, epochs: int, repeats: int) -> dict[str, float]:
+def ratios(
+    data: str, arch: str, draws: int, epochs: int, repeats: int, distance: bool = False
+) -> dict[str, float]:
     """Median ratios over ``repeats`` interleaved rounds."""
     train, test = DATA[data](seed=0)
     x = test.tensors[0]
     torch.manual_seed(0)
     net = bn.zoo.build(arch, 10, tuple(x.shape[1:]))
-    post = bn.fit(net, bn.data.to_loader(train, 64, seed=0), epochs=epochs, seed=0, progress=False)
-    plain = post.net
+    loader = bn.data.to_loader(train, 64, seed=0)
+    post = bn.fit(net, loader, epochs=epochs, seed=0, progress=False, distance=distance)
+    plain = post.model.deterministic_net().eval()  # the network as it is: no distance head
 
     @torch.no_grad()
     def floor():
@@ -57,6 +61,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--distance", action="store_true", help="bn.fit(distance=True): the distance-aware head"
+    )
     args = parser.parse_args()
     print(machine(torch.device("cpu")))
     print(
@@ -64,7 +71,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     for arch in args.archs:
-        r = ratios(args.data, arch, args.draws, args.epochs, args.repeats)
+        r = ratios(args.data, arch, args.draws, args.epochs, args.repeats, args.distance)
         print(
             f"| {args.data} | {arch} | {args.draws} | {r['floor_s']:.2f} | {r['first']:.2f} "
             f"| {r['later']:.2f} |",

@@ -1,0 +1,199 @@
+"""The distance-aware predictive: the distance is the Mahalanobis distance to the nearest
+class mean, the head divides the logits by the mean-field factor beyond the training
+data's distances and nowhere within, and each draw's statistics are estimated once and
+kept, saved and loaded with the posterior."""
+
+import math
+
+import pytest
+import torch
+from conftest import loader_of
+from torch import nn
+
+import bayesnet as bn
+from bayesnet.data.loaders import sample_examples, sample_inputs
+from bayesnet.evaluate import metrics
+from bayesnet.nn.distance import (
+    STATISTICS,
+    DistanceLinear,
+    FeatureDistance,
+    head_path,
+    smallest_distance,
+)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(150) % 3
+    x = torch.randn(150, 4, generator=g) + 3.0 * nn.functional.one_hot(y, 4).float()
+    return x, y
+
+
+def _tiny(batch_norm: bool = True) -> nn.Module:
+    layers = [nn.Linear(4, 8)]
+    layers += [nn.BatchNorm1d(8)] if batch_norm else []
+    return nn.Sequential(*layers, nn.ReLU(), nn.Linear(8, 3))
+
+
+@pytest.fixture(scope="module")
+def swag(blobs):
+    x, y = blobs
+    torch.manual_seed(0)
+    return bn.fit_swag(_tiny(), loader_of(x, y, 25), epochs=6, starts=2, progress=False, seed=0)
+
+
+def test_the_distance_is_the_mahalanobis_distance_to_the_nearest_present_class():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    means = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    a = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    precision = a @ a.T + torch.eye(3, dtype=torch.float64)
+    present = torch.tensor([True, True, False, True])
+    expected = torch.tensor(
+        [
+            min(float((fi - means[c]) @ precision @ (fi - means[c])) for c in (0, 1, 3)) / 3
+            for fi in f
+        ],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(smallest_distance(f, means, present, precision), expected)
+
+
+def test_the_head_divides_the_logits_by_the_mean_field_factor_beyond_the_floor():
+    linear = nn.Linear(2, 2)
+    head = DistanceLinear(linear, alpha=2.0)
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.5, 0.5]])
+    torch.testing.assert_close(head(x), linear(x))  # no statistics yet: the linear layer
+    head.class_means.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0]]))
+    head.distance_floor.fill_(1.0)
+    # r: 0; min(25, 85) / 2 = 12.5; 0.5 / 2 = 0.25 (within the floor)
+    var = 2.0 * (12.5 - 1.0)
+    expected = linear(x)
+    expected[1] /= math.sqrt(1 + math.pi / 8 * var)
+    torch.testing.assert_close(head(x), expected)
+    head.distance_scale.fill_(12.5)  # in units of 12.5: r = 1, at the floor
+    torch.testing.assert_close(head(x), linear(x))
+
+
+def test_each_draws_statistics_are_the_class_means_and_shared_covariance_of_its_features():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(61) % 3
+    x = torch.randn(61, 3, generator=g) + 2 * nn.functional.one_hot(y, 3).float()
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 3)).eval()  # the features are the inputs
+    distance = FeatureDistance(x, y, alpha=1.0, level=0.9)
+    distance.head(net)
+    assert isinstance(net[1], DistanceLinear) and head_path(net) == "1"
+    draws = {"1.weight": torch.randn(2, 3, 3, generator=g), "1.bias": torch.zeros(2, 3)}
+    stats = distance.statistics(net, draws)
+    f = x.double()
+    means = torch.stack([f[y == c].mean(0) for c in range(3)])
+    centred = f - means[y]
+    cov = centred.T @ centred / len(f)
+    precision = torch.linalg.inv(cov + 1e-3 * cov.diagonal().mean() * torch.eye(3))
+    r = smallest_distance(f, means, torch.ones(3, dtype=torch.bool), precision)
+    for s in range(2):  # the head's weights do not move its input: both draws alike
+        torch.testing.assert_close(stats["1.class_means"][s], means.float())
+        torch.testing.assert_close(stats["1.precision"][s], precision.float())
+        torch.testing.assert_close(stats["1.distance_scale"][s], r.median().float())
+        floor = torch.quantile(r / r.median(), 0.9).float()
+        torch.testing.assert_close(stats["1.distance_floor"][s], floor)
+
+
+def test_a_distance_aware_posterior_estimates_each_draw_once_and_keeps_it(
+    swag, blobs, tmp_path, monkeypatch
+):
+    x, y = blobs
+    post = bn.distance_aware(swag, (x, y))
+    assert post.info["distance"] == {"alpha": 3.0, "level": 0.99, "examples": 150}
+    calls = []
+    estimate = FeatureDistance.statistics
+
+    def spy(self, net, draws):
+        calls.append(next(iter(draws.values())).shape[0])
+        return estimate(self, net, draws)
+
+    monkeypatch.setattr(FeatureDistance, "statistics", spy)
+    far = torch.cat([x[:10], 20 * x[:10]])
+    first = post.predict(far, num_samples=6)
+    assert calls == [6]
+    torch.testing.assert_close(post.predict(far, num_samples=6), first)
+    assert calls == [6]
+    # the kept statistics are the draws' own, as re-estimating them gives
+    kept = post.cached
+    again = estimate(post.distance, post.net, kept)
+    for name, value in again.items():
+        torch.testing.assert_close(kept[name], value)
+    torch.testing.assert_close(post.predict(far, draws={**kept, **again}), first)
+    torch.testing.assert_close(post.predict(far, num_samples=6, strategy="vmap"), first)
+    torch.testing.assert_close(post.as_module(6)(far), first.mean(0))
+    # saved and loaded: alike, nothing estimated
+    post.save(tmp_path / "distance.pt")
+    loaded = bn.Posterior.load(tmp_path / "distance.pt", bn.Classifier(_tiny(), 150))
+    torch.testing.assert_close(loaded.predict(far, num_samples=6), first)
+    assert calls == [6]
+    assert loaded.info["distance"] == post.info["distance"]
+    # a temperature keeps the distance and its kept draws
+    scaled = bn.baselines.temperature_scaled(post, (x[:60], y[:60]))
+    assert scaled.distance is post.distance
+    assert all(scaled.cached[k] is v for k, v in post.cached.items())
+
+
+def test_inputs_beyond_the_training_distances_get_flatter_and_the_training_ones_do_not(swag, blobs):
+    x, y = blobs
+    post = bn.distance_aware(swag, (x, y))
+    draws = post.sample_params(8)
+    plain = {k: v for k, v in draws.items() if k.rpartition(".")[2] not in STATISTICS}
+    p_plain = swag.predict(x, draws=plain)
+    p_dist = post.predict(x, draws=draws)
+    unchanged = (p_plain - p_dist).abs().amax(-1) < 1e-6  # [S, N]
+    assert unchanged.float().mean() >= 0.98  # within each draw's 0.99 quantile
+    far = 25 * torch.randn(40, 4, generator=torch.Generator().manual_seed(1))
+    h_plain = metrics.predictive_entropy(swag.predict(far, draws=plain))
+    h_dist = metrics.predictive_entropy(post.predict(far, draws=draws))
+    assert h_plain.median() < 0.8  # the draws agree, confidently, on half the far inputs
+    assert h_dist.min() > 0.8 * math.log(3)  # distance-aware: near uniform on every one
+
+
+@pytest.mark.filterwarnings("ignore::bayesnet.CollapseWarning")  # two-epoch fits
+def test_what_a_distance_aware_predictive_refuses(swag, blobs):
+    x, y = blobs
+    with pytest.raises(ValueError, match="already distance-aware"):
+        bn.distance_aware(bn.distance_aware(swag, (x, y)), (x, y))
+    with pytest.raises(ValueError, match="integer label"):
+        FeatureDistance(x, y.float())
+    post = bn.distance_aware(swag, (x, y))
+    with pytest.raises(ValueError, match="mix them, then"):
+        bn.Posterior.mixture([post, post])
+    point = bn.baselines.point_estimate(_tiny(False), (x, y), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="needs weight draws"):
+        bn.distance_aware(point, (x, y)).predict(x)
+    reg = bn.fit_swag(
+        _tiny(False), (x, y.float()[:, None]), epochs=2, task="regression", progress=False
+    )
+    with pytest.raises(ValueError, match="regressor"):
+        bn.distance_aware(reg, (x, y.float()[:, None]))
+    no_head = nn.Sequential(nn.Flatten())
+    with pytest.raises(ValueError, match="nn.Linear head"):
+        FeatureDistance(x, y).head(no_head)
+
+
+@pytest.mark.filterwarnings("ignore::bayesnet.CollapseWarning")
+def test_bn_fit_records_the_distance_in_its_rule(blobs):
+    x, y = blobs
+    post = bn.fit(_tiny(), (x, y), epochs=4, distance=True, progress=False, seed=0)
+    assert post.distance is not None
+    assert post.info["rule"].endswith("; distance-aware (alpha 3, level 0.99)")
+    reg = bn.fit(_tiny(False), (x, y.float()[:, None]), epochs=4, task="regression",
+                 distance=True, progress=False, seed=0)  # fmt: skip
+    assert reg.distance is None and "distance" not in reg.info["rule"]
+
+
+def test_examples_are_sampled_as_pairs_and_inputs_as_before():
+    x = torch.arange(300.0)[:, None].repeat(1, 2)
+    y = torch.arange(300)
+    loader = loader_of(x, y, 32, shuffle=False)
+    inputs, labels = sample_examples(loader, 50)
+    torch.testing.assert_close(inputs[:, 0].long(), labels)  # each input with its own label
+    torch.testing.assert_close(sample_inputs(loader, 50), inputs)
+    assert len(labels.unique()) == 50
