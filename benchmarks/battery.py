@@ -46,6 +46,8 @@ there: over the cap, for the record). ``warm_start_share`` in an SVI row is the 
 its fit's time the MAP warm start took, so its cost is also read without it.
 ``multiswag_s2_b1.5_swa4`` (the default's two starts collected at four times the learning
 rate) joined later still, under ``swa_lr.py``'s criterion; it became ``bn.fit``'s default.
+``recommended_distance`` (that default made distance-aware) joined last, under
+``distance_aware.py``'s criterion; it became the default.
 Rows go to ``OUT/<data>_<arch>_seed<k>.json`` as each cell finishes (an
 interrupted run keeps its work and skips finished cells); ``--summary`` prints the tables
 and the targets of the recommended method against the softmax and the deep ensemble.
@@ -290,9 +292,12 @@ RULE_SEEDS = (0, 1)
 CHOSEN = "multiswag_s2_b1.5"
 #: what ``bn.fit`` runs with its defaults: the chosen candidate at half the covariance
 #: (``swag_scale.py``'s narrower run chose it), collected at four times the learning rate
-#: (``swa_lr.py`` chose it); its rows are ``swa_lr.py``'s run of the cells, merged
-#: (``--merge``)
+#: (``swa_lr.py`` chose it), distance-aware (``distance_aware.py`` chose it); its rows are
+#: ``distance_aware.py``'s run of the cells, merged (``--merge``)
 RECOMMENDED = "recommended"
+#: ``bn.fit``'s default before ``distance_aware.py`` (the SWAG mixture alone, the
+#: ``recommended`` rows until then; ``distance_aware.py``'s rows are ``recommended`` since)
+NO_DISTANCE = "recommended_swag"
 #: ``bn.fit``'s default before ``swa_lr.py`` (collected at the training's own rate): the
 #: studies run before it compared with these rows (the swag_scale runs' fits, merged)
 PREVIOUS = "recommended_swa1"
@@ -641,7 +646,8 @@ OVERVIEW = {
     "temperature": "temperature scaling",
     "dropout": "MC dropout",
     "ensemble": "deep ensemble (5)",
-    RECOMMENDED: "**`bn.fit`** (2 SWAG starts, 1.5 trainings)",
+    RECOMMENDED: "**`bn.fit`** (2 SWAG starts, 1.5 trainings, distance-aware)",
+    NO_DISTANCE: "`bn.fit(..., distance=False)` (the SWAG mixture alone)",
     PREVIOUS: "`bn.fit(..., swa_lr=2e-3)` (collected at the training's rate)",
     CHOSEN: "`bn.fit(..., swa_lr=2e-3, scale=1.0)` (and at the fitted covariance)",
     "multiswag_s3_b1.5": "`bn.fit(..., starts=3)` (3 starts, 1.5 trainings)",

@@ -19,10 +19,12 @@ from battery import PREVIOUS, _cost, _mean, load, met, summary_main
 from swag_scale import paired
 
 
-def summary(rows: Path, battery: Path, new: str, stays: str, default: str = PREVIOUS) -> str:
+def cell_table(
+    rows: Path, battery: Path, new: str, default: str = PREVIOUS
+) -> tuple[list[str], dict[str, list[int]], int]:
     """Per cell: targets met (of 8) by ``new`` and by the ``default`` (the battery's rows
-    of it), the NLLs and the costs; the verdict (``stays``: what holds if it is not
-    confirmed)."""
+    of it), the NLLs and the costs; with the targets of each summed by the cell's role and
+    the number of choosing cells where ``new``'s NLL is not below the softmax's."""
     lines = [
         f"| data | arch | cell | seeds | targets, {new} / default "
         f"| NLL softmax / {new} / default / ensemble | fit CPU {new} / default (x softmax) |",
@@ -42,6 +44,12 @@ def summary(rows: Path, battery: Path, new: str, stays: str, default: str = PREV
             f"| {cell[0]} | {cell[1]} | {role} | {len(mine)} | {counts[0]} / {counts[1]} | "
             f"{' / '.join(f'{v:.4f}' for v in nll)} | {costs[0]:.2f} / {costs[1]:.2f} |"
         )
+    return lines, tally, over
+
+
+def summary(rows: Path, battery: Path, new: str, stays: str, default: str = PREVIOUS) -> str:
+    """``cell_table`` and the verdict (``stays``: what holds if it is not confirmed)."""
+    lines, tally, over = cell_table(rows, battery, new, default)
     (a, b), (c, d) = tally["chosen on"], tally["confirms"]
     chosen = a > b and over == 0
     if chosen and not d:

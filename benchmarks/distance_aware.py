@@ -38,14 +38,30 @@ the regression default is unchanged either way.
 
 from __future__ import annotations
 
-from challenge import main
+from pathlib import Path
+
+from battery import NO_DISTANCE, RECOMMENDED, summary_main
+from challenge import cell_table, summary
+
+NEW = "recommended_distance"
+#: the unseen network's rows and the rows of ``bn.fit``'s default without the distance
+UNSEEN, UNSEEN_BATTERY = Path("benchmarks/distance_aware_unseen"), Path("benchmarks/unseen_swa4")
+
+
+def summarise(rows: Path, battery: Path) -> str:
+    """Conditions (1) and (2) of the docstring: the battery's cells against ``bn.fit``
+    without the distance (``NO_DISTANCE``: its rows as ``recommended`` until this study),
+    then the unseen network against ``unseen_swa4``'s rows of it."""
+    text = summary(rows, battery, NEW, "`bn.fit` stays without it", default=NO_DISTANCE)
+    lines, tally, _ = cell_table(UNSEEN, UNSEEN_BATTERY, NEW, default=RECOMMENDED)
+    ours, theirs = tally["confirms"]
+    holds = "holds" if ours >= theirs else "fails"
+    return (
+        f"{text}\n\nThe unseen `allconv_bn` (`{UNSEEN}` against `{UNSEEN_BATTERY}`):\n\n"
+        + "\n".join(lines)
+        + f"\n\n`{NEW}` meets {ours} targets there, the default {theirs}: condition (2) {holds}."
+    )
+
 
 if __name__ == "__main__":
-    main(
-        __doc__,
-        "recommended_distance",
-        "benchmarks/distance_aware",
-        "distance_aware",
-        "`bn.fit` stays without it (`distance=True` is an option)",
-        default="recommended",
-    )
+    summary_main(__doc__.splitlines()[0], "benchmarks/distance_aware", "distance_aware", summarise)

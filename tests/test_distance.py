@@ -181,11 +181,18 @@ def test_what_a_distance_aware_predictive_refuses(swag, blobs):
 @pytest.mark.filterwarnings("ignore::bayesnet.CollapseWarning")
 def test_bn_fit_records_the_distance_in_its_rule(blobs):
     x, y = blobs
-    post = bn.fit(_tiny(), (x, y), epochs=4, distance=True, progress=False, seed=0)
+    post = bn.fit(_tiny(), (x, y), epochs=4, progress=False, seed=0)  # the default
     assert post.distance is not None
     assert post.info["rule"].endswith("; distance-aware (alpha 3, level 0.99)")
-    reg = bn.fit(_tiny(False), (x, y.float()[:, None]), epochs=4, task="regression",
-                 distance=True, progress=False, seed=0)  # fmt: skip
+    alone = bn.fit(_tiny(), (x, y), epochs=4, distance=False, progress=False, seed=0)
+    assert alone.distance is None and "distance" not in alone.info["rule"]
+    # the same fit (seeded): with the same draws, the distance changes nothing within the
+    # training data's distances
+    draws = post.sample_params(8)
+    plain = {k: v for k, v in draws.items() if k.rpartition(".")[2] not in STATISTICS}
+    same = (alone.predict(x, draws=plain) - post.predict(x, draws=draws)).abs().amax(-1) < 1e-6
+    assert same.float().mean() >= 0.98
+    reg = bn.fit(_tiny(False), (x, y.float()[:, None]), epochs=4, task="regression", progress=False)
     assert reg.distance is None and "distance" not in reg.info["rule"]
 
 

@@ -68,10 +68,18 @@ def test_the_recommendation_beats_the_softmax_on_real_digits_with_batchnorm(two_
     assert post.info["engine"] == "multiswag" and post.info["collapsed"] is False
     # the rule recorded is the one that ran: two starts of three quarters of 10 epochs
     # rounded down (7, within the budget), collected at four times the learning rate,
-    # sampled at half the covariance
-    assert post.info["rule"] == bn.infer.wrappers.recommended.RULE.format(
-        starts=2, each=7, swa_lr=8e-3, scale=0.5, budget=1.5, epochs=10
+    # sampled at half the covariance, distance-aware
+    recommended = bn.infer.wrappers.recommended
+    assert post.info["rule"] == recommended.RULE.format(
+        starts=2,
+        each=7,
+        swa_lr=8e-3,
+        scale=0.5,
+        budget=1.5,
+        epochs=10,
+        distance=recommended.DISTANCE_RULE.format(alpha=3, level=0.99),
     )
+    assert post.distance is not None and post.distance.alpha == 3.0
     assert {(s["scale"], s["swa_lr"]) for s in post.info["starts"]} == {(0.5, 8e-3)}
     assert [len(s["history"]) for s in post.info["starts"]] == [7, 7]
     p, p_softmax = post.predict(x, num_samples=30), softmax.predict(x)
