@@ -16,6 +16,7 @@ from bayesnet.evaluate import metrics
 from bayesnet.nn.distance import (
     STATISTICS,
     DistanceLinear,
+    DistanceUnsupported,
     FeatureDistance,
     head_path,
     smallest_distance,
@@ -204,3 +205,23 @@ def test_examples_are_sampled_as_pairs_and_inputs_as_before():
     torch.testing.assert_close(inputs[:, 0].long(), labels)  # each input with its own label
     torch.testing.assert_close(sample_inputs(loader, 50), inputs)
     assert len(labels.unique()) == 50
+
+
+@pytest.mark.filterwarnings("ignore::bayesnet.CollapseWarning")
+@pytest.mark.parametrize(
+    ("net", "why"),
+    [
+        (lambda: nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 3), nn.Tanh()), "follows"),
+        (lambda: nn.Sequential(nn.Unflatten(1, (4, 1)), nn.Conv1d(4, 3, 1), nn.Flatten()), "head"),
+    ],
+    ids=["something after the head", "no linear head"],
+)
+def test_a_network_without_a_linear_output_is_fitted_without_the_distance_and_says_why(
+    blobs, net, why
+):
+    x, y = blobs
+    post = bn.fit(net(), (x, y), epochs=4, progress=False, seed=0)
+    assert post.distance is None and "distance" not in post.info
+    assert "; not distance-aware: " in post.info["rule"] and why in post.info["rule"]
+    with pytest.raises(DistanceUnsupported, match=why):
+        bn.distance_aware(post, (x, y))

@@ -31,6 +31,8 @@ __all__ = [
     "ALPHA",
     "LEVEL",
     "DistanceLinear",
+    "DistanceUnsupported",
+    "check_head",
     "FeatureDistance",
     "head_path",
     "smallest_distance",
@@ -45,13 +47,46 @@ STATISTICS = ("class_means", "class_present", "precision", "distance_scale", "di
 RIDGE = 1e-3
 
 
+class DistanceUnsupported(ValueError):
+    """The network has no head a distance-aware predictive can sit on (the message says
+    why): no ``nn.Linear``, a last one that does not take ``[N, d]`` features, or one whose
+    output is not the network's."""
+
+
 def head_path(net: nn.Module) -> str:
     """The path of ``net``'s last ``nn.Linear`` (in module order): its head, whose input
     are the features."""
     paths = [p for p, m in net.named_modules() if type(m) in (nn.Linear, DistanceLinear)]
     if not paths:
-        raise ValueError("a distance-aware predictive needs a network with an nn.Linear head")
+        raise DistanceUnsupported(
+            "a distance-aware predictive needs a network with an nn.Linear head"
+        )
     return paths[-1]
+
+
+@torch.no_grad()
+def check_head(net: nn.Module, example: torch.Tensor) -> None:
+    """Raise ``DistanceUnsupported`` unless ``net`` (in eval mode, a copy the caller does not
+    hold) ends in an ``nn.Linear`` whose ``[N, d]`` input gives the network's output as it
+    is: ``example`` (a few inputs) runs through it once to see."""
+    path = head_path(net)
+    head = net.get_submodule(path)
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(_, args, out):
+        seen["features"], seen["logits"] = args[0], out
+
+    handle = head.register_forward_hook(keep)
+    try:
+        out = net(example)
+    finally:
+        handle.remove()
+    if "features" not in seen or seen["features"].dim() != 2:
+        raise DistanceUnsupported(f"its last nn.Linear ({path}) does not take [N, d] features")
+    if seen["logits"] is not out:
+        raise DistanceUnsupported(
+            f"its output is not its last nn.Linear's ({path}): something follows it"
+        )
 
 
 class DistanceLinear(nn.Linear):

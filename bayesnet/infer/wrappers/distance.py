@@ -12,7 +12,7 @@ from typing import Any
 
 from ...data.loaders import as_loader, sample_examples
 from ...models import Classifier
-from ...nn.distance import ALPHA, LEVEL, FeatureDistance
+from ...nn.distance import ALPHA, LEVEL, FeatureDistance, check_head
 from ...nn.normalization import NORMALIZATION_INPUTS
 from ...posterior import Posterior
 
@@ -40,12 +40,15 @@ def distance_aware(
     shared covariance, estimated once per draw and kept with it (saved with the
     posterior). ``alpha=3, level=0.99`` were measured on the battery's cells
     (``benchmarks/RESULTS.md``, "Distance-aware predictive"). The returned posterior
-    shares the sampler, the kept draws and their normalisation statistics."""
+    shares the sampler, the kept draws and their normalisation statistics. A network
+    without such a head (no ``nn.Linear``, or one whose output is not the network's) raises
+    ``bayesnet.nn.distance.DistanceUnsupported``, saying why."""
     if not isinstance(posterior.model, Classifier):
         raise ValueError("a distance-aware predictive is a classifier's; this is a regressor")
     if posterior.distance is not None:
         raise ValueError("this posterior is already distance-aware")
     inputs, labels = sample_examples(as_loader(data, shuffle=False), size)
+    check_head(posterior.model.deterministic_net().eval(), inputs[:2].to(posterior.device))
     distance = FeatureDistance(inputs, labels, alpha, level)
     info = {
         **posterior.info,

@@ -21,6 +21,7 @@ from typing import Any
 from torch import nn
 
 from ...models import Classifier
+from ...nn.distance import DistanceUnsupported
 from ...posterior import Posterior
 from ..networks.swag import fit_swag
 from .distance import distance_aware
@@ -76,15 +77,21 @@ def fit(
     is made distance-aware (``bn.distance_aware``: every draw's logits flatten beyond the
     training data's distances in its feature space; on the battery it met 73 of 80
     targets against 65 without, far-OOD detection above all); ``distance=False`` leaves
-    the SWAG mixture alone. A regressor has no classes: ``distance`` does nothing there.
+    the SWAG mixture alone. A regressor has no classes: ``distance`` does nothing there;
+    nor on a network whose output is not its last ``nn.Linear``'s (a convolutional head,
+    say), where the rule in ``post.info["rule"]`` says why.
     ``post.info["rule"]``
     says what ran. The caller's network and modules are left as they were; with a
     ``seed`` the fit draws from a fork of torch's RNG (the caller's is as it was after),
     without one from torch's global RNG, as any torch operation does (advancing it)."""
     each = epochs_per_start(epochs, starts, budget)
     post = fit_swag(net, data, epochs=each, starts=starts, **options)
+    skipped = ""
     if distance and isinstance(post.model, Classifier):
-        post = distance_aware(post, data)
+        try:
+            post = distance_aware(post, data)
+        except DistanceUnsupported as why:  # the SWAG mixture stands; the rule says so
+            skipped = f"; not distance-aware: {why}"
     info = post.info  # the settings that ran, every start's the same
     info["rule"] = RULE.format(
         starts=starts,
@@ -93,6 +100,6 @@ def fit(
         scale=info["scale"],
         budget=budget,
         epochs=epochs,
-        distance=DISTANCE_RULE.format(**info["distance"]) if "distance" in info else "",
+        distance=DISTANCE_RULE.format(**info["distance"]) if "distance" in info else skipped,
     )
     return post
