@@ -28,7 +28,7 @@ from .data.streams import unpack
 from .models import BayesianModel, Classifier, Regressor
 from .nn.convert import bayesian_layers
 from .nn.distance import STATISTICS as DISTANCE_STATISTICS
-from .nn.distance import DistanceLinear, FeatureDistance
+from .nn.distance import DistanceLinear, FeatureDistance, head_path
 from .nn.layers import BayesianLayer
 from .nn.mean_predictive import MeanPredictive
 from .nn.normalization import statistic_names, statistics_per_draw
@@ -363,6 +363,9 @@ class Posterior:
             return self.sampler.sample(num_samples)
         num = self.sampler.natural_size() if num_samples is None else num_samples
         have = _count(self.cached)
+        if have and self.distance is not None and not self._distance_kept():
+            # draws kept before the posterior was made distance-aware: their heads' now
+            self.cached.update(self.distance.statistics(self.net, self.cached))
         if num > have:
             fresh = self.sampler.sample(num - have)
             if not fresh and self.distance is None:  # a point estimate: nothing per draw
@@ -380,6 +383,11 @@ class Posterior:
             have = _count(self.cached)
         idx = torch.linspace(0, have - 1, num).round().long()
         return {k: v[idx.to(v.device)] for k, v in self.cached.items()}
+
+    def _distance_kept(self) -> bool:
+        """Whether the kept draws carry their heads' distance statistics."""
+        path = head_path(self.net)
+        return all(f"{path}.{name}" in self.cached for name in DISTANCE_STATISTICS)
 
     @torch.no_grad()
     def predict(

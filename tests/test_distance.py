@@ -140,6 +140,31 @@ def test_a_distance_aware_posterior_estimates_each_draw_once_and_keeps_it(
     assert all(scaled.cached[k] is v for k, v in post.cached.items())
 
 
+def test_draws_kept_before_the_distance_get_their_heads_statistics_when_first_used(
+    blobs, monkeypatch
+):
+    x, y = blobs
+    torch.manual_seed(1)
+    swag = bn.fit_swag(_tiny(), loader_of(x, y, 25), epochs=6, progress=False, seed=1)
+    before = swag.predict(x[:10], num_samples=5)  # five draws kept, with BatchNorm statistics
+    calls = []
+    estimate = FeatureDistance.statistics
+    monkeypatch.setattr(
+        FeatureDistance,
+        "statistics",
+        lambda self, net, draws: (
+            calls.append(len(next(iter(draws.values())))) or estimate(self, net, draws)
+        ),
+    )
+    post = bn.distance_aware(swag, (x, y))
+    assert calls == []  # nothing estimated until a prediction needs it
+    after = post.predict(x[:10], num_samples=5)
+    assert calls == [5]  # the kept draws' heads, and no new draw
+    for name in swag.cached:
+        assert post.cached[name] is swag.cached[name]
+    torch.testing.assert_close(after, before)  # training inputs: within the distances
+
+
 def test_inputs_beyond_the_training_distances_get_flatter_and_the_training_ones_do_not(swag, blobs):
     x, y = blobs
     post = bn.distance_aware(swag, (x, y))

@@ -40,7 +40,8 @@ def distance_aware(
     shared covariance, estimated once per draw and kept with it (saved with the
     posterior). ``alpha=3, level=0.99`` were measured on the battery's cells
     (``benchmarks/RESULTS.md``, "Distance-aware predictive"). The returned posterior
-    shares the sampler, the kept draws and their normalisation statistics. A network
+    shares the sampler, the kept draws and their normalisation statistics (their heads'
+    statistics are estimated on the first prediction, as new draws' are). A network
     without such a head (no ``nn.Linear``, or one whose output is not the network's) raises
     ``bayesnet.nn.distance.DistanceUnsupported``, saying why."""
     if not isinstance(posterior.model, Classifier):
@@ -54,14 +55,13 @@ def distance_aware(
         **posterior.info,
         "distance": {"alpha": distance.alpha, "level": distance.level, "examples": len(labels)},
     }
-    post = Posterior(
+    # the kept draws and their statistics stay; their heads' are estimated when first used
+    return Posterior(
         posterior.model,
         posterior.sampler,
         info,
         posterior.normalization,
-        temperature=posterior.temperature,
-        distance=distance,
+        posterior.cached,
+        posterior.temperature,
+        distance,
     )
-    if posterior.cached:  # the kept draws and their statistics, with their heads' statistics
-        post.cached = {**posterior.cached, **distance.statistics(post.net, posterior.cached)}
-    return post
