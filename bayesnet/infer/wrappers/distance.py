@@ -39,9 +39,10 @@ def distance_aware(
     examples drawn uniformly from one pass over it give every draw's class means and
     shared covariance, estimated once per draw and kept with it (saved with the
     posterior). ``alpha=3, level=0.99`` were measured on the battery's cells
-    (``benchmarks/RESULTS.md``, "Distance-aware predictive"). The returned posterior
-    shares the sampler, the kept draws and their normalisation statistics (their heads'
-    statistics are estimated on the first prediction, as new draws' are). A network
+    (``benchmarks/RESULTS.md``, "The distance-aware predictive in the package"). The
+    returned posterior shares the sampler, the kept draws and their normalisation
+    statistics (their heads' statistics are estimated on the first prediction, as new
+    draws' are). A network
     without such a head (no ``nn.Linear``, or one whose output is not the network's) raises
     ``bayesnet.nn.distance.DistanceUnsupported``, saying why."""
     if not isinstance(posterior.model, Classifier):
