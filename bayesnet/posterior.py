@@ -28,7 +28,7 @@ from .data.streams import unpack
 from .models import BayesianModel, Classifier, Regressor
 from .nn.convert import bayesian_layers
 from .nn.distance import STATISTICS as DISTANCE_STATISTICS
-from .nn.distance import DistanceLinear, FeatureDistance, head_path
+from .nn.distance import DistanceLinear, FeatureDistance
 from .nn.layers import BayesianLayer
 from .nn.mean_predictive import MeanPredictive
 from .nn.normalization import statistic_names, statistics_per_draw
@@ -310,6 +310,27 @@ class Posterior:
             temperature=first.temperature,
         )
 
+    def derive(
+        self,
+        info: dict[str, Any],
+        *,
+        temperature: float | None = None,
+        distance: FeatureDistance | None = None,
+    ) -> Posterior:
+        """This posterior with ``info`` and, where given, another ``temperature`` or
+        ``distance``: the same model, sampler, normalisation inputs and kept draws (what
+        the wrappers over a fitted posterior return; whatever they do not change carries
+        over)."""
+        return Posterior(
+            self.model,
+            self.sampler,
+            info,
+            self.normalization,
+            self.cached,
+            self.temperature if temperature is None else temperature,
+            self.distance if distance is None else distance,
+        )
+
     def _fixed(self) -> dict[str, torch.Tensor]:
         """The twin's tensors no draw replaces (statistics estimated per draw excepted)."""
         net = self.net
@@ -385,9 +406,9 @@ class Posterior:
         return {k: v[idx.to(v.device)] for k, v in self.cached.items()}
 
     def _distance_kept(self) -> bool:
-        """Whether the kept draws carry their heads' distance statistics."""
-        path = head_path(self.net)
-        return all(f"{path}.{name}" in self.cached for name in DISTANCE_STATISTICS)
+        """Whether the kept draws carry a distance head's statistics (by their names: no
+        twin to build or sync on the way to a prediction)."""
+        return any(name.rpartition(".")[2] == DISTANCE_STATISTICS[0] for name in self.cached)
 
     @torch.no_grad()
     def predict(

@@ -68,3 +68,19 @@ def assert_same_predictions(first, second, x, num_samples, seed=1):
     expected = first.predict(x, num_samples=num_samples)
     torch.manual_seed(seed)
     torch.testing.assert_close(second.predict(x, num_samples=num_samples), expected)
+
+
+def count_draws_estimated(monkeypatch, owner, name: str) -> list[int]:
+    """Replace ``owner.name`` (a per-draw estimator: a function or a method whose first
+    dict argument holds the draws ``{name: [S, ...]}``) with one that records each call's
+    ``S`` and then runs the original; returns the list it records into."""
+    calls: list[int] = []
+    original = getattr(owner, name)
+
+    def spy(*args):
+        draws = next(a for a in args if isinstance(a, dict))
+        calls.append(next(iter(draws.values())).shape[0])
+        return original(*args)
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls

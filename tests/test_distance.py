@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import loader_of
+from conftest import count_draws_estimated, loader_of
 from torch import nn
 
 import bayesnet as bn
@@ -107,14 +107,8 @@ def test_a_distance_aware_posterior_estimates_each_draw_once_and_keeps_it(
     x, y = blobs
     post = bn.distance_aware(swag, (x, y))
     assert post.info["distance"] == {"alpha": 3.0, "level": 0.99, "examples": 150}
-    calls = []
     estimate = FeatureDistance.statistics
-
-    def spy(self, net, draws):
-        calls.append(next(iter(draws.values())).shape[0])
-        return estimate(self, net, draws)
-
-    monkeypatch.setattr(FeatureDistance, "statistics", spy)
+    calls = count_draws_estimated(monkeypatch, FeatureDistance, "statistics")
     far = torch.cat([x[:10], 20 * x[:10]])
     first = post.predict(far, num_samples=6)
     assert calls == [6]
@@ -147,15 +141,7 @@ def test_draws_kept_before_the_distance_get_their_heads_statistics_when_first_us
     torch.manual_seed(1)
     swag = bn.fit_swag(_tiny(), loader_of(x, y, 25), epochs=6, progress=False, seed=1)
     before = swag.predict(x[:10], num_samples=5)  # five draws kept, with BatchNorm statistics
-    calls = []
-    estimate = FeatureDistance.statistics
-    monkeypatch.setattr(
-        FeatureDistance,
-        "statistics",
-        lambda self, net, draws: (
-            calls.append(len(next(iter(draws.values())))) or estimate(self, net, draws)
-        ),
-    )
+    calls = count_draws_estimated(monkeypatch, FeatureDistance, "statistics")
     post = bn.distance_aware(swag, (x, y))
     assert calls == []  # nothing estimated until a prediction needs it
     after = post.predict(x[:10], num_samples=5)

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import assert_same_predictions, loader_of
+from conftest import assert_same_predictions, count_draws_estimated, loader_of
 from torch import nn
 
 import bayesnet as bn
@@ -201,14 +201,8 @@ def test_each_draws_statistics_are_estimated_once_and_kept(blobs, tmp_path, monk
 
     x, y = blobs
     post = bn.fit_swag(_tiny(True), loader_of(x, y, 20), epochs=4, starts=2, progress=False)
-    calls = []
     estimate = posterior_module.statistics_per_draw
-
-    def spy(net, draws, inputs):
-        calls.append(next(iter(draws.values())).shape[0])
-        return estimate(net, draws, inputs)
-
-    monkeypatch.setattr(posterior_module, "statistics_per_draw", spy)
+    calls = count_draws_estimated(monkeypatch, posterior_module, "statistics_per_draw")
     first = post.predict(x[:10], num_samples=6)
     assert calls == [6]
     torch.testing.assert_close(post.predict(x[:10], num_samples=6), first)

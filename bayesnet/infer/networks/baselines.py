@@ -304,15 +304,7 @@ def temperature_scaled(
         "engine": f"{posterior.info.get('engine')}+temperature",
         "temperature": value * posterior.temperature,
     }
-    return Posterior(
-        posterior.model,
-        posterior.sampler,
-        info,
-        posterior.normalization,
-        posterior.cached,
-        temperature=value * posterior.temperature,
-        distance=posterior.distance,
-    )
+    return posterior.derive(info, temperature=value * posterior.temperature)
 
 
 @run_settings()

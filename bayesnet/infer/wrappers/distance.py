@@ -57,12 +57,4 @@ def distance_aware(
         "distance": {"alpha": distance.alpha, "level": distance.level, "examples": len(labels)},
     }
     # the kept draws and their statistics stay; their heads' are estimated when first used
-    return Posterior(
-        posterior.model,
-        posterior.sampler,
-        info,
-        posterior.normalization,
-        posterior.cached,
-        posterior.temperature,
-        distance,
-    )
+    return posterior.derive(info, distance=distance)
