@@ -133,6 +133,10 @@ METHODS: dict[str, Callable] = {
     "recommended_distance": lambda c: bn.fit(
         c.net, c.loader(), epochs=c.epochs, distance=True, **c.common
     ),
+    # bn.fit without the distance: what it returned before it saw through a log-softmax
+    "recommended_swag": lambda c: bn.fit(
+        c.net, c.loader(), epochs=c.epochs, distance=False, **c.common
+    ),
     # what a user who sets nothing gets: bn.fit's own default epochs, not the cell's
     "recommended_defaults": lambda c: bn.fit(c.net, c.loader(), **c.common),
     # the candidates, each named for what it runs (bn.fit's starts, budget and cycles)
@@ -271,7 +275,37 @@ def allconv_bn(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Seque
     )
 
 
-CONFIRM_ARCHS = {"wide_bn": wide_bn, "allconv_bn": allconv_bn}
+class TorchMnistBN(torch.nn.Module):
+    """PyTorch's MNIST example (``examples/mnist``) with BatchNorm after each conv, added
+    after every choice was made (2026-12-08): two unpadded 3x3 convs (32, 64 channels), a
+    2x2 max-pool, dropout, a 128-unit linear layer, dropout, the head, and ``F.log_softmax``
+    after it in ``forward``, as the example ends."""
+
+    def __init__(self, num_classes: int, input_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.features = nn.Sequential(
+            nn.Conv2d(input_shape[0], 32, 3),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.25),
+            nn.Flatten(),
+        )
+        side = [(s - 4) // 2 for s in input_shape[1:]]
+        self.fc1 = nn.Linear(64 * side[0] * side[1], 128)
+        self.dropout = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(torch.relu(self.fc1(self.features(x))))
+        return torch.nn.functional.log_softmax(self.fc2(x), dim=1)
+
+
+CONFIRM_ARCHS = {"wide_bn": wide_bn, "allconv_bn": allconv_bn, "torch_mnist_bn": TorchMnistBN}
 #: the (data set, architecture) cells the recommendation is chosen on; every other cell
 #: confirms the choice, having played no part in it
 CHOOSING = {
@@ -280,7 +314,7 @@ CHOOSING = {
     ("mnist5k", "cnn"),
 }
 #: architectures with BatchNorm (a rule by architecture would split on this)
-BATCH_NORM = {"bn_cnn", "resnet8", "wide_bn", "allconv_bn"}
+BATCH_NORM = {"bn_cnn", "resnet8", "wide_bn", "allconv_bn", "torch_mnist_bn"}
 #: the fit cost a candidate may have: CPU seconds over the softmax's, median over cells
 COST_CAP = 1.5
 #: the seeds the rule chose on; a later seed (run for the baselines and the recommendation

@@ -10,6 +10,9 @@ against ``bn.fit``'s default (``recommended``) on the battery's cells.
     python benchmarks/distance_aware.py --rows benchmarks/distance_aware_unseen \
         --battery benchmarks/unseen_swa4
     python benchmarks/predict_cost.py --distance
+    python benchmarks/battery.py --data digits mnist5k --archs torch_mnist_bn --seeds 0 1 \
+        --methods softmax ensemble recommended recommended_swag --jobs 2 \
+        --out benchmarks/distance_aware_log_softmax
 
 Why: the far-OOD targets ``bn.fit`` misses are the deep ensemble's disagreement far from
 the data; a feature-space distance sees such inputs (DDU, SNGP).
@@ -34,6 +37,15 @@ targets as ``recommended``; and (3) a prediction with the kept statistics costs 
 digits' BatchNorm CNN and ResNet-8). Otherwise it stays an option (``distance=True``,
 ``bn.distance_aware``). A regressor has no classes: ``distance`` does nothing there, so
 the regression default is unchanged either way.
+
+Added 2026-12-08, before its run: ``bn.fit`` had returned the SWAG mixture alone for a
+network with ``F.log_softmax`` after its head (as PyTorch's MNIST example ends), though the
+softmax of a log-softmax is the head's softmax, so the distance applies exactly through it
+(``bayesnet.nn.distance.same_softmax``). On that example with BatchNorm
+(``battery.TorchMnistBN``, no decision saw it; both data sets, seeds 0 and 1),
+``recommended`` (``bn.fit`` now distance-aware through the log-softmax) must meet at least
+as many targets as ``recommended_swag`` (what ``bn.fit`` returned for it before, run beside
+it); otherwise ``bn.fit`` keeps the SWAG mixture for such networks.
 """
 
 from __future__ import annotations
@@ -46,6 +58,8 @@ from challenge import cell_table, summary
 NEW = "recommended_distance"
 #: the unseen network's rows and the rows of ``bn.fit``'s default without the distance
 UNSEEN, UNSEEN_BATTERY = Path("benchmarks/distance_aware_unseen"), Path("benchmarks/unseen_swa4")
+#: PyTorch's MNIST example with BatchNorm: every method's rows, from one run
+LOG_SOFTMAX = Path("benchmarks/distance_aware_log_softmax")
 
 
 def summarise(rows: Path, battery: Path) -> str:
@@ -56,10 +70,22 @@ def summarise(rows: Path, battery: Path) -> str:
     lines, tally, _ = cell_table(UNSEEN, UNSEEN_BATTERY, NEW, default=RECOMMENDED)
     ours, theirs = tally["confirms"]
     holds = "holds" if ours >= theirs else "fails"
-    return (
+    text = (
         f"{text}\n\nThe unseen `allconv_bn` (`{UNSEEN}` against `{UNSEEN_BATTERY}`):\n\n"
         + "\n".join(lines)
         + f"\n\n`{NEW}` meets {ours} targets there, the default {theirs}: condition (2) {holds}."
+    )
+    if not LOG_SOFTMAX.exists():
+        return text
+    lines, tally, _ = cell_table(LOG_SOFTMAX, LOG_SOFTMAX, RECOMMENDED, default=NO_DISTANCE)
+    ours, theirs = tally["confirms"]
+    holds = "holds" if ours >= theirs else "fails"
+    return (
+        f"{text}\n\nPyTorch's MNIST example with BatchNorm, a log-softmax after its head "
+        f"(`{LOG_SOFTMAX}`; `{RECOMMENDED}` sees through it, `{NO_DISTANCE}` is what `bn.fit` "
+        "returned for it before):\n\n"
+        + "\n".join(lines)
+        + f"\n\n`{RECOMMENDED}` meets {ours} targets, `{NO_DISTANCE}` {theirs}: the check {holds}."
     )
 
 

@@ -218,6 +218,35 @@ def test_examples_are_sampled_as_pairs_and_inputs_as_before():
     assert len(labels.unique()) == 50
 
 
+class _LogSoftmaxed(nn.Module):
+    """A network that ends as PyTorch's MNIST example does: ``F.log_softmax`` after the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _tiny()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.log_softmax(self.body(x), dim=-1)
+
+
+@pytest.mark.filterwarnings("ignore::bayesnet.CollapseWarning")  # two-epoch fit
+def test_a_log_softmax_after_the_head_gives_the_heads_predictive_draw_for_draw(swag, blobs):
+    x, y = blobs
+    torch.manual_seed(0)
+    wrapped = bn.fit_swag(
+        _LogSoftmaxed(), loader_of(x, y, 25), epochs=6, starts=2, progress=False, seed=0
+    )
+    post = bn.distance_aware(wrapped, (x, y))
+    far = torch.cat([x[:20], 25 * torch.randn(20, 4, generator=torch.Generator().manual_seed(1))])
+    draws = post.sample_params(6)
+    # the same draws (weights, BatchNorm and head statistics) on the network without it
+    body = {k.removeprefix("body."): v for k, v in draws.items()}
+    expected = bn.distance_aware(swag, (x, y)).predict(far, draws=body)
+    torch.testing.assert_close(post.predict(far, draws=draws), expected)
+    assert metrics.predictive_entropy(expected[:, 20:]).min() > 0.8 * math.log(3)
+    assert bn.fit(_LogSoftmaxed(), (x, y), epochs=4, progress=False, seed=0).distance is not None
+
+
 @pytest.mark.filterwarnings("ignore::bayesnet.CollapseWarning")
 @pytest.mark.parametrize(
     ("net", "why"),

@@ -35,6 +35,7 @@ __all__ = [
     "check_head",
     "FeatureDistance",
     "head_path",
+    "same_softmax",
     "smallest_distance",
 ]
 
@@ -50,7 +51,7 @@ RIDGE = 1e-3
 class DistanceUnsupported(ValueError):
     """The network has no head a distance-aware predictive can sit on (the message says
     why): no ``nn.Linear``, a last one that does not take ``[N, d]`` features, or one whose
-    output is not the network's."""
+    output is not the network's up to a shift per input."""
 
 
 def head_path(net: nn.Module) -> str:
@@ -67,8 +68,9 @@ def head_path(net: nn.Module) -> str:
 @torch.no_grad()
 def check_head(net: nn.Module, example: torch.Tensor) -> None:
     """Raise ``DistanceUnsupported`` unless ``net`` (in eval mode, a copy the caller does not
-    hold) ends in an ``nn.Linear`` whose ``[N, d]`` input gives the network's output as it
-    is: ``example`` (a few inputs) runs through it once to see."""
+    hold) ends in an ``nn.Linear`` whose ``[N, d]`` input gives the network's output, as it
+    is or shifted per input (``F.log_softmax`` after the head, as PyTorch's MNIST example
+    ends): ``example`` (a few inputs) runs through it once to see."""
     path = head_path(net)
     head = net.get_submodule(path)
     seen: dict[str, torch.Tensor] = {}
@@ -83,10 +85,23 @@ def check_head(net: nn.Module, example: torch.Tensor) -> None:
         handle.remove()
     if "features" not in seen or seen["features"].dim() != 2:
         raise DistanceUnsupported(f"its last nn.Linear ({path}) does not take [N, d] features")
-    if seen["logits"] is not out:
+    if not same_softmax(out, seen["logits"]):
         raise DistanceUnsupported(
-            f"its output is not its last nn.Linear's ({path}): something follows it"
+            f"its output is not its last nn.Linear's ({path}), nor a shift of it per input "
+            "(a log-softmax): something follows it"
         )
+
+
+def same_softmax(out: torch.Tensor, logits: torch.Tensor) -> bool:
+    """Whether ``out`` differs from ``logits`` by at most a shift per input (what a
+    log-softmax, a reshape to the same shape or an identity leave): then the softmax of the
+    network's output is the head's softmax, and dividing the head's logits divides the
+    predictive's."""
+    if out.shape != logits.shape:
+        return False
+    gap = (out - logits).double()
+    tolerance = 1e-5 * max(1.0, float(logits.abs().amax()))
+    return bool((gap - gap[..., :1]).abs().amax() <= tolerance)
 
 
 class DistanceLinear(nn.Linear):

@@ -50,7 +50,7 @@ def distance_aware(
     if posterior.distance is not None:
         raise ValueError("this posterior is already distance-aware")
     inputs, labels = sample_examples(as_loader(data, shuffle=False), size)
-    check_head(posterior.model.deterministic_net().eval(), inputs[:2].to(posterior.device))
+    check_head(posterior.model.deterministic_net().eval(), inputs[:8].to(posterior.device))
     distance = FeatureDistance(inputs, labels, alpha, level)
     info = {
         **posterior.info,
