@@ -137,6 +137,12 @@ METHODS: dict[str, Callable] = {
     "recommended_swag": lambda c: bn.fit(
         c.net, c.loader(), epochs=c.epochs, distance=False, **c.common
     ),
+    # bn.fit's default with its floor read off out-of-fold distances (distance_folds.py)
+    "recommended_folds5": lambda c: bn.distance_aware(
+        bn.fit(c.net, c.loader(), epochs=c.epochs, distance=False, **c.common),
+        c.loader(),
+        folds=5,
+    ),
     # what a user who sets nothing gets: bn.fit's own default epochs, not the cell's
     "recommended_defaults": lambda c: bn.fit(c.net, c.loader(), **c.common),
     # the candidates, each named for what it runs (bn.fit's starts, budget and cycles)
@@ -277,7 +283,7 @@ def allconv_bn(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Seque
 
 class TorchMnistBN(torch.nn.Module):
     """PyTorch's MNIST example (``examples/mnist``) with BatchNorm after each conv, added
-    after every choice was made (2026-12-08): two unpadded 3x3 convs (32, 64 channels), a
+    after every choice was made (2026-12-07): two unpadded 3x3 convs (32, 64 channels), a
     2x2 max-pool, dropout, a 128-unit linear layer, dropout, the head, and ``F.log_softmax``
     after it in ``forward``, as the example ends."""
 

@@ -33,6 +33,8 @@ def cell_table(
     tally = {"chosen on": [0, 0], "confirms": [0, 0]}
     over = 0
     for cell, role, mine, base in paired(load(rows), load(battery)):
+        if not any(r["method"] == new for seed in mine.values() for r in seed):
+            continue  # a cell the new rows do not reach
         counts = (met(mine, base, new), met(base, base, default))
         tally[role][0] += counts[0]
         tally[role][1] += counts[1]

@@ -38,7 +38,7 @@ digits' BatchNorm CNN and ResNet-8). Otherwise it stays an option (``distance=Tr
 ``bn.distance_aware``). A regressor has no classes: ``distance`` does nothing there, so
 the regression default is unchanged either way.
 
-Added 2026-12-08, before its run: ``bn.fit`` had returned the SWAG mixture alone for a
+Added 2026-12-07 (evening), before its run: ``bn.fit`` had returned the SWAG mixture alone for a
 network with ``F.log_softmax`` after its head (as PyTorch's MNIST example ends), though the
 softmax of a log-softmax is the head's softmax, so the distance applies exactly through it
 (``bayesnet.nn.distance.same_softmax``). On that example with BatchNorm

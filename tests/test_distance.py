@@ -18,7 +18,9 @@ from bayesnet.nn.distance import (
     DistanceLinear,
     DistanceUnsupported,
     FeatureDistance,
+    class_gaussian,
     head_path,
+    out_of_fold_distance,
     smallest_distance,
 )
 
@@ -99,6 +101,27 @@ def test_each_draws_statistics_are_the_class_means_and_shared_covariance_of_its_
         torch.testing.assert_close(stats["1.distance_scale"][s], r.median().float())
         floor = torch.quantile(r / r.median(), 0.9).float()
         torch.testing.assert_close(stats["1.distance_floor"][s], floor)
+
+
+def test_out_of_fold_distances_are_each_examples_under_the_other_folds_statistics():
+    g = torch.Generator().manual_seed(2)
+    y = torch.arange(40) % 4
+    f = torch.randn(40, 3, generator=g, dtype=torch.float64) + 2 * y[:, None]
+    r = out_of_fold_distance(f, y, 5, folds=4)  # class 4 absent throughout
+    for i in (0, 7, 13, 38):
+        rest = torch.arange(40) % 4 != i % 4
+        fr, yr = f[rest], y[rest]
+        means = torch.stack([fr[yr == c].mean(0) for c in range(4)])
+        centred = fr - means[yr]
+        cov = centred.T @ centred / len(fr)
+        precision = torch.linalg.inv(cov + 1e-3 * cov.diagonal().mean() * torch.eye(3))
+        expected = min(float((f[i] - m) @ precision @ (f[i] - m)) for m in means) / 3
+        torch.testing.assert_close(r[i].item(), expected)
+    # one fold is an example's own statistics: its own share biases it low
+    means, present, precision = class_gaussian(f, y, 5)
+    own = smallest_distance(f, means, present, precision)
+    torch.testing.assert_close(out_of_fold_distance(f, y, 5, folds=1), own)
+    assert (r > own).float().mean() > 0.9
 
 
 def test_a_distance_aware_posterior_estimates_each_draw_once_and_keeps_it(

@@ -29,12 +29,15 @@ from torch.func import functional_call
 
 __all__ = [
     "ALPHA",
+    "FOLDS",
     "LEVEL",
     "DistanceLinear",
     "DistanceUnsupported",
     "check_head",
+    "class_gaussian",
     "FeatureDistance",
     "head_path",
+    "out_of_fold_distance",
     "same_softmax",
     "smallest_distance",
 ]
@@ -42,6 +45,9 @@ __all__ = [
 #: the noise variance per unit of distance beyond the training examples' ``LEVEL`` quantile
 ALPHA = 3.0
 LEVEL = 0.99
+#: the training examples' distances the median and quantile are read off: their own (1),
+#: or each under the statistics of the other folds (out of fold)
+FOLDS = 1
 #: the buffers every draw gets
 STATISTICS = ("class_means", "class_present", "precision", "distance_scale", "distance_floor")
 #: of the covariance's mean variance, added to its diagonal (features that never vary)
@@ -146,9 +152,12 @@ class FeatureDistance:
         labels: torch.Tensor,
         alpha: float = ALPHA,
         level: float = LEVEL,
+        folds: int = FOLDS,
     ) -> None:
         if not (alpha >= 0 and 0 < level < 1):
             raise ValueError(f"need alpha >= 0 and 0 < level < 1; got {alpha}, {level}")
+        if folds < 1:
+            raise ValueError(f"need folds >= 1; got {folds}")
         if labels.dim() != 1 or len(labels) != len(inputs) or labels.is_floating_point():
             raise ValueError(
                 "a distance-aware predictive is estimated on class labels: one integer label "
@@ -156,7 +165,7 @@ class FeatureDistance:
                 f"{len(inputs)} inputs"
             )
         self.inputs, self.labels = inputs, labels.long()
-        self.alpha, self.level = float(alpha), float(level)
+        self.alpha, self.level, self.folds = float(alpha), float(level), int(folds)
 
     def state(self) -> dict[str, Any]:
         """What ``Posterior.save`` writes (``FeatureDistance(**state)`` rebuilds it)."""
@@ -165,6 +174,7 @@ class FeatureDistance:
             "labels": self.labels,
             "alpha": self.alpha,
             "level": self.level,
+            "folds": self.folds,
         }
 
     def head(self, net: nn.Module) -> None:
@@ -217,25 +227,55 @@ class FeatureDistance:
                 f"this network's head takes {tuple(features.shape)}"
             )
         f = features.double()
-        c, d = layer.out_features, f.shape[1]
-        counts = torch.bincount(labels, minlength=c)
-        means = torch.zeros(c, d, dtype=f.dtype, device=f.device).index_add_(0, labels, f)
-        means = means / counts.clamp_min(1)[:, None]
-        centred = f - means[labels]
-        cov = centred.T @ centred / len(f)
-        ridge = RIDGE * cov.diagonal().mean() + torch.finfo(f.dtype).tiny
-        precision = torch.linalg.inv(cov + ridge * torch.eye(d, dtype=f.dtype, device=f.device))
-        r = smallest_distance(f, means, counts > 0, precision)
+        c = layer.out_features
+        means, present, precision = class_gaussian(f, labels, c)
+        r = out_of_fold_distance(f, labels, c, self.folds)
         scale = r.median()
         dtype = layer.weight.dtype
         values = {
             "class_means": means,
-            "class_present": counts > 0,
-            "precision": (precision + precision.T) / 2,
+            "class_present": present,
+            "precision": precision,
             "distance_scale": scale,
             "distance_floor": torch.quantile(r / scale, self.level),
         }
         return {k: v if k == "class_present" else v.to(dtype) for k, v in values.items()}
+
+
+def class_gaussian(
+    features: torch.Tensor, labels: torch.Tensor, classes: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The class means ``[C, d]`` of ``features [n, d]``, which classes are present, and the
+    (symmetric) precision of their shared covariance, ``RIDGE`` of its mean variance added
+    to its diagonal."""
+    d = features.shape[1]
+    counts = torch.bincount(labels, minlength=classes)
+    kw = {"dtype": features.dtype, "device": features.device}
+    means = torch.zeros(classes, d, **kw).index_add_(0, labels, features)
+    means = means / counts.clamp_min(1)[:, None]
+    centred = features - means[labels]
+    cov = centred.T @ centred / len(features)
+    ridge = RIDGE * cov.diagonal().mean() + torch.finfo(features.dtype).tiny
+    precision = torch.linalg.inv(cov + ridge * torch.eye(d, **kw))
+    return means, counts > 0, (precision + precision.T) / 2
+
+
+def out_of_fold_distance(
+    features: torch.Tensor, labels: torch.Tensor, classes: int, folds: int
+) -> torch.Tensor:
+    """Each example's distance under the class Gaussian of the other ``folds - 1`` folds
+    (every ``folds``-th example a fold): distances as an input the statistics never saw
+    gets, where an example's own distance is biased low by its share in them. One fold:
+    each example's own distance, under the statistics of all of them."""
+    if folds == 1:
+        return smallest_distance(features, *class_gaussian(features, labels, classes))
+    fold = torch.arange(len(features), device=features.device) % folds
+    r = torch.empty(len(features), dtype=features.dtype, device=features.device)
+    for k in range(folds):
+        held = fold == k
+        means, present, precision = class_gaussian(features[~held], labels[~held], classes)
+        r[held] = smallest_distance(features[held], means, present, precision)
+    return r
 
 
 def smallest_distance(

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...data.loaders import as_loader, sample_examples
 from ...models import Classifier
-from ...nn.distance import ALPHA, LEVEL, FeatureDistance, check_head
+from ...nn.distance import ALPHA, FOLDS, LEVEL, FeatureDistance, check_head
 from ...nn.normalization import NORMALIZATION_INPUTS
 from ...posterior import Posterior
 
@@ -26,6 +26,7 @@ def distance_aware(
     alpha: float = ALPHA,
     level: float = LEVEL,
     size: int = NORMALIZATION_INPUTS,
+    folds: int = FOLDS,
 ) -> Posterior:
     """``posterior`` with every draw's logits divided by ``sqrt(1 + pi / 8 * alpha *
     (r - r_level)_+)``: ``r`` the input's class-conditional Mahalanobis distance from the
@@ -51,7 +52,7 @@ def distance_aware(
         raise ValueError("this posterior is already distance-aware")
     inputs, labels = sample_examples(as_loader(data, shuffle=False), size)
     check_head(posterior.model.deterministic_net().eval(), inputs[:8].to(posterior.device))
-    distance = FeatureDistance(inputs, labels, alpha, level)
+    distance = FeatureDistance(inputs, labels, alpha, level, folds)
     info = {
         **posterior.info,
         "distance": {"alpha": distance.alpha, "level": distance.level, "examples": len(labels)},

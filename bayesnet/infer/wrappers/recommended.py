@@ -78,10 +78,9 @@ def fit(
     training data's distances in its feature space; on the battery it met 73 of 80
     targets against 65 without, far-OOD detection above all); ``distance=False`` leaves
     the SWAG mixture alone. A regressor has no classes: ``distance`` does nothing there;
-    nor on a network whose output is not its last ``nn.Linear``'s (a convolutional head,
-    say), where the rule in ``post.info["rule"]`` says why.
-    ``post.info["rule"]``
-    says what ran. The caller's network and modules are left as they were; with a
+    nor on a network whose output is not its last ``nn.Linear``'s up to a shift per input
+    (a log-softmax after it is such a shift; a convolutional head is not), where the rule
+    in ``post.info["rule"]`` says why. ``post.info["rule"]`` says what ran. The caller's network and modules are left as they were; with a
     ``seed`` the fit draws from a fork of torch's RNG (the caller's is as it was after),
     without one from torch's global RNG, as any torch operation does (advancing it)."""
     each = epochs_per_start(epochs, starts, budget)
