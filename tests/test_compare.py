@@ -45,6 +45,7 @@ def test_bnn_beats_softmax_on_nll_at_equal_accuracy_and_flags_ood(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} >= FILES | {"posterior_multiswag.pt"}
 
 
+@pytest.mark.slow  # 24 s; the fast tier keeps the CLI's options, train and regression compare
 def test_cli_quick_writes_the_run_directory_and_every_report_section(tmp_path, capsys):
     args = ["compare", "--quick", "--out", str(tmp_path), "--no-progress", "--held-out", "8,9"]
     assert main(args) == 0

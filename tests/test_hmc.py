@@ -14,7 +14,12 @@ from bayesnet.infer.mcmc import start as hmc_start
 
 
 @pytest.mark.parametrize(
-    ("kernel", "potential"), [("nuts", "functional"), ("hmc", "functional"), ("nuts", "pyro")]
+    ("kernel", "potential"),
+    [
+        ("nuts", "functional"),
+        pytest.param("hmc", "functional", marks=pytest.mark.slow),  # 11 s
+        pytest.param("nuts", "pyro", marks=pytest.mark.slow),  # 9 s
+    ],
 )
 def test_conjugate_regression_within_monte_carlo_error(conjugate, kernel, potential):
     c = conjugate

@@ -46,6 +46,7 @@ def test_full_batch_constant_step_reproduces_the_conjugate_posterior(conjugate, 
     assert ess.min() > 50  # enough draws for the bounds to bite
 
 
+@pytest.mark.slow  # 9 s
 def test_minibatch_log_posterior_is_unbiased_and_samples_the_posterior(conjugate):
     c = conjugate
     model = conjugate_model(c)
