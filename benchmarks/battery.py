@@ -466,13 +466,33 @@ def every_method(methods) -> Callable:
     return lambda cell, test, ood: scores(cell, fit_all(cell, methods), test, ood)
 
 
+def split(data: str, seed: int) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
+    """A data set's training, validation (10%, temperature scaling's) and test sets, as
+    every method of a (data set, seed) cell sees them."""
+    full, test = {**DATA, **CONFIRM_DATA}[data](seed=seed)
+    train, val = bn.data.validation_split(full, 0.1, seed=seed)
+    return train, val, test
+
+
+def one_cell(description: str, data: str, epochs: int) -> tuple[Cell, TensorDataset]:
+    """A diagnosis's cell from its command line (``--data --arch --seed --epochs``, the
+    defaults given, ``torch_mnist_bn`` seed 0 unless told): the cell and its test set."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", default=data)
+    parser.add_argument("--arch", default="torch_mnist_bn")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    args = parser.parse_args()
+    train, val, test = split(args.data, args.seed)
+    return Cell(args.arch, args.seed, train, val, args.epochs, 10), test
+
+
 def run_cell(
     data: str, arch: str, seed: int, epochs: int, held_out: bool, score: Callable
 ) -> list[dict]:
     """``score(cell, test, ood)``'s rows on one (data set, architecture, seed); then again
     without the held-out classes for their AUROC."""
-    full, test = {**DATA, **CONFIRM_DATA}[data](seed=seed)
-    train, val = bn.data.validation_split(full, 0.1, seed=seed)
+    train, val, test = split(data, seed)
     x = test.tensors[0]
     ood = {
         "noise": noise_like(x, seed=seed),

@@ -4,10 +4,10 @@ A study that runs one method (``new``) beside the softmax on the battery's cells
 asks whether it should replace the default: per (data set, architecture), the issue's
 targets it meets (``battery.met``, of eight) against those of the default it challenged
 (``battery.PREVIOUS``, ``bn.fit`` as it was until ``swa_lr.py`` changed it, unless a
-study names another: ``distance_aware.py`` challenges ``recommended``) on the same seeds, the NLLs and the fit costs. The verdict a study states
-before its run: more targets than the default on the choosing cells, at least as
-many on the confirming cells (where they ran), and an NLL below the softmax's on every
-choosing cell.
+study names another: ``distance_aware.py`` challenges ``recommended``) on the same seeds,
+the NLLs and the fit costs. The verdict a study states before its run: more targets than
+the default on the choosing cells, at least as many on the confirming cells (where they
+ran), and an NLL below the softmax's on every choosing cell.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ def cell_table(
     rows: Path, battery: Path, new: str, default: str = PREVIOUS
 ) -> tuple[list[str], dict[str, list[int]], int]:
     """Per cell, on the seeds ``new`` ran: targets met (of 8) by ``new`` and by the
-    ``default`` (the battery's rows of it), the NLLs and the costs; with the targets of each summed by the cell's role and
-    the number of choosing cells where ``new``'s NLL is not below the softmax's."""
+    ``default`` (the battery's rows of it), the NLLs and the costs; with the targets of
+    each summed by the cell's role and the number of choosing cells where ``new``'s NLL is
+    not below the softmax's."""
     lines = [
         f"| data | arch | cell | seeds | targets, {new} / default "
         f"| NLL softmax / {new} / default / ensemble | fit CPU {new} / default (x softmax) |",
@@ -49,6 +50,14 @@ def cell_table(
             f"{' / '.join(f'{v:.4f}' for v in nll)} | {costs[0]:.2f} / {costs[1]:.2f} |"
         )
     return lines, tally, over
+
+
+def confirming(rows: Path, battery: Path, new: str, default: str) -> tuple[str, int, int]:
+    """``cell_table``'s lines as text, and the targets ``new`` and ``default`` meet on the
+    confirming cells (where a study checks a network no decision saw)."""
+    lines, tally, _ = cell_table(rows, battery, new, default)
+    ours, theirs = tally["confirms"]
+    return "\n".join(lines), ours, theirs
 
 
 def summary(rows: Path, battery: Path, new: str, stays: str, default: str = PREVIOUS) -> str:

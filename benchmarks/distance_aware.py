@@ -38,10 +38,10 @@ digits' BatchNorm CNN and ResNet-8). Otherwise it stays an option (``distance=Tr
 ``bn.distance_aware``). A regressor has no classes: ``distance`` does nothing there, so
 the regression default is unchanged either way.
 
-Added 2026-12-07 (evening), before its run: ``bn.fit`` had returned the SWAG mixture alone for a
-network with ``F.log_softmax`` after its head (as PyTorch's MNIST example ends), though the
-softmax of a log-softmax is the head's softmax, so the distance applies exactly through it
-(``bayesnet.nn.distance.same_softmax``). On that example with BatchNorm
+Added 2026-12-07 (evening), before its run: ``bn.fit`` had returned the SWAG mixture
+alone for a network with ``F.log_softmax`` after its head (as PyTorch's MNIST example
+ends), though the softmax of a log-softmax is the head's softmax, so the distance applies
+exactly through it (``bayesnet.nn.distance.same_softmax``). On that example with BatchNorm
 (``battery.TorchMnistBN``, no decision saw it; both data sets, seeds 0 and 1),
 ``recommended`` (``bn.fit`` now distance-aware through the log-softmax) must meet at least
 as many targets as ``recommended_swag`` (what ``bn.fit`` returned for it before, run beside
@@ -53,7 +53,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from battery import NO_DISTANCE, RECOMMENDED, summary_main
-from challenge import cell_table, summary
+from challenge import confirming, summary
 
 NEW = "recommended_distance"
 #: the unseen network's rows and the rows of ``bn.fit``'s default without the distance
@@ -67,25 +67,20 @@ def summarise(rows: Path, battery: Path) -> str:
     without the distance (``NO_DISTANCE``: its rows as ``recommended`` until this study),
     then the unseen network against ``unseen_swa4``'s rows of it."""
     text = summary(rows, battery, NEW, "`bn.fit` stays without it", default=NO_DISTANCE)
-    lines, tally, _ = cell_table(UNSEEN, UNSEEN_BATTERY, NEW, default=RECOMMENDED)
-    ours, theirs = tally["confirms"]
-    holds = "holds" if ours >= theirs else "fails"
-    text = (
-        f"{text}\n\nThe unseen `allconv_bn` (`{UNSEEN}` against `{UNSEEN_BATTERY}`):\n\n"
-        + "\n".join(lines)
-        + f"\n\n`{NEW}` meets {ours} targets there, the default {theirs}: condition (2) {holds}."
+    table, ours, theirs = confirming(UNSEEN, UNSEEN_BATTERY, NEW, RECOMMENDED)
+    text += (
+        f"\n\nThe unseen `allconv_bn` (`{UNSEEN}` against `{UNSEEN_BATTERY}`):\n\n{table}"
+        f"\n\n`{NEW}` meets {ours} targets there, the default {theirs}: condition (2) "
+        f"{'holds' if ours >= theirs else 'fails'}."
     )
     if not LOG_SOFTMAX.exists():
         return text
-    lines, tally, _ = cell_table(LOG_SOFTMAX, LOG_SOFTMAX, RECOMMENDED, default=NO_DISTANCE)
-    ours, theirs = tally["confirms"]
-    holds = "holds" if ours >= theirs else "fails"
+    table, ours, theirs = confirming(LOG_SOFTMAX, LOG_SOFTMAX, RECOMMENDED, NO_DISTANCE)
     return (
         f"{text}\n\nPyTorch's MNIST example with BatchNorm, a log-softmax after its head "
         f"(`{LOG_SOFTMAX}`; `{RECOMMENDED}` sees through it, `{NO_DISTANCE}` is what `bn.fit` "
-        "returned for it before):\n\n"
-        + "\n".join(lines)
-        + f"\n\n`{RECOMMENDED}` meets {ours} targets, `{NO_DISTANCE}` {theirs}: the check {holds}."
+        f"returned for it before):\n\n{table}\n\n`{RECOMMENDED}` meets {ours} targets, "
+        f"`{NO_DISTANCE}` {theirs}: the check {'holds' if ours >= theirs else 'fails'}."
     )
 
 

@@ -12,9 +12,7 @@ the noise and inverted digits' AUROC (predictive entropy), with and without the 
 
 from __future__ import annotations
 
-import argparse
-
-from battery import CONFIRM_DATA, DATA, Cell
+from battery import one_cell
 
 import bayesnet as bn
 from bayesnet.evaluate import metrics
@@ -22,21 +20,13 @@ from bayesnet.evaluate.shift import invert, noise_like
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--arch", default="torch_mnist_bn")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=20)
-    args = parser.parse_args()
-    full, test = {**DATA, **CONFIRM_DATA}[args.data](seed=args.seed)
-    train, val = bn.data.validation_split(full, 0.1, seed=args.seed)
-    cell = Cell(args.arch, args.seed, train, val, args.epochs, 10)
-    alone = bn.fit(cell.net, cell.loader(), epochs=args.epochs, distance=False, **cell.common)
+    cell, test = one_cell(__doc__.splitlines()[0], "digits", 20)
+    alone = bn.fit(cell.net, cell.loader(), epochs=cell.epochs, distance=False, **cell.common)
     x, y = test.tensors
     inputs = {
-        "train": train.tensors[0][:1000],
+        "train": cell.train.tensors[0][:1000],
         "test": x,
-        "noise": noise_like(x, seed=args.seed),
+        "noise": noise_like(x, seed=cell.seed),
         "inverted": invert(x, 1.0),
     }
     draws = alone.sample_params(50)

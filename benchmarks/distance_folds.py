@@ -38,7 +38,7 @@ import tempfile
 from pathlib import Path
 
 from battery import RECOMMENDED, merge, summary_main
-from challenge import cell_table, summary
+from challenge import confirming, summary
 
 NEW = "recommended_folds5"
 #: each unseen network's stored cells (softmax, ensemble), the rows of ``bn.fit``'s
@@ -77,10 +77,9 @@ def summarise(rows: Path, battery: Path) -> str:
         ours = theirs = 0
         for arch, (stored, default, name) in UNSEEN.items():
             cells = merged(rows, stored, default, name, Path(tmp) / arch)
-            lines, tally, _ = cell_table(cells, cells, NEW, default=name)
-            ours, theirs = ours + tally["confirms"][0], theirs + tally["confirms"][1]
-            text += f"\n\nThe unseen `{arch}` (against `{name}`, `{default}`):\n\n"
-            text += "\n".join(lines)
+            table, mine, base = confirming(cells, cells, NEW, name)
+            ours, theirs = ours + mine, theirs + base
+            text += f"\n\nThe unseen `{arch}` (against `{name}`, `{default}`):\n\n{table}"
     holds = "holds" if ours >= theirs else "fails"
     return text + f"\n\nOn both: `{NEW}` meets {ours} targets, the default {theirs}: (2) {holds}."
 

@@ -12,10 +12,8 @@ both, and ``collect_from=0.75``; then the softmax.
 
 from __future__ import annotations
 
-import argparse
-
 import torch
-from battery import CONFIRM_DATA, DATA, Cell
+from battery import one_cell
 
 import bayesnet as bn
 from bayesnet.evaluate import metrics
@@ -30,31 +28,22 @@ VARIANTS = (
 
 
 def line(name: str, probs: torch.Tensor, labels: torch.Tensor) -> str:
-    mean = probs.mean(0)
-    acc = (mean.argmax(-1) == labels).float().mean()
     return (
-        f"{name}: acc {acc:.4f} NLL {metrics.nll(probs, labels):.4f} "
-        f"ECE {metrics.ece(probs, labels):.4f} confidence {mean.max(-1).values.mean():.4f}"
+        f"{name}: acc {metrics.accuracy(probs, labels):.4f} NLL {metrics.nll(probs, labels):.4f} "
+        f"ECE {metrics.ece(probs, labels):.4f} "
+        f"confidence {metrics.max_probability(probs).mean():.4f}"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="mnist1500")
-    parser.add_argument("--arch", default="torch_mnist_bn")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=6)
-    args = parser.parse_args()
-    full, test = {**DATA, **CONFIRM_DATA}[args.data](seed=args.seed)
-    train, val = bn.data.validation_split(full, 0.1, seed=args.seed)
-    cell = Cell(args.arch, args.seed, train, val, args.epochs, 10)
+    cell, test = one_cell(__doc__.splitlines()[0], "mnist1500", 6)
     x, y = test.tensors
     for options in VARIANTS:
         post = bn.fit(
-            cell.net, cell.loader(), epochs=args.epochs, distance=False, **options, **cell.common
+            cell.net, cell.loader(), epochs=cell.epochs, distance=False, **options, **cell.common
         )
         print(line(f"bn.fit {options or 'defaults'}", post.predict(x, 20), y), flush=True)
-    soft = bn.baselines.point_estimate(cell.net, cell.loader(), epochs=args.epochs, **cell.common)
+    soft = bn.baselines.point_estimate(cell.net, cell.loader(), epochs=cell.epochs, **cell.common)
     print(line("softmax", soft.predict(x), y))
 
 

@@ -229,7 +229,10 @@ class FeatureDistance:
         f = features.double()
         c = layer.out_features
         means, present, precision = class_gaussian(f, labels, c)
-        r = out_of_fold_distance(f, labels, c, self.folds)
+        if self.folds == 1:  # out_of_fold_distance would estimate the same Gaussian again
+            r = smallest_distance(f, means, present, precision)
+        else:
+            r = out_of_fold_distance(f, labels, c, self.folds)
         scale = r.median()
         dtype = layer.weight.dtype
         values = {

@@ -11,9 +11,9 @@ Collecting at four times the rate (today's default), no cell of the battery's ha
 ``bn.fit``'s NLL above the softmax's, and a start learns faster while it collects; one
 network the battery's choices never saw does (PyTorch's MNIST example with BatchNorm, six
 epochs on 1,500 real digits: no start's training NLL fell by more than 0.12 on seed 0
-and 0.03 on seed 1, yet each start's averaged network is underconfident; RESULTS "A short run on PyTorch's MNIST
-example"), so the warning does not mark every such fit. It marks
-networks still underfit, at a few epochs (where about half such mixtures were less
+and 0.03 on seed 1, yet the mixture of the starts' SWA means is underconfident; RESULTS
+"A short run on PyTorch's MNIST example"), so the warning does not mark every such fit.
+It marks networks still underfit, at a few epochs (where about half such mixtures were less
 calibrated than the softmax) and on two 20-epoch fits of 30 (RESULTS says which).
 """
 

@@ -80,9 +80,10 @@ def fit(
     the SWAG mixture alone. A regressor has no classes: ``distance`` does nothing there;
     nor on a network whose output is not its last ``nn.Linear``'s up to a shift per input
     (a log-softmax after it is such a shift; a convolutional head is not), where the rule
-    in ``post.info["rule"]`` says why. ``post.info["rule"]`` says what ran. The caller's network and modules are left as they were; with a
-    ``seed`` the fit draws from a fork of torch's RNG (the caller's is as it was after),
-    without one from torch's global RNG, as any torch operation does (advancing it)."""
+    in ``post.info["rule"]`` says why. ``post.info["rule"]`` says what ran. The caller's
+    network and modules are left as they were; with a ``seed`` the fit draws from a fork
+    of torch's RNG (the caller's is as it was after), without one from torch's global RNG,
+    as any torch operation does (advancing it)."""
     each = epochs_per_start(epochs, starts, budget)
     post = fit_swag(net, data, epochs=each, starts=starts, **options)
     skipped = ""
