@@ -63,6 +63,7 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -142,6 +143,14 @@ METHODS: dict[str, Callable] = {
         bn.fit(c.net, c.loader(), epochs=c.epochs, distance=False, **c.common),
         c.loader(),
         folds=5,
+    ),
+    # bn.fit with the network's dropout on at every step of SWAG (its default until
+    # dropout.py) and off at every step
+    "recommended_dropout_on": lambda c: bn.fit(
+        c.net, c.loader(), epochs=c.epochs, dropout="on", **c.common
+    ),
+    "recommended_dropout_off": lambda c: bn.fit(
+        c.net, c.loader(), epochs=c.epochs, dropout="off", **c.common
     ),
     # what a user who sets nothing gets: bn.fit's own default epochs, not the cell's
     "recommended_defaults": lambda c: bn.fit(c.net, c.loader(), **c.common),
@@ -281,21 +290,28 @@ def allconv_bn(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Seque
     )
 
 
-class TorchMnistBN(torch.nn.Module):
-    """PyTorch's MNIST example (``examples/mnist``) with BatchNorm after each conv, added
-    after every choice was made (2026-12-07): two unpadded 3x3 convs (32, 64 channels), a
-    2x2 max-pool, dropout, a 128-unit linear layer, dropout, the head, and ``F.log_softmax``
-    after it in ``forward``, as the example ends."""
+class TorchMnist(torch.nn.Module):
+    """PyTorch's MNIST example (``examples/mnist``): two unpadded 3x3 convs (32, 64
+    channels), a 2x2 max-pool, dropout 0.25, a 128-unit linear layer, dropout 0.5, the head,
+    and ``F.log_softmax`` after it in ``forward``, as the example ends; ``batch_norm`` adds
+    BatchNorm after each conv (``torch_mnist_bn``, added after every choice was made,
+    2026-12-07; the example as it is, ``torch_mnist``, after the dropout decision)."""
 
-    def __init__(self, num_classes: int, input_shape: tuple[int, ...]) -> None:
+    def __init__(
+        self, num_classes: int, input_shape: tuple[int, ...], batch_norm: bool = False
+    ) -> None:
         super().__init__()
         nn = torch.nn
+
+        def normalized(channels: int) -> list[torch.nn.Module]:
+            return [nn.BatchNorm2d(channels)] if batch_norm else []
+
         self.features = nn.Sequential(
             nn.Conv2d(input_shape[0], 32, 3),
-            nn.BatchNorm2d(32),
+            *normalized(32),
             nn.ReLU(),
             nn.Conv2d(32, 64, 3),
-            nn.BatchNorm2d(64),
+            *normalized(64),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Dropout(0.25),
@@ -311,7 +327,19 @@ class TorchMnistBN(torch.nn.Module):
         return torch.nn.functional.log_softmax(self.fc2(x), dim=1)
 
 
-CONFIRM_ARCHS = {"wide_bn": wide_bn, "allconv_bn": allconv_bn, "torch_mnist_bn": TorchMnistBN}
+def lenet5_dropout(num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Module:
+    """The zoo's LeNet-5 with dropout 0.25 before every weight layer but the first
+    (``bn.nn.insert_dropout``), added after the dropout decision (2026-12-07)."""
+    return bn.nn.insert_dropout(bn.zoo.build("lenet5", num_classes, input_shape), 0.25)
+
+
+CONFIRM_ARCHS = {
+    "wide_bn": wide_bn,
+    "allconv_bn": allconv_bn,
+    "torch_mnist_bn": partial(TorchMnist, batch_norm=True),
+    "torch_mnist": TorchMnist,
+    "lenet5_dropout": lenet5_dropout,
+}
 #: the (data set, architecture) cells the recommendation is chosen on; every other cell
 #: confirms the choice, having played no part in it
 CHOOSING = {

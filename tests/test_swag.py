@@ -154,6 +154,55 @@ def test_leaves_the_callers_network_and_rng_alone(blobs):
         assert torch.equal(v, before[k])
 
 
+class _SpyDropout(nn.Dropout):
+    """Dropout that records, per forward, whether it was on and whether it was a
+    training step's (gradients on)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__(p)
+        self.modes: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.modes.append((self.training, torch.is_grad_enabled()))
+        return super().forward(x)
+
+
+@pytest.mark.parametrize(
+    "dropout, cycles, expected",
+    [
+        # 4 epochs of 6 steps; from the 13th step on SWAG collects
+        ("before_collecting", 1, [True] * 12 + [False] * 12),
+        ("on", 1, [True] * 24),
+        ("off", 1, [False] * 24),
+        # two cycles of 12 steps, each collecting over its second half
+        ("before_collecting", 2, ([True] * 6 + [False] * 6) * 2),
+    ],
+)
+def test_dropout_is_on_only_where_told(blobs, dropout, cycles, expected):
+    x, y = blobs
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), _SpyDropout(0.5), nn.Linear(8, 3))
+    post = bn.fit_swag(
+        net, loader_of(x, y, 20), epochs=4, cycles=cycles, dropout=dropout, progress=False
+    )
+    spy = post.model.net[2]
+    assert [on for on, step in spy.modes if step] == expected
+    assert post.info["dropout"] == dropout
+    assert net[2].modes == [] and net.training  # the caller's network is left alone
+    assert not spy.training  # off after the fit, as the rest of the network
+
+
+def test_a_network_without_dropout_fits_the_same_under_every_choice(blobs):
+    x, y = blobs
+    net = _tiny(batch_norm=True)
+    locs = [
+        bn.fit_swag(
+            net, loader_of(x, y, 20), epochs=4, dropout=d, progress=False, seed=0
+        ).sampler.loc
+        for d in ("on", "before_collecting", "off")
+    ]
+    assert torch.equal(locs[0], locs[1]) and torch.equal(locs[0], locs[2])
+
+
 def test_refuses_what_it_cannot_do(blobs):
     x, y = blobs
     loader = loader_of(x, y, 60)  # 2 steps an epoch
@@ -161,6 +210,8 @@ def test_refuses_what_it_cannot_do(blobs):
         bn.fit_swag(_tiny(), loader, epochs=2, per_epoch=1, progress=False)
     with pytest.raises(ValueError, match="collect_from"):
         bn.fit_swag(_tiny(), loader, collect_from=1.0, progress=False)
+    with pytest.raises(ValueError, match="dropout"):
+        bn.fit_swag(_tiny(), loader, dropout="sometimes", progress=False)
     with pytest.raises(TypeError):
         bn.fit_swag(_tiny(), loader, 3)  # options are keyword-only
 

@@ -38,7 +38,7 @@ from ...run import Run, run_settings
 from ..shared.loop import OPTIMIZERS, Hooks, first_batch, run_epoch
 from ..shared.starts import reinitialized
 
-__all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble"]
+__all__ = ["point_estimate", "temperature_scaled", "mc_dropout", "deep_ensemble", "hold_dropout"]
 
 #: torch's dropout layers (their common base class is private)
 DROPOUT = (
@@ -49,6 +49,14 @@ DROPOUT = (
     nn.AlphaDropout,
     nn.FeatureAlphaDropout,
 )
+
+
+def hold_dropout(net: nn.Module, on: bool) -> None:
+    """Switch every dropout layer of ``net`` on (training mode) or off (evaluation mode),
+    leaving every other module's mode as it is."""
+    for module in net.modules():
+        if isinstance(module, DROPOUT):
+            module.train(on)
 
 
 def _heteroscedastic_nll(out: torch.Tensor, y: torch.Tensor, model: Regressor) -> torch.Tensor:
@@ -134,12 +142,14 @@ def train_net(
     task: str = "classification",
     progress: bool = True,
     desc: str = "point estimate",
+    dropout: bool = True,
     **loop: Any,
 ) -> tuple[list[dict[str, float]], int]:
     """Train ``net`` in place by maximum likelihood; returns the per-epoch history and
     the number of training examples seen per epoch. ``optimizer`` is a name of
     ``OPTIMIZERS`` (built with ``lr`` and ``weight_decay``) or an optimizer over ``net``'s
-    parameters, used as it is; ``loop`` names the ``loop.Hooks`` of every epoch
+    parameters, used as it is; ``dropout=False`` holds the network's dropout layers off
+    while it trains; ``loop`` names the ``loop.Hooks`` of every epoch
     (``schedule``, ``around_gradient``, ``after_backward``, ``after_step``)."""
     model_cls, loss_fn = TASKS[check_choice(task, TASKS, "task")]
     if epochs < 1:
@@ -168,6 +178,7 @@ def train_net(
 
     history = []
     net.train()
+    hold_dropout(net, dropout)
     for epoch in tqdm(range(epochs), desc=desc, disable=not progress):
         mean, seen = run_epoch(
             loader,
