@@ -129,7 +129,7 @@ def test_a_distance_aware_posterior_estimates_each_draw_once_and_keeps_it(
 ):
     x, y = blobs
     post = bn.distance_aware(swag, (x, y))
-    assert post.info["distance"] == {"alpha": 3.0, "level": 0.99, "examples": 150}
+    assert post.info["distance"] == {"alpha": 3.0, "level": 0.99, "folds": 1, "examples": 150}
     estimate = FeatureDistance.statistics
     calls = count_draws_estimated(monkeypatch, FeatureDistance, "statistics")
     far = torch.cat([x[:10], 20 * x[:10]])

@@ -74,6 +74,7 @@ def test_the_recommendation_beats_the_softmax_on_real_digits_with_batchnorm(two_
         starts=2,
         each=7,
         swa_lr=8e-3,
+        dropout="off",
         scale=0.5,
         budget=1.5,
         epochs=10,

@@ -191,6 +191,16 @@ def test_dropout_is_on_only_where_told(blobs, dropout, cycles, expected):
     assert not spy.training  # off after the fit, as the rest of the network
 
 
+@pytest.mark.parametrize("dropout, said", [("before_collecting", "off"), ("on", "on")])
+def test_the_rule_says_where_dropout_was(blobs, dropout, said):
+    x, y = blobs
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+    kwargs = {} if dropout == "before_collecting" else {"dropout": dropout}  # the default
+    post = bn.fit(net, (x, y), epochs=4, distance=False, progress=False, seed=0, **kwargs)
+    assert f"with any dropout layers {said} and sampled" in post.info["rule"]
+    assert {s["dropout"] for s in post.info["starts"]} == {dropout}
+
+
 def test_a_network_without_dropout_fits_the_same_under_every_choice(blobs):
     x, y = blobs
     net = _tiny(batch_norm=True)

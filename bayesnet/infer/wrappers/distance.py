@@ -58,7 +58,12 @@ def distance_aware(
     distance = FeatureDistance(inputs, labels, alpha, level, folds)
     info = {
         **posterior.info,
-        "distance": {"alpha": distance.alpha, "level": distance.level, "examples": len(labels)},
+        "distance": {
+            "alpha": distance.alpha,
+            "level": distance.level,
+            "folds": distance.folds,
+            "examples": len(labels),
+        },
     }
     # the kept draws and their statistics stay; their heads' are estimated when first used
     return posterior.derive(info, distance=distance)

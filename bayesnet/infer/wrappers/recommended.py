@@ -26,7 +26,7 @@ from ...posterior import Posterior
 from ..networks.swag import fit_swag
 from .distance import distance_aware
 
-__all__ = ["fit", "STARTS", "BUDGET", "RULE", "epochs_per_start"]
+__all__ = ["fit", "STARTS", "BUDGET", "RULE", "DROPOUT_RULE", "epochs_per_start"]
 
 #: how many SWAG fits the recommended posterior mixes
 STARTS = 2
@@ -35,9 +35,12 @@ BUDGET = 1.5
 #: what ``fit`` ran, recorded in ``post.info["rule"]``
 RULE = (
     "multiswag: {starts} SWAG fit(s) of {each} epoch(s) each from independent initial "
-    "weights, each collected at learning rate {swa_lr:g} and sampled at {scale:g} x its "
-    "fitted covariance, mixed (a budget of {budget:g} x {epochs} epochs){distance}"
+    "weights, each collected at learning rate {swa_lr:g} with any dropout layers {dropout} "
+    "and sampled at {scale:g} x its fitted covariance, mixed (a budget of {budget:g} x "
+    "{epochs} epochs){distance}"
 )
+#: what the rule says of each of ``fit_swag``'s dropout choices
+DROPOUT_RULE = {"on": "on", "before_collecting": "off", "off": "off throughout"}
 #: what the rule adds when the predictive is distance-aware
 DISTANCE_RULE = "; distance-aware (alpha {alpha:g}, level {level:g})"
 
@@ -97,6 +100,7 @@ def fit(
         starts=starts,
         each=each,
         swa_lr=info["swa_lr"],
+        dropout=DROPOUT_RULE[info["dropout"]],
         scale=info["scale"],
         budget=budget,
         epochs=epochs,
