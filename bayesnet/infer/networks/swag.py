@@ -103,9 +103,11 @@ def fit_swag(
     collects: the Gaussian describes the iterates of the network that predicts (dropout is
     off at prediction), and its spread, not dropout's noise, carries the uncertainty. With
     them on while collecting (``"on"``) the mixture of PyTorch's MNIST example trained for
-    six epochs was underconfident (ECE four times the softmax's, NLL above it; RESULTS
-    "Dropout while SWAG collects"); ``"off"`` holds them off throughout. A network without
-    dropout trains the same under every choice.
+    six epochs was underconfident (ECE five times the softmax's, NLL above it); off while
+    collecting, ``bn.fit`` met 34 targets against 31 on five cells of dropout networks no
+    decision saw, its NLL below the softmax's on each (RESULTS, "Dropout while SWAG
+    collects"). ``"off"`` holds them off throughout. A network without dropout trains the
+    same under every choice.
 
     ``cycles=K``: one training split into K equal cycles, each trained at ``lr`` for its
     first ``collect_from`` fraction (the first from the initial weights, the others moving
