@@ -20,8 +20,10 @@ from typing import Any
 
 from lightning.pytorch import Callback
 
+from ._checks import check_choice
+from .infer.networks.baselines import hold_dropout
 from .infer.networks.collector import SCALE, Collector
-from .infer.networks.swag import collection_plan
+from .infer.networks.swag import DROPOUT_MODES, collection_plan
 from .posterior import Posterior
 
 __all__ = ["SWAGCallback"]
@@ -30,9 +32,10 @@ __all__ = ["SWAGCallback"]
 class SWAGCallback(Callback):
     """Collect SWAG's iterates during ``Trainer.fit``; ``posterior`` afterwards.
 
-    ``collect_from``, ``per_epoch``, ``rank`` and ``scale`` are ``fit_swag``'s; ``task`` and
-    ``num_samples`` the posterior's; ``data``: where each draw's BatchNorm statistics are
-    estimated (None: the trainer's training loader)."""
+    ``collect_from``, ``per_epoch``, ``rank``, ``scale`` and ``dropout`` are ``fit_swag``'s
+    (the module's dropout layers held off while the callback collects, unless ``"on"``);
+    ``task`` and ``num_samples`` the posterior's; ``data``: where each draw's BatchNorm
+    statistics are estimated (None: the trainer's training loader)."""
 
     def __init__(
         self,
@@ -41,6 +44,7 @@ class SWAGCallback(Callback):
         per_epoch: int = 4,
         rank: int = 20,
         scale: float = SCALE,
+        dropout: str = "before_collecting",
         task: str = "classification",
         num_samples: int = 30,
         data: Any = None,
@@ -48,6 +52,7 @@ class SWAGCallback(Callback):
         if not 0 <= collect_from < 1 or per_epoch < 1:
             raise ValueError(f"need 0 <= collect_from < 1 and per_epoch >= 1, got {collect_from}")
         self.settings = {"collect_from": collect_from, "per_epoch": per_epoch, "cycles": 1}
+        self.dropout = check_choice(dropout, DROPOUT_MODES, "dropout")
         self.rank, self.scale, self.task = rank, scale, task
         self.num_samples, self.data = num_samples, data
         self.collector: Collector | None = None
@@ -62,6 +67,13 @@ class SWAGCallback(Callback):
         self._plan = collection_plan(trainer.max_epochs, steps, self.settings)
         self._step = 0
         self.collector = Collector(pl_module, self.rank, self.scale)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # Lightning puts the module in training mode every epoch: hold dropout every step
+        if self.dropout != "on" and self._step < len(self._plan):
+            hold_dropout(
+                pl_module, self.dropout == "before_collecting" and not self._plan[self._step][0]
+            )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._step < len(self._plan) and self._plan[self._step][1] >= 0:

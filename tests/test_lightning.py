@@ -74,3 +74,41 @@ def test_the_callbacks_posterior_is_the_plain_loops(tmp_path):
     post.save(tmp_path / "swag.pt")
     loaded = bn.Posterior.load(tmp_path / "swag.pt", bn.Classifier(Module(), 120))
     assert_same_predictions(post, loaded, x[:10], 6, seed=1)
+
+
+class _Recording(nn.Dropout):
+    """Dropout that records whether it was on at each training step's forward."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__(p)
+        self.modes: list[bool] = []
+
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            self.modes.append(self.training)
+        return super().forward(x)
+
+
+@pytest.mark.parametrize(
+    "dropout, expected", [("before_collecting", [True] * 12 + [False] * 12), ("on", [True] * 24)]
+)
+def test_the_callback_holds_dropout_off_while_it_collects(tmp_path, dropout, expected):
+    from bayesnet.lightning import SWAGCallback
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(120) % 3
+    x = torch.randn(120, 4, generator=g) + 2.0 * nn.functional.one_hot(y, 4).float()
+    module = Module()
+    module.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), _Recording(0.5), nn.Linear(8, 3))
+    trainer = lightning.Trainer(
+        max_epochs=4,
+        callbacks=[SWAGCallback(dropout=dropout)],
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, loader_of(x, y, 20, shuffle=False))  # 6 steps an epoch
+    assert module.net[2].modes == expected
