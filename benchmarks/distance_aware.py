@@ -42,10 +42,11 @@ Added 2026-12-07 (evening), before its run: ``bn.fit`` had returned the SWAG mix
 alone for a network with ``F.log_softmax`` after its head (as PyTorch's MNIST example
 ends), though the softmax of a log-softmax is the head's softmax, so the distance applies
 exactly through it (``bayesnet.nn.distance.same_softmax``). On that example with BatchNorm
-(``battery.TorchMnistBN``, no decision saw it; both data sets, seeds 0 and 1),
-``recommended`` (``bn.fit`` now distance-aware through the log-softmax) must meet at least
-as many targets as ``recommended_swag`` (what ``bn.fit`` returned for it before, run beside
-it); otherwise ``bn.fit`` keeps the SWAG mixture for such networks.
+(``battery.TorchMnist(batch_norm=True)``, ``torch_mnist_bn``, no decision saw it; both data
+sets, seeds 0 and 1), ``recommended`` (``bn.fit`` now distance-aware through the
+log-softmax) must meet at least as many targets as ``recommended_swag`` (what ``bn.fit``
+returned for it before, run beside it); otherwise ``bn.fit`` keeps the SWAG mixture for
+such networks.
 """
 
 from __future__ import annotations
