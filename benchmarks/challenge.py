@@ -21,18 +21,18 @@ from swag_scale import paired
 
 def cell_table(
     rows: Path, battery: Path, new: str, default: str = PREVIOUS
-) -> tuple[list[str], dict[str, list[int]], int]:
+) -> tuple[list[str], dict[str, list[int]], dict[str, int]]:
     """Per cell, on the seeds ``new`` ran: targets met (of 8) by ``new`` and by the
     ``default`` (the battery's rows of it), the NLLs and the costs; with the targets of
-    each summed by the cell's role and the number of choosing cells where ``new``'s NLL is
-    not below the softmax's."""
+    each summed by the cell's role and, by role, the number of cells where ``new``'s NLL
+    is not below the softmax's."""
     lines = [
         f"| data | arch | cell | seeds | targets, {new} / default "
         f"| NLL softmax / {new} / default / ensemble | fit CPU {new} / default (x softmax) |",
         "|---|---|---|---|---|---|---|",
     ]
     tally = {"chosen on": [0, 0], "confirms": [0, 0]}
-    over = 0
+    over = {"chosen on": 0, "confirms": 0}
     for cell, role, mine, base in paired(load(rows), load(battery)):
         seeds = [s for s, rows in mine.items() if any(r["method"] == new for r in rows)]
         if not seeds:
@@ -43,7 +43,7 @@ def cell_table(
         tally[role][1] += counts[1]
         nll = [_mean(base, "softmax", "nll"), _mean(mine, new, "nll")]
         nll += [_mean(base, default, "nll"), _mean(base, "ensemble", "nll")]
-        over += role == "chosen on" and nll[1] >= nll[0]
+        over[role] += nll[1] >= nll[0]
         costs = (_cost(mine, new), _cost(base, default))
         lines.append(
             f"| {cell[0]} | {cell[1]} | {role} | {len(mine)} | {counts[0]} / {counts[1]} | "
@@ -62,7 +62,8 @@ def confirming(rows: Path, battery: Path, new: str, default: str) -> tuple[str, 
 
 def summary(rows: Path, battery: Path, new: str, stays: str, default: str = PREVIOUS) -> str:
     """``cell_table`` and the verdict (``stays``: what holds if it is not confirmed)."""
-    lines, tally, over = cell_table(rows, battery, new, default)
+    lines, tally, over_by_role = cell_table(rows, battery, new, default)
+    over = over_by_role["chosen on"]
     (a, b), (c, d) = tally["chosen on"], tally["confirms"]
     chosen = a > b and over == 0
     if chosen and not d:

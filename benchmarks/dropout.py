@@ -83,11 +83,11 @@ def summarise(rows: Path, battery: Path) -> str:
             continue
         base, on = (stored, RECOMMENDED) if stored else (mine, ON)
         for new in (RECOMMENDED, OFF)[: 1 if run == "bn_mnist5k" else 2]:
-            lines, tally, _ = cell_table(mine, base, new, on)
+            lines, tally, above = cell_table(mine, base, new, on)
             out += [f"`{run}`, `{new}` against dropout on:", "", *lines, ""]
             if run in CONFIRMING and new == RECOMMENDED:
                 ours, theirs = ours + tally["confirms"][0], theirs + tally["confirms"][1]
-                over += sum(_over(line) for line in lines[2:])
+                over += above["confirms"]
     out += _calibration(rows)
     holds = ours > theirs and over == 0
     out.append(
@@ -124,12 +124,6 @@ def _calibration(rows: Path) -> list[str]:
 
 def _fmt(value: float | None) -> str:
     return "not run" if value is None else f"{value:.4f}"
-
-
-def _over(line: str) -> bool:
-    """Whether a ``cell_table`` line's new NLL is not below its softmax's."""
-    softmax, new = (float(v) for v in line.split("|")[6].split("/")[:2])
-    return new >= softmax
 
 
 if __name__ == "__main__":
