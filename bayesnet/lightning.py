@@ -23,7 +23,7 @@ from lightning.pytorch import Callback
 from ._checks import check_choice
 from .infer.networks.baselines import hold_dropout
 from .infer.networks.collector import SCALE, Collector
-from .infer.networks.swag import DROPOUT_MODES, collection_plan
+from .infer.networks.swag import DROPOUT_MODES, collection_plan, dropout_on
 from .posterior import Posterior
 
 __all__ = ["SWAGCallback"]
@@ -71,9 +71,7 @@ class SWAGCallback(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         # Lightning puts the module in training mode every epoch: hold dropout every step
         if self.dropout != "on" and self._step < len(self._plan):
-            hold_dropout(
-                pl_module, self.dropout == "before_collecting" and not self._plan[self._step][0]
-            )
+            hold_dropout(pl_module, dropout_on(self.dropout, self._plan[self._step][0]))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._step < len(self._plan) and self._plan[self._step][1] >= 0:

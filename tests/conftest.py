@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import bayesnet as bn
@@ -84,3 +85,17 @@ def count_draws_estimated(monkeypatch, owner, name: str) -> list[int]:
 
     monkeypatch.setattr(owner, name, spy)
     return calls
+
+
+class RecordingDropout(nn.Dropout):
+    """Dropout that records whether it was on at each training step's forward (gradients
+    on; a fit's shape checks and predictions run without)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__(p)
+        self.modes: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            self.modes.append(self.training)
+        return super().forward(x)

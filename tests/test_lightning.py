@@ -3,7 +3,7 @@ collector's on the same iterates."""
 
 import pytest
 import torch
-from conftest import assert_same_predictions, loader_of
+from conftest import RecordingDropout, assert_same_predictions, loader_of
 from torch import nn
 
 import bayesnet as bn
@@ -29,19 +29,18 @@ class Module(lightning.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=2e-3, foreach=True)
 
 
-def test_the_callbacks_posterior_is_the_plain_loops(tmp_path):
-    from bayesnet.lightning import SWAGCallback
-
+def _blobs() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     y = torch.arange(120) % 3
-    x = torch.randn(120, 4, generator=g) + 2.0 * nn.functional.one_hot(y, 4).float()
-    torch.manual_seed(0)
-    module = Module()
-    start = {k: v.clone() for k, v in module.state_dict().items()}
-    swag = SWAGCallback(per_epoch=3)
+    return torch.randn(120, 4, generator=g) + 2.0 * nn.functional.one_hot(y, 4).float(), y
+
+
+def _fit(module, callback, tmp_path) -> None:
+    """Four epochs of ``module`` on ``_blobs`` in batches of 20 (6 steps an epoch), on CPU
+    with nothing but ``callback``."""
     trainer = lightning.Trainer(
         max_epochs=4,
-        callbacks=[swag],
+        callbacks=[callback],
         accelerator="cpu",
         logger=False,
         enable_checkpointing=False,
@@ -49,7 +48,18 @@ def test_the_callbacks_posterior_is_the_plain_loops(tmp_path):
         enable_model_summary=False,
         default_root_dir=tmp_path,
     )
-    trainer.fit(module, loader_of(x, y, 20, shuffle=False))
+    trainer.fit(module, loader_of(*_blobs(), 20, shuffle=False))
+
+
+def test_the_callbacks_posterior_is_the_plain_loops(tmp_path):
+    from bayesnet.lightning import SWAGCallback
+
+    x, y = _blobs()
+    torch.manual_seed(0)
+    module = Module()
+    start = {k: v.clone() for k, v in module.state_dict().items()}
+    swag = SWAGCallback(per_epoch=3)
+    _fit(module, swag, tmp_path)
     # the same steps in a plain loop, the collector attached where fit_swag collects
     plain = Module()
     plain.load_state_dict(start)
@@ -76,39 +86,13 @@ def test_the_callbacks_posterior_is_the_plain_loops(tmp_path):
     assert_same_predictions(post, loaded, x[:10], 6, seed=1)
 
 
-class _Recording(nn.Dropout):
-    """Dropout that records whether it was on at each training step's forward."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__(p)
-        self.modes: list[bool] = []
-
-    def forward(self, x):
-        if torch.is_grad_enabled():
-            self.modes.append(self.training)
-        return super().forward(x)
-
-
 @pytest.mark.parametrize(
     "dropout, expected", [("before_collecting", [True] * 12 + [False] * 12), ("on", [True] * 24)]
 )
 def test_the_callback_holds_dropout_off_while_it_collects(tmp_path, dropout, expected):
     from bayesnet.lightning import SWAGCallback
 
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(120) % 3
-    x = torch.randn(120, 4, generator=g) + 2.0 * nn.functional.one_hot(y, 4).float()
     module = Module()
-    module.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), _Recording(0.5), nn.Linear(8, 3))
-    trainer = lightning.Trainer(
-        max_epochs=4,
-        callbacks=[SWAGCallback(dropout=dropout)],
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(module, loader_of(x, y, 20, shuffle=False))  # 6 steps an epoch
+    module.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), RecordingDropout(0.5), nn.Linear(8, 3))
+    _fit(module, SWAGCallback(dropout=dropout), tmp_path)
     assert module.net[2].modes == expected

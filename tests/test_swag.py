@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import assert_same_predictions, count_draws_estimated, loader_of
+from conftest import RecordingDropout, assert_same_predictions, count_draws_estimated, loader_of
 from torch import nn
 
 import bayesnet as bn
@@ -154,19 +154,6 @@ def test_leaves_the_callers_network_and_rng_alone(blobs):
         assert torch.equal(v, before[k])
 
 
-class _SpyDropout(nn.Dropout):
-    """Dropout that records, per forward, whether it was on and whether it was a
-    training step's (gradients on)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__(p)
-        self.modes: list[tuple[bool, bool]] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.modes.append((self.training, torch.is_grad_enabled()))
-        return super().forward(x)
-
-
 @pytest.mark.parametrize(
     "dropout, cycles, expected",
     [
@@ -180,12 +167,12 @@ class _SpyDropout(nn.Dropout):
 )
 def test_dropout_is_on_only_where_told(blobs, dropout, cycles, expected):
     x, y = blobs
-    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), _SpyDropout(0.5), nn.Linear(8, 3))
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), RecordingDropout(0.5), nn.Linear(8, 3))
     post = bn.fit_swag(
         net, loader_of(x, y, 20), epochs=4, cycles=cycles, dropout=dropout, progress=False
     )
     spy = post.model.net[2]
-    assert [on for on, step in spy.modes if step] == expected
+    assert spy.modes == expected
     assert post.info["dropout"] == dropout
     assert net[2].modes == [] and net.training  # the caller's network is left alone
     assert not spy.training  # off after the fit, as the rest of the network

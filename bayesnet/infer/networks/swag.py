@@ -45,6 +45,7 @@ __all__ = [
     "SWA_LR_FACTOR",
     "SWA_LR_MAX",
     "DROPOUT_MODES",
+    "dropout_on",
 ]
 
 #: SWAG collects at this multiple of the training's learning rate, at most ``SWA_LR_MAX``,
@@ -172,6 +173,12 @@ def swa_rate(lr: float) -> float:
     return min(SWA_LR_FACTOR * lr, SWA_LR_MAX)
 
 
+def dropout_on(mode: str, collecting: bool) -> bool:
+    """Whether the network's dropout layers are on at a step under ``mode`` (one of
+    ``DROPOUT_MODES``), given whether SWAG collects at it."""
+    return mode == "on" or (mode == "before_collecting" and not collecting)
+
+
 def collection_plan(epochs: int, steps: int, settings: dict[str, Any]) -> list[tuple[bool, int]]:
     """Per optimiser step of the whole run: whether it trains at ``swa_lr`` (its cycle is
     collecting) and the cycle whose moments collect the iterate after it (-1: none).
@@ -215,7 +222,6 @@ def _fit_one(net, loader, settings, inputs, label, progress, parallel=None) -> P
         Collector(net, settings["rank"], settings["scale"]) for _ in range(settings["cycles"])
     ]
     rates = {True: settings["swa_lr"], False: settings["lr"]}
-    switch_dropout = settings["dropout"] == "before_collecting"
     opt = _optimizer(net, {**settings, "lr": rates[plan[0][0]]})
     params = [p for group in opt.param_groups for p in group["params"]]
     count = 0
@@ -229,8 +235,8 @@ def _fit_one(net, loader, settings, inputs, label, progress, parallel=None) -> P
         if count < len(plan):
             for group in opt.param_groups:
                 group["lr"] = rates[plan[count][0]]
-            if switch_dropout and plan[count][0] != plan[count - 1][0]:
-                hold_dropout(net, not plan[count][0])
+            if plan[count][0] != plan[count - 1][0]:  # a collection phase begins or ends
+                hold_dropout(net, dropout_on(settings["dropout"], plan[count][0]))
 
     start = time.perf_counter()
     history, seen = train_net(
@@ -241,7 +247,7 @@ def _fit_one(net, loader, settings, inputs, label, progress, parallel=None) -> P
         task=settings["task"],
         progress=progress,
         desc=label,
-        dropout=settings["dropout"] == "on" or (switch_dropout and not plan[0][0]),
+        dropout=dropout_on(settings["dropout"], plan[0][0]),
         after_step=after_step,
         after_backward=None if parallel is None else lambda: average_gradients(params, parallel),
     )

@@ -6,11 +6,11 @@ out-of-distribution inputs, every column; the candidates within 1.5 trainings th
 the softmax's NLL on every choosing cell, ranked over every column; confirmed on cells
 that played no part in the choice): two SWAG fits from independent initial weights, each
 three quarters of a training, collected at four times its learning rate with the
-network's dropout layers off and sampled at half its fitted covariance, mixed (MultiSWAG within one and a half trainings), and made
-distance-aware (``bn.distance_aware``: every draw's logits flatten beyond the training
-data's distances in its feature space; ``benchmarks/distance_aware.py`` decided it the
-same way). ``benchmarks/RESULTS.md`` has the numbers, the candidates it was chosen from
-and the targets it misses.
+network's dropout layers off and sampled at half its fitted covariance, mixed (MultiSWAG
+within one and a half trainings), and made distance-aware (``bn.distance_aware``: every
+draw's logits flatten beyond the training data's distances in its feature space;
+``benchmarks/distance_aware.py`` decided it the same way). ``benchmarks/RESULTS.md`` has
+the numbers, the candidates it was chosen from and the targets it misses.
 """
 
 from __future__ import annotations
