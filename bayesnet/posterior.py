@@ -28,10 +28,10 @@ from .data.streams import unpack
 from .models import BayesianModel, Classifier, Regressor
 from .nn.convert import bayesian_layers
 from .nn.distance import STATISTICS as DISTANCE_STATISTICS
-from .nn.distance import DistanceLinear, FeatureDistance
+from .nn.distance import DistanceLinear, FeatureDistance, head_path
 from .nn.layers import BayesianLayer
 from .nn.mean_predictive import MeanPredictive
-from .nn.normalization import statistic_names, statistics_per_draw
+from .nn.normalization import statistic_names, statistics_and_features
 
 __all__ = [
     "log_mean_softmax",
@@ -316,16 +316,17 @@ class Posterior:
         *,
         temperature: float | None = None,
         distance: FeatureDistance | None = None,
+        normalization: torch.Tensor | None = None,
     ) -> Posterior:
-        """This posterior with ``info`` and, where given, another ``temperature`` or
-        ``distance``: the same model, sampler, normalisation inputs and kept draws (what
-        the wrappers over a fitted posterior return; whatever they do not change carries
-        over)."""
+        """This posterior with ``info`` and, where given, another ``temperature``,
+        ``distance`` or ``normalization`` inputs: the same model, sampler and kept draws
+        (what the wrappers over a fitted posterior return; whatever they do not change
+        carries over)."""
         return Posterior(
             self.model,
             self.sampler,
             info,
-            self.normalization,
+            self.normalization if normalization is None else normalization,
             self.cached,
             self.temperature if temperature is None else temperature,
             self.distance if distance is None else distance,
@@ -391,11 +392,14 @@ class Posterior:
             fresh = self.sampler.sample(num - have)
             if not fresh and self.distance is None:  # a point estimate: nothing per draw
                 return fresh
+            features = None
             if self.normalization is not None:
-                stats = statistics_per_draw(self.net, fresh, self.normalization.to(self.device))
+                head = head_path(self.net) if self._one_pass(fresh) else None
+                inputs = self.normalization.to(self.device)
+                stats, features = statistics_and_features(self.net, fresh, inputs, head)
                 fresh = {**stats, **fresh}  # draws with statistics of their own keep them
             if self.distance is not None:
-                fresh.update(self.distance.statistics(self.net, fresh))
+                fresh.update(self.distance.statistics(self.net, fresh, features))
             self.cached = (
                 {k: torch.cat([self.cached[k], v.to(self.cached[k])]) for k, v in fresh.items()}
                 if have
@@ -404,6 +408,17 @@ class Posterior:
             have = _count(self.cached)
         idx = torch.linspace(0, have - 1, num).round().long()
         return {k: v[idx.to(v.device)] for k, v in self.cached.items()}
+
+    def _one_pass(self, fresh: dict[str, torch.Tensor]) -> bool:
+        """Whether the pass that estimates ``fresh`` draws' normalisation statistics also
+        gives their distance head's features: the distance is estimated on the
+        normalisation inputs themselves (``bn.distance_aware`` makes it so) and no draw
+        brings statistics of its own (an ensemble member's), which the pass would not use."""
+        return (
+            self.distance is not None
+            and self.distance.inputs is self.normalization
+            and not any(name in fresh for name in statistic_names(self.net))
+        )
 
     def _distance_kept(self) -> bool:
         """Whether the kept draws carry a distance head's statistics (by their names: no

@@ -6,6 +6,7 @@ from torch import nn
 
 import bayesnet as bn
 from bayesnet.nn import statistics_per_draw
+from bayesnet.nn.normalization import statistics_and_features
 
 
 def _net():
@@ -27,15 +28,41 @@ def test_statistics_are_those_of_training_mode_with_each_draw():
     for s in range(3):
         h = nn.functional.linear(x, draws["0.weight"][s], net[0].bias)
         torch.testing.assert_close(stats["1.running_mean"][s], h.mean(0))
-        torch.testing.assert_close(stats["1.running_var"][s], h.var(0))
+        torch.testing.assert_close(stats["1.running_var"][s], h.var(0, unbiased=False))
         h = (h - h.mean(0)) / (h.var(0, unbiased=False) + net[1].eps).sqrt()
         h = nn.functional.linear(torch.relu(h * net[1].weight + net[1].bias), net[3].weight)
         h = h + draws["3.bias"][s]
         torch.testing.assert_close(stats["4.running_mean"][s], h.mean(0))
-        torch.testing.assert_close(stats["4.running_var"][s], h.var(0))
+        torch.testing.assert_close(stats["4.running_var"][s], h.var(0, unbiased=False))
     # the network's own statistics and mode are untouched
     assert not net.training and torch.equal(net[1].running_mean, torch.zeros(5))
     assert net[1].num_batches_tracked.item() == 0
+
+
+def test_the_estimating_pass_is_the_eval_pass_with_the_statistics_it_gives():
+    """The biased variance normalised the batch: the inputs pass through each draw in eval
+    mode, with its statistics, as they passed while those were estimated, so the features
+    the pass keeps are the ones the draw predicts with."""
+    g = torch.Generator().manual_seed(1)
+    net, x = _net().eval(), torch.randn(64, 3, generator=g)
+    draws = {"0.weight": torch.randn(3, 5, 3, generator=g)}
+    stats, features = statistics_and_features(net, draws, x, head="3")
+    assert len(features) == 3
+    seen = []
+    net[3].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    for s in range(3):
+        out = torch.func.functional_call(net, {k: v[s] for k, v in {**draws, **stats}.items()}, x)
+        torch.testing.assert_close(features[s], seen[-1])
+        # the last layer normalises the batch as training mode does: its mean and its
+        # biased variance (the unbiased one would leave a variance of 64 / 63 here)
+        var = net[3](seen[-1]).var(0, unbiased=False)
+        torch.testing.assert_close(out.mean(0), net[4].bias.detach(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(out.var(0, unbiased=False), var / (var + net[4].eps))
+    alone, none = statistics_and_features(net, draws, x)
+    assert none is None
+    for name, value in statistics_per_draw(net, draws, x).items():
+        torch.testing.assert_close(alone[name], value)
+        torch.testing.assert_close(stats[name], value)
 
 
 def test_a_network_without_batchnorm_has_no_statistics():

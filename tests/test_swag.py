@@ -249,8 +249,8 @@ def test_each_draws_statistics_are_estimated_once_and_kept(blobs, tmp_path, monk
 
     x, y = blobs
     post = bn.fit_swag(_tiny(True), loader_of(x, y, 20), epochs=4, starts=2, progress=False)
-    estimate = posterior_module.statistics_per_draw
-    calls = count_draws_estimated(monkeypatch, posterior_module, "statistics_per_draw")
+    estimate = statistics_per_draw
+    calls = count_draws_estimated(monkeypatch, posterior_module, "statistics_and_features")
     first = post.predict(x[:10], num_samples=6)
     assert calls == [6]
     torch.testing.assert_close(post.predict(x[:10], num_samples=6), first)

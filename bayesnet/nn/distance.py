@@ -21,6 +21,7 @@ carries its own as it carries its BatchNorm statistics, through ``functional_cal
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -190,30 +191,49 @@ class FeatureDistance:
         setattr(net.get_submodule(parent), name, DistanceLinear(linear, self.alpha))
 
     @torch.no_grad()
-    def statistics(self, net: nn.Module, draws: dict[str, torch.Tensor]) -> dict[str, Any]:
+    def statistics(
+        self,
+        net: nn.Module,
+        draws: dict[str, torch.Tensor],
+        features: Sequence[torch.Tensor] | None = None,
+    ) -> dict[str, Any]:
         """Each draw's head statistics ``{<head>.<buffer>: [S, ...]}`` for ``net`` (with a
         ``DistanceLinear`` head, in eval mode), from the features of ``inputs`` under that
-        draw's tensors (its BatchNorm statistics among them)."""
+        draw's tensors (its BatchNorm statistics among them): ``features``, one tensor per
+        draw, where the pass that estimated those statistics kept them
+        (``statistics_and_features``); else one forward pass per draw here."""
         path = head_path(net)
         layer = net.get_submodule(path)
+        if features is None:
+            features = self._features(net, path, draws)
+        labels = self.labels.to(layer.weight.device)
+        out: dict[str, list[torch.Tensor]] = {name: [] for name in STATISTICS}
+        for f in features:
+            for name, value in self._estimate(layer, f, labels).items():
+                out[name].append(value)
+        return {f"{path}.{name}": torch.stack(values) for name, values in out.items()}
+
+    def _features(
+        self, net: nn.Module, path: str, draws: dict[str, torch.Tensor]
+    ) -> Iterator[torch.Tensor]:
+        """The input of ``net``'s module ``path`` from ``inputs`` under each draw, one draw
+        at a time."""
         names = {n for n, _ in [*net.named_parameters(), *net.named_buffers()]}
         params = {k: v for k, v in draws.items() if k in names}
         if not params:
             raise ValueError("a distance-aware predictive needs weight draws; this has none")
         num = next(iter(params.values())).shape[0]
-        device = layer.weight.device
-        inputs, labels = self.inputs.to(device), self.labels.to(device)
+        inputs = self.inputs.to(net.get_submodule(path).weight.device)
         kept: list[torch.Tensor] = []
-        hook = layer.register_forward_pre_hook(lambda _, args: kept.append(args[0]))
+        hook = net.get_submodule(path).register_forward_pre_hook(
+            lambda _, args: kept.append(args[0])
+        )
         try:
-            out: dict[str, list[torch.Tensor]] = {name: [] for name in STATISTICS}
             for s in range(num):
                 functional_call(net, {k: v[s] for k, v in params.items()}, (inputs,))
-                for name, value in self._estimate(layer, kept.pop(), labels).items():
-                    out[name].append(value)
+                yield kept.pop()
         finally:
             hook.remove()
-        return {f"{path}.{name}": torch.stack(values) for name, values in out.items()}
 
     def _estimate(
         self, layer: DistanceLinear, features: torch.Tensor, labels: torch.Tensor

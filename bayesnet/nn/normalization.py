@@ -31,6 +31,7 @@ __all__ = [
     "normalization_inputs",
     "normalization_layers",
     "statistic_names",
+    "statistics_and_features",
     "statistics_per_draw",
 ]
 
@@ -99,30 +100,55 @@ def inputs_from_loader(
     return sample_inputs(loader, size)
 
 
-@torch.no_grad()
 def statistics_per_draw(
     net: nn.Module, draws: dict[str, torch.Tensor], inputs: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """Each draw's normalisation statistics on ``inputs``, as buffers to draw with:
     ``{path.running_mean: [S, C], path.running_var: [S, C]}`` for every layer of
-    ``normalization_layers(net)``; none when it has none.
+    ``normalization_layers(net)``; none when it has none (``statistics_and_features``
+    without features)."""
+    return statistics_and_features(net, draws, inputs)[0]
+
+
+@torch.no_grad()
+def statistics_and_features(
+    net: nn.Module, draws: dict[str, torch.Tensor], inputs: torch.Tensor, head: str | None = None
+) -> tuple[dict[str, torch.Tensor], list[torch.Tensor] | None]:
+    """Each draw's normalisation statistics on ``inputs`` (``statistics_per_draw``'s) and,
+    with ``head`` (a module path of ``net``), the input that module receives from
+    ``inputs`` under each draw, one tensor per draw (None without ``head``): one forward
+    pass per draw gives both.
 
     ``draws`` maps parameter and buffer names of ``net`` (dropout masks, say) to
     ``[S, *shape]`` values; other names are passed over. The statistics of draw ``s`` are
     those of ``inputs`` in one batch through ``net`` with that draw's tensors, each layer
-    normalising with its batch's statistics as in training (torch's running estimate with ``momentum=None`` after one
-    batch: the batch mean and unbiased variance)."""
+    normalising with its batch's statistics as in training: the batch mean and the biased
+    variance that normalised the batch (torch's running estimate keeps the unbiased one).
+    So ``inputs`` pass through the draw in eval mode, with these statistics, exactly as
+    they passed while the statistics were estimated, and ``head``'s input in that pass is
+    the one the draw predicts with."""
     layers = normalization_layers(net)
-    if not layers:
-        return {}
+    if not layers and head is None:
+        return {}, None
     names = {n for n, _ in [*net.named_parameters(), *net.named_buffers()]}
     params = {k: v for k, v in draws.items() if k in names}  # the fresh statistics win
     num = next(iter(draws.values())).shape[0] if draws else 1
     estimator = copy.deepcopy(net).eval()
+    per_channel: dict[str, int] = {}  # elements each channel's statistics average over
     for path, _ in layers:
         layer = estimator.get_submodule(path)
         layer.train()
         layer.momentum = None  # a cumulative average: one batch gives that batch's own
+        layer.register_forward_pre_hook(
+            lambda _, args, path=path: per_channel.update(
+                {path: args[0].numel() // args[0].shape[1]}
+            )
+        )
+    features: list[torch.Tensor] = []
+    if head is not None:
+        estimator.get_submodule(head).register_forward_pre_hook(
+            lambda _, args: features.append(args[0])
+        )
     out: dict[str, list[torch.Tensor]] = {name: [] for name in statistic_names(net)}
     for s in range(num):
         fresh = {}
@@ -131,6 +157,10 @@ def statistics_per_draw(
             fresh[f"{path}.running_var"] = torch.ones_like(layer.running_var)
             fresh[f"{path}.num_batches_tracked"] = torch.zeros_like(layer.num_batches_tracked)
         functional_call(estimator, {**{k: v[s] for k, v in params.items()}, **fresh}, (inputs,))
+        for path, _ in layers:  # updated in place by the batch-norm kernel
+            n = per_channel[path]
+            fresh[f"{path}.running_var"].mul_((n - 1) / n)
         for name, values in out.items():
-            values.append(fresh[name])  # updated in place by the batch-norm kernel
-    return {name: torch.stack(values) for name, values in out.items()}
+            values.append(fresh[name])
+    stats = {name: torch.stack(values) for name, values in out.items()}
+    return stats, features if head is not None else None

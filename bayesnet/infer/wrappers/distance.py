@@ -43,7 +43,9 @@ def distance_aware(
     (``benchmarks/RESULTS.md``, "The distance-aware predictive in the package"). The
     returned posterior shares the sampler, the kept draws and their normalisation
     statistics (their heads' statistics are estimated on the first prediction, as new
-    draws' are). A network without such a head (no ``nn.Linear``, or one whose output is
+    draws' are); a network with BatchNorm estimates new draws' statistics on the same
+    examples, so that one forward pass per draw gives both (half the first prediction's
+    cost beyond its forward passes). A network without such a head (no ``nn.Linear``, or one whose output is
     not the network's up to a shift per input) raises
     ``bayesnet.nn.distance.DistanceUnsupported``, saying why. ``folds > 1`` reads the
     median and ``r_level`` off each example's distance under the other folds' statistics
@@ -65,5 +67,8 @@ def distance_aware(
             "examples": len(labels),
         },
     }
-    # the kept draws and their statistics stay; their heads' are estimated when first used
-    return posterior.derive(info, distance=distance)
+    # the kept draws and their statistics stay; their heads' are estimated when first used.
+    # New draws' BatchNorm statistics are estimated on the same examples, so that one pass
+    # per draw gives both (Posterior.sample_params)
+    shared = None if posterior.normalization is None else distance.inputs
+    return posterior.derive(info, distance=distance, normalization=shared)
