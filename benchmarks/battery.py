@@ -950,7 +950,8 @@ def overview(cells) -> str:
                 best = [b for r in mine if (b := best_auroc(r, kind)) is not None]
                 col.append(_fmt([statistics.mean(best)], 3) if best else "")
             paired = [_paired_seconds(by_seed, method) for by_seed in mine_cells]
-            col.append(f"{sum(o for o, _ in paired) / sum(t for _, t in paired):.1f}")
+            softmax = sum(t for _, t in paired)  # none where no softmax ran beside it
+            col.append(f"{sum(o for o, _ in paired) / softmax:.1f}" if softmax else "")
             lines.append(f"| {data} | {label} | {len(mine)} | " + " | ".join(col) + " |")
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ carries its own as it carries its BatchNorm statistics, through ``functional_cal
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -195,7 +195,7 @@ class FeatureDistance:
         self,
         net: nn.Module,
         draws: dict[str, torch.Tensor],
-        features: Sequence[torch.Tensor] | None = None,
+        features: Iterable[torch.Tensor] | None = None,
     ) -> dict[str, Any]:
         """Each draw's head statistics ``{<head>.<buffer>: [S, ...]}`` for ``net`` (with a
         ``DistanceLinear`` head, in eval mode), from the features of ``inputs`` under that
