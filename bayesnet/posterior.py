@@ -236,7 +236,9 @@ class Posterior:
     ``distance`` (a classifier's, ``bayesnet.nn.distance.FeatureDistance``): every draw's
     logits flatten with the input's distance from labelled training examples in that
     draw's feature space; each draw's statistics are estimated once and kept with it, as
-    the normalisation statistics are (``bn.distance_aware`` makes such a posterior).
+    the normalisation statistics are (``bn.distance_aware`` makes such a posterior). Where
+    the distance's examples are the ``normalization`` inputs themselves (what
+    ``bn.distance_aware`` sets up), one forward pass per draw estimates both.
     """
 
     def __init__(

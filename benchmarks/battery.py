@@ -172,6 +172,7 @@ METHODS: dict[str, Callable] = {
     # bn.fit with two or three starts, every other option its default
     "starts_2": _fit(2, 1.5),
     "starts_3": _fit(3, 1.5),
+    "starts_2_cycles_2": _fit(2, 1.5, cycles=2),  # four modes in the same budget
     "ivon": lambda c: bn.fit_ivon(c.net, c.loader(), epochs=c.epochs, **c.common),
     # IVON at its authors' settings: SGD-like lr 0.1, Hessian init 1, beta2 = 1 - 1e-5,
     # updates clipped at 1e-3, ess = the training set's size
