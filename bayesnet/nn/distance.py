@@ -223,11 +223,10 @@ class FeatureDistance:
         if not params:
             raise ValueError("a distance-aware predictive needs weight draws; this has none")
         num = next(iter(params.values())).shape[0]
-        inputs = self.inputs.to(net.get_submodule(path).weight.device)
+        head = net.get_submodule(path)
+        inputs = self.inputs.to(head.weight.device)
         kept: list[torch.Tensor] = []
-        hook = net.get_submodule(path).register_forward_pre_hook(
-            lambda _, args: kept.append(args[0])
-        )
+        hook = head.register_forward_pre_hook(lambda _, args: kept.append(args[0]))
         try:
             for s in range(num):
                 functional_call(net, {k: v[s] for k, v in params.items()}, (inputs,))

@@ -45,8 +45,8 @@ def distance_aware(
     statistics (their heads' statistics are estimated on the first prediction, as new
     draws' are); a network with BatchNorm estimates new draws' statistics on the same
     examples, so that one forward pass per draw gives both (half the first prediction's
-    cost beyond its forward passes). A network without such a head (no ``nn.Linear``, or one whose output is
-    not the network's up to a shift per input) raises
+    cost beyond its forward passes). A network without such a head (no ``nn.Linear``, or
+    one whose output is not the network's up to a shift per input) raises
     ``bayesnet.nn.distance.DistanceUnsupported``, saying why. ``folds > 1`` reads the
     median and ``r_level`` off each example's distance under the other folds' statistics
     (fewer test inputs flattened, lower NLL; far inputs flattened less: not the default,
