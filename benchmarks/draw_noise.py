@@ -16,10 +16,12 @@ from battery import METHODS, Cell, split
 from bayesnet.evaluate import metrics
 
 
-def spread(data: str, arch: str, seed: int, method: str, draws: int, seeds: int) -> dict:
+def spread(
+    data: str, arch: str, seed: int, method: str, draws: int, seeds: int, epochs: int = 20
+) -> dict:
     """Per draw seed, the test digits' accuracy, NLL and ECE."""
     train, val, test = split(data, seed)
-    post = METHODS[method](Cell(arch, seed, train, val, 20, 10))
+    post = METHODS[method](Cell(arch, seed, train, val, epochs, 10))
     x, y = test.tensors
     found = {"accuracy": [], "nll": [], "ece": []}
     for k in range(seeds):
@@ -38,10 +40,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--method", default="recommended", choices=METHODS)
     parser.add_argument("--draws", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--draw-seeds", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    found = spread(args.data, args.arch, args.seed, args.method, args.draws, args.draw_seeds)
+    found = spread(
+        args.data, args.arch, args.seed, args.method, args.draws, args.draw_seeds, args.epochs
+    )
     print("| data | arch | seed | method | draws x seeds | " + " | ".join(found) + " |")
     print("|---|---|---|---|---|" + "---|" * len(found))
     cols = [f"{min(v):.4f}-{max(v):.4f}" for v in found.values()]

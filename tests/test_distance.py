@@ -157,29 +157,24 @@ def test_a_distance_aware_posterior_estimates_each_draw_once_and_keeps_it(
     assert all(scaled.cached[k] is v for k, v in post.cached.items())
 
 
-def test_one_pass_per_draw_gives_its_batchnorm_and_head_statistics(swag, blobs, tmp_path):
+def test_one_pass_per_draw_gives_its_batchnorm_and_head_statistics(
+    swag, blobs, tmp_path, monkeypatch
+):
     """A distance-aware posterior of a BatchNorm network estimates both on the same
     examples: the pass that estimates a draw's BatchNorm statistics keeps its features, no
     second pass runs, and what it gives is what two passes give, before and after a save."""
     x, y = blobs
     post = bn.distance_aware(swag, (x, y))
     assert post.normalization is post.distance.inputs
-    passes = []
-    features = FeatureDistance._features
-
-    def counted(self, *args):
-        passes.append(1)
-        return features(self, *args)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(FeatureDistance, "_features", counted)
-        first = post.predict(x[:10], num_samples=6)
-        assert passes == []
-        post.save(tmp_path / "one_pass.pt")
-        loaded = bn.Posterior.load(tmp_path / "one_pass.pt", bn.Classifier(_tiny(), 150))
-        assert loaded.normalization is loaded.distance.inputs
-        more = loaded.predict(x[:10], num_samples=9)  # three new draws, in one pass
-        assert passes == []
+    passes = count_draws_estimated(monkeypatch, FeatureDistance, "_features")
+    first = post.predict(x[:10], num_samples=6)
+    assert passes == []
+    post.save(tmp_path / "one_pass.pt")
+    loaded = bn.Posterior.load(tmp_path / "one_pass.pt", bn.Classifier(_tiny(), 150))
+    assert loaded.normalization is loaded.distance.inputs
+    more = loaded.predict(x[:10], num_samples=9)  # three new draws, in one pass
+    assert passes == []
+    monkeypatch.undo()
     torch.testing.assert_close(more[:6], first)
     kept = loaded.cached
     two_passes = post.distance.statistics(post.net, kept)  # features from a second pass
