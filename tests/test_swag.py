@@ -351,3 +351,23 @@ def test_a_start_still_learning_while_it_collects_is_warned_about(digits):
         bn.zoo.mlp(1, 1, hidden=(8,)), (x, x), epochs=4, task="regression", progress=False
     )
     assert "collection_fall" not in regression.info  # nats of a regression NLL are not these
+
+
+def test_draws_that_leave_the_mode_are_warned_about_one_per_start(blobs, monkeypatch):
+    """The predictive check draws one draw per start at least: a mixture of three checks
+    three draws, two of them from starts sampled far outside their modes."""
+    x, y = blobs
+    drawn = []
+    sample = bn.Posterior.sample_params
+    monkeypatch.setattr(
+        bn.Posterior, "sample_params", lambda self, n: drawn.append(n) or sample(self, n)
+    )
+    with pytest.warns(bn.CollapseWarning, match="ignores the data"):
+        lost = bn.fit_swag(_tiny(), loader_of(x, y, 20), epochs=6, scale=1e6, progress=False)
+    assert lost.info["collapsed"] and lost.info["train_predictive_nll"] > lost.info["null_nll"]
+    drawn.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bn.CollapseWarning)
+        healthy = bn.fit_swag(_tiny(), loader_of(x, y, 20), epochs=30, starts=3, progress=False)
+    assert drawn == [3] and not healthy.info["collapsed"]
+    assert healthy.info["train_predictive_nll"] < 0.5 * healthy.info["null_nll"]

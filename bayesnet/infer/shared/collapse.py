@@ -32,10 +32,13 @@ __all__ = [
 
 #: a fit that explains less than this fraction of the input-free NLL has collapsed
 EXPLAINED_MIN = 0.1
-#: the predictive check's draws and training examples, which are also the inputs each
-#: draw's BatchNorm statistics are estimated on (a collapsed predictive is uniform: a few
-#: draws on a few batches show it, at a few percent of a fit's cost)
-CHECK_DRAWS, CHECK_EXAMPLES = 4, 256
+#: the predictive check's least draws (a mixture's: one per component at least) and its
+#: training examples, which are also the inputs each draw's BatchNorm statistics are
+#: estimated on. A collapsed predictive is uniform (NLL at the input-free guess's, 2.3
+#: nats for ten classes) and a fitted one is an order of magnitude below it, so two draws
+#: on two batches show it; at 4 and 256 the check cost a tenth of a short fit
+#: (``benchmarks/fit_cost.py --check``)
+CHECK_DRAWS, CHECK_EXAMPLES = 2, 128
 
 
 class CollapseWarning(UserWarning):
