@@ -152,6 +152,10 @@ METHODS: dict[str, Callable] = {
     "recommended_dropout_off": lambda c: bn.fit(
         c.net, c.loader(), epochs=c.epochs, dropout="off", **c.common
     ),
+    # bn.fit collecting from a quarter of each start instead of half (collect_quarter.py)
+    "recommended_collect_quarter": lambda c: bn.fit(
+        c.net, c.loader(), epochs=c.epochs, collect_from=0.25, **c.common
+    ),
     # what a user who sets nothing gets: bn.fit's own default epochs, not the cell's
     "recommended_defaults": lambda c: bn.fit(c.net, c.loader(), **c.common),
     # the candidates, each named for what it runs (bn.fit's starts, budget and cycles)
