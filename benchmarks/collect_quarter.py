@@ -13,9 +13,10 @@ against its default, half (``recommended``), both run in one battery run.
 The lead (2026-12-08, a screen on the 8x8 digits, seeds 0 to 4, of the two BatchNorm
 networks no decision saw, ``allconv_bn`` and ``torch_mnist_bn``, where ``bn.fit``'s NLL
 was not below the deep ensemble's): collecting from a quarter of each start gave the
-lowest NLL and ECE of seven variants (``torch_mnist_bn`` 0.0270 against the default's
-0.0312 and the ensemble's 0.0294; ``allconv_bn`` 0.0504 against 0.0525 and 0.0484), the
-far-OOD AUROCs within 0.005 of the default's. An earlier screen (RESULTS, "What the
+lowest NLL of seven variants (``torch_mnist_bn`` 0.0270 against the default's 0.0312
+and the ensemble's 0.0294; ``allconv_bn`` 0.0471 against 0.0499 and 0.0469), ECE no
+higher than the default's, far-OOD AUROCs within 0.003 of it (``collect_quarter_screen.py``
+has the command and the table). An earlier screen (RESULTS, "What the
 far-OOD misses are not") found it worse on the 8x8 battery networks before the
 predictive was distance-aware.
 
