@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from battery import _best_mean, _mean, load, summary_main, targets_met
+from battery import CHOOSING, _best_mean, _mean, load, summary_main, targets_met
 from swag_scale import paired
 
 NEW, DEFAULT = "recommended_collect_quarter", "recommended"
@@ -86,11 +86,14 @@ def summarise(rows: Path, battery: Path) -> str:
             + f" | {aurocs[0]} | {aurocs[1]} |"
         )
     (a, b), (c, d), (e, f) = tally["chosen on"], tally["confirms"], tally["unseen"]
-    missing = len(CELLS - {cell for cell, _, mine, _ in pairs if len(mine) == 2})
-    holds = a > b and over == 0 and c >= d and e >= f
+    missing = CELLS - {cell for cell, _, mine, _ in pairs if len(mine) == 2}
+    chosen = a > b and over == 0
+    holds = chosen and c >= d and e >= f
     verdict = "**confirmed**" if holds else "**not confirmed**: collecting from half stays"
-    if missing:
-        verdict = f"pending: {missing} cell(s) of {len(CELLS)} have not run on both seeds"
+    if missing and (chosen or missing & CHOOSING):  # cells that could still change it
+        verdict = f"pending: {len(missing)} cell(s) of {len(CELLS)} have not run on both seeds"
+    elif missing:
+        verdict += f" (decided on the choosing cells; {len(missing)} confirming cell(s) not run)"
     lines += [
         "",
         f"Choosing cells: a quarter meets {a} targets, half {b}, its NLL above the softmax's "
