@@ -354,8 +354,9 @@ def test_a_start_still_learning_while_it_collects_is_warned_about(digits):
 
 
 def test_draws_that_leave_the_mode_are_warned_about_one_per_start(blobs, monkeypatch):
-    """The predictive check draws one draw per start at least: a mixture of three checks
-    three draws, two of them from starts sampled far outside their modes."""
+    """The predictive check catches SWAG sampled far outside its mode (a million times
+    its covariance), and predicts with one draw per start at least: a healthy mixture of
+    three starts is checked with three draws."""
     x, y = blobs
     drawn = []
     sample = bn.Posterior.sample_params
